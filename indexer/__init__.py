@@ -1,0 +1,1 @@
+"""Ingestion: decode videos, cut them into 8-frame snippets, encode, and record them."""

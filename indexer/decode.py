@@ -1,0 +1,221 @@
+"""Decode videos into 8-frame snippets with PyAV.
+
+One pass over the stream, frame timestamps taken from each frame's pts (so variable frame
+rate is handled), frames scaled by swscale straight to the encoder's size, rotation metadata
+applied. Container durations lie (raw elementary streams, truncated files), so the time line
+is cut while decoding: a window closes when a frame at or past its end arrives, and the last
+window ends where the frames end.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from indexer.sampling import (DEFAULT_WINDOW, FRAMES_PER_SNIPPET, Window, as_fraction, frame_times,
+                              min_tail)
+from vidsonar.errors import DecodeError, NoVideoStreamError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    duration: Fraction | None  # as the container claims; None if it does not say
+    fps: float | None
+    width: int
+    height: int
+    codec: str
+
+
+@dataclass(frozen=True)
+class DecodedSnippet:
+    window: Window
+    frames: np.ndarray  # (frames, H, W, 3) uint8 RGB, upright
+    rotation: int = 0  # clockwise degrees applied to make the frames upright
+
+
+def _open(path: Path):
+    import av
+    path = Path(path)
+    if not path.is_file():
+        raise DecodeError(str(path), "no such file")
+    if path.stat().st_size == 0:
+        raise DecodeError(str(path), "empty file (0 bytes)")
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.FFmpegError as exc:
+        raise DecodeError(str(path), f"not a readable media file ({exc.strerror or exc})") from exc
+    if not container.streams.video:
+        container.close()
+        raise NoVideoStreamError(str(path), "no video stream in this file")
+    return container
+
+
+def probe(path: Path) -> VideoInfo:
+    container = _open(path)
+    try:
+        return _info(container)
+    finally:
+        container.close()
+
+
+def _info(container) -> VideoInfo:
+    stream = container.streams.video[0]
+    duration = None
+    if stream.duration and stream.time_base:
+        duration = Fraction(stream.duration) * stream.time_base
+    elif container.duration:
+        duration = Fraction(container.duration, 1_000_000)
+    rate = stream.average_rate or stream.guessed_rate
+    ctx = stream.codec_context
+    return VideoInfo(duration=duration if duration and duration > 0 else None,
+                     fps=float(rate) if rate else None, width=ctx.width, height=ctx.height,
+                     codec=ctx.name)
+
+
+def _upright(img: np.ndarray, rotation: int) -> np.ndarray:
+    """Turn a frame by ``rotation`` degrees clockwise."""
+    return np.ascontiguousarray(np.rot90(img, k=-(rotation // 90))) if rotation else img
+
+
+class _Scaler:
+    """Converts frames to RGB with the short side at ``short_side`` pixels (after rotation)."""
+
+    def __init__(self, short_side: int):
+        from av.video.reformatter import VideoReformatter
+        self.short_side = short_side
+        self.size: tuple[int, int] | None = None
+        self.turn = 0
+        self.reformatter = VideoReformatter()  # reused: a new one per frame costs 2x
+
+    def __call__(self, frame) -> np.ndarray:
+        rotation = int(getattr(frame, "rotation", 0) or 0)
+        turn = self.turn = (-rotation) % 360  # PyAV reports counter-clockwise display rotation
+        if self.size is None:
+            w, h = frame.width, frame.height
+            if turn in (90, 270):
+                w, h = h, w
+            scale = self.short_side / min(w, h)
+            w, h = max(2, round(w * scale)), max(2, round(h * scale))
+            self.size = (h, w) if turn in (90, 270) else (w, h)
+        img = self.reformatter.reformat(frame, width=self.size[0], height=self.size[1],
+                                        format="rgb24", interpolation="AREA").to_ndarray()
+        return _upright(img, turn)
+
+
+def iter_snippets(path: Path, window: Fraction | float = DEFAULT_WINDOW,
+                  frames: int = FRAMES_PER_SNIPPET, short_side: int = 224,
+                  info: VideoInfo | None = None) -> Iterator[DecodedSnippet]:
+    """Yield the snippets of a video in order. Raises DecodeError on unreadable media."""
+    import av
+    window = as_fraction(window)
+    container = _open(path)
+    try:
+        info = info or _info(container)
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        tb = stream.time_base
+        scale = _Scaler(short_side)
+        state = _WindowState(0, window, frames)
+        held = None  # a closed window, held back until we know the next one is not a short tail
+        tail = min_tail(window)
+        last_time = None
+        first_time = None
+        packet_errors: list[str] = []
+        frame_step = Fraction(1, round(info.fps)) if info.fps else Fraction(1, 25)
+        try:
+            for frame in _decode(container, stream, packet_errors):
+                t = Fraction(frame.pts) * tb
+                if first_time is None:
+                    first_time = t
+                t -= first_time  # time codes start at the first frame
+                if last_time is not None and t <= last_time:
+                    continue  # duplicate or out-of-order pts: keep the time line monotonic
+                while t >= state.end:
+                    if held is not None:
+                        yield held.close(held.end, scale.turn)
+                    held, state = state, _WindowState(state.index + 1, window, frames)
+                if held is not None and t - state.start >= tail:
+                    yield held.close(held.end, scale.turn)
+                    held = None
+                state.offer(t, frame, scale)
+                if last_time is not None:
+                    frame_step = t - last_time
+                last_time = t
+        except av.FFmpegError as exc:
+            at = f" at {float(last_time):.3f} s" if last_time is not None else ""
+            raise DecodeError(str(path), f"decoding failed{at} ({exc.strerror or exc})") from exc
+        if last_time is None:
+            detail = f" ({len(packet_errors)} packets rejected, first: {packet_errors[0]})" if packet_errors else ""
+            raise DecodeError(str(path), f"no decodable video frames{detail}")
+        if packet_errors:
+            log.warning("%s: skipped %d undecodable packets (first: %s)", path, len(packet_errors),
+                        packet_errors[0])
+        end = last_time + frame_step
+        if held is not None and state.has_frames and end - state.start < tail:
+            held.kept.extend(state.kept)  # a short remainder joins the window before it
+            yield held.close(end, scale.turn)
+            return
+        if held is not None:
+            yield held.close(held.end, scale.turn)
+        if state.has_frames:
+            yield state.close(min(end, state.end), scale.turn)
+    finally:
+        container.close()
+
+
+def _decode(container, stream, errors: list[str]):
+    """Decoded frames with a pts.
+
+    Empty packets that carry a pts mean "repeat the previous frame" (Ogg/Theora); sending
+    them would end the decoder's input, so they are skipped. A packet the decoder rejects is
+    skipped too, as the ffmpeg command does, and noted in ``errors``; demuxing errors
+    (a damaged container) still end decoding.
+    """
+    import av
+    for packet in container.demux(stream):
+        if packet.size == 0 and packet.pts is not None:
+            continue
+        try:
+            frames = stream.decode(packet)
+        except av.FFmpegError as exc:
+            errors.append(f"pts {packet.pts}: {exc.strerror or exc}")
+            continue
+        for frame in frames:
+            if frame.pts is not None:
+                yield frame
+
+
+class _WindowState:
+    """The frames of one window, kept (already scaled, so small) until the window closes.
+
+    Keeping them, rather than converting only the frames at the target times, is what lets
+    a window whose end turns out earlier than claimed (the last one, or a stream that ends
+    early) sample its real extent uniformly. It costs one swscale per decoded frame.
+    """
+
+    def __init__(self, index: int, window: Fraction, frames: int):
+        self.index, self.frames = index, frames
+        self.start, self.end = window * index, window * (index + 1)
+        self.kept: list[tuple[Fraction, np.ndarray]] = []
+
+    @property
+    def has_frames(self) -> bool:
+        return bool(self.kept)
+
+    def offer(self, t: Fraction, frame, scale: _Scaler) -> None:
+        self.kept.append((t, scale(frame)))
+
+    def close(self, end: Fraction, rotation: int = 0) -> DecodedSnippet:
+        """Sample the frames shown at the centres of ``frames`` equal parts of [start, end)."""
+        targets = frame_times(self.start, end, self.frames)
+        pts = [t for t, _ in self.kept]
+        chosen = [self.kept[max(0, bisect.bisect_right(pts, x) - 1)][1] for x in targets]
+        return DecodedSnippet(Window(self.index, self.start, end, targets), np.stack(chosen), rotation)

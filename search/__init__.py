@@ -1,0 +1,1 @@
+"""Search: encode a query, find snippets, join the catalog. Also wires an archive together."""

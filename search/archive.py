@@ -1,0 +1,80 @@
+"""An archive: one VIDSONAR_HOME with its catalog, a concept space and that space's index.
+
+The one place that wires the layers together, so the CLI, the server and the benchmarks
+open an archive the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+
+from encoders.base import ConceptSpace
+from encoders.registry import get_space_config, load_space, scan_dir
+from indexer.pipeline import Ingestor
+from search.searcher import Searcher
+from storage.catalog import Catalog
+from storage.index_store import IndexStore
+from vidsonar.home import Home
+
+DEFAULT_SPACE = "lite"
+
+
+class Archive:
+    def __init__(self, home: Home | str | None = None, space: str | None = None):
+        self.home = home if isinstance(home, Home) else Home.resolve(home)
+        scan_dir(self.home.root / "spaces")
+        self._space_name = space
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return Catalog(self.home.db_url)
+
+    @cached_property
+    def space_name(self) -> str:
+        """--space, else $VIDSONAR_SPACE, else the archive's only space, else 'lite'."""
+        if self._space_name or os.environ.get("VIDSONAR_SPACE"):
+            name = self._space_name or os.environ["VIDSONAR_SPACE"]
+        else:
+            spaces = self.catalog.spaces()
+            name = spaces[0] if len(spaces) == 1 else DEFAULT_SPACE
+        get_space_config(name)  # unknown names fail here, listing the known ones
+        return name
+
+    @cached_property
+    def space(self) -> ConceptSpace:
+        return load_space(self.space_name, **self._space_kwargs())
+
+    def _space_kwargs(self) -> dict:
+        cfg = get_space_config(self.space_name)
+        return {"cache_dir": self.home.cache} if cfg.family == "label-bridge" else {}
+
+    @cached_property
+    def store(self) -> IndexStore:
+        dim = get_space_config(self.space_name).dim
+        return IndexStore(self.catalog, self.space_name, dim, self.home.index_dir(self.space_name))
+
+    def ingestor(self, **kwargs) -> Ingestor:
+        return Ingestor(self.catalog, self.space, self.store, self.home.thumbs, **kwargs)
+
+    def searcher(self) -> Searcher:
+        return Searcher(self.catalog, self.space, self.store, self.home.thumbs)
+
+    def info(self) -> dict:
+        counts = self.catalog.counts()
+        manifest = self.store.index.manifest
+        run = self.catalog.last_run()
+        return {
+            "home": str(self.home.root),
+            "catalog": self.home.db_url,
+            **counts,
+            "space": self.space_name,
+            "spaces_in_catalog": self.catalog.spaces(),
+            "index": {"factory": manifest.factory, "params": manifest.params,
+                      "count": self.store.index.count, "dim": manifest.dim,
+                      "path": str(self.store.directory)},
+            "last_run": None if run is None else {
+                "id": run.id, "ingested": run.ingested, "skipped": run.skipped,
+                "failed": run.failed, "snippets": run.snippets,
+                "x_realtime": round(run.media_seconds / run.wall_seconds, 2) if run.wall_seconds else None},
+        }

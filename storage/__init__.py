@@ -1,0 +1,1 @@
+"""Persistence: the SQL catalog of videos and snippets, and the FAISS vector indices."""

@@ -1,0 +1,243 @@
+"""The catalog: videos, their snippets, the snippets' embeddings, and ingestion runs.
+
+SQLAlchemy 2.x over any URL; SQLite by default. The catalog is the source of truth: FAISS
+indices are derived from the ``embeddings`` table and can always be rebuilt from it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+from storage import migrations
+from storage.ids import video_id_range
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class IngestRun(Base):
+    __tablename__ = "ingest_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None]
+    space: Mapped[str] = mapped_column(sa.String(100))
+    ingested: Mapped[int] = mapped_column(default=0)
+    skipped: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    snippets: Mapped[int] = mapped_column(default=0)
+    media_seconds: Mapped[float] = mapped_column(default=0.0)
+    wall_seconds: Mapped[float] = mapped_column(default=0.0)
+
+
+class Video(Base):
+    __tablename__ = "videos"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(sa.Text)
+    content_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    duration: Mapped[float | None]
+    fps: Mapped[float | None]
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    rotation: Mapped[int | None]
+    status: Mapped[str] = mapped_column(sa.String(16))  # "ok" | "failed"
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ingest_runs.id"))
+    ingested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    snippets: Mapped[list["Snippet"]] = relationship(
+        back_populates="video", cascade="all, delete-orphan", passive_deletes=True)
+
+
+class Snippet(Base):
+    __tablename__ = "snippets"
+    id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    video_id: Mapped[int] = mapped_column(sa.ForeignKey("videos.id", ondelete="CASCADE"))
+    idx: Mapped[int]
+    start: Mapped[float]
+    end: Mapped[float]
+    frame_times: Mapped[list] = mapped_column(sa.JSON)
+    video: Mapped[Video] = relationship(back_populates="snippets")
+
+
+class Embedding(Base):
+    __tablename__ = "embeddings"
+    snippet_id: Mapped[int] = mapped_column(
+        sa.BigInteger, sa.ForeignKey("snippets.id", ondelete="CASCADE"), primary_key=True)
+    space: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    vector: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+@dataclass(frozen=True)
+class SnippetRecord:
+    """What the ingestion writer hands to the catalog for one snippet."""
+    id: int
+    idx: int
+    start: float
+    end: float
+    frame_times: list[float]
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+class Catalog:
+    """Open (and migrate) the catalog at a SQLAlchemy URL."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = sa.create_engine(url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        with self.engine.begin() as conn:
+            migrations.upgrade(conn)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self):
+        with self._sessions.begin() as s:
+            yield s
+
+    # --- videos -------------------------------------------------------------------------
+    def video_by_hash(self, content_hash: str) -> Video | None:
+        with self.session() as s:
+            return s.scalar(sa.select(Video).where(Video.content_hash == content_hash))
+
+    def video(self, video_id: int) -> Video | None:
+        with self.session() as s:
+            return s.get(Video, video_id)
+
+    def videos(self, status: str | None = None) -> list[Video]:
+        with self.session() as s:
+            q = sa.select(Video).order_by(Video.id)
+            if status:
+                q = q.where(Video.status == status)
+            return list(s.scalars(q))
+
+    def record_failure(self, path: str, content_hash: str, size: int, error: str,
+                       run_id: int | None) -> int:
+        """Record (or update) a failed video, so that failures are listed, never lost."""
+        with self.session() as s:
+            video = s.scalar(sa.select(Video).where(Video.content_hash == content_hash))
+            if video is None:
+                video = Video(path=path, content_hash=content_hash, size_bytes=size, status="failed")
+                s.add(video)
+            video.status, video.error, video.run_id, video.path = "failed", error, run_id, path
+            video.ingested_at = utcnow()
+            s.flush()
+            return video.id
+
+    def reserve_video(self, path: str, content_hash: str, size: int, run_id: int | None) -> int:
+        """A video row (status 'pending') whose id packs into snippet ids."""
+        with self.session() as s:
+            video = s.scalar(sa.select(Video).where(Video.content_hash == content_hash))
+            if video is None:
+                video = Video(path=path, content_hash=content_hash, size_bytes=size, status="pending")
+                s.add(video)
+            video.status, video.error, video.path, video.run_id = "pending", None, path, run_id
+            s.flush()
+            return video.id
+
+    def complete_video(self, video_id: int, *, space: str, info: dict,
+                       snippets: Sequence[SnippetRecord], vectors: np.ndarray) -> None:
+        """Write a video's snippets and embeddings and mark it ok, in one transaction."""
+        if len(snippets) != len(vectors):
+            raise ValueError(f"{len(snippets)} snippets but {len(vectors)} vectors")
+        with self.session() as s:
+            video = s.get(Video, video_id)
+            for key, value in info.items():
+                setattr(video, key, value)
+            s.execute(sa.delete(Snippet).where(Snippet.video_id == video_id))
+            s.add_all(Snippet(id=r.id, video_id=video_id, idx=r.idx, start=r.start, end=r.end,
+                              frame_times=r.frame_times) for r in snippets)
+            s.flush()
+            s.add_all(Embedding(snippet_id=r.id, space=space,
+                                vector=np.asarray(v, dtype=np.float16).tobytes())
+                      for r, v in zip(snippets, vectors))
+            video.status, video.error, video.ingested_at = "ok", None, utcnow()
+
+    def delete_video(self, video_id: int) -> bool:
+        with self.session() as s:
+            lo, hi = video_id_range(video_id)
+            s.execute(sa.delete(Embedding).where(Embedding.snippet_id >= lo, Embedding.snippet_id < hi))
+            s.execute(sa.delete(Snippet).where(Snippet.video_id == video_id))
+            return s.execute(sa.delete(Video).where(Video.id == video_id)).rowcount > 0
+
+    # --- snippets and embeddings --------------------------------------------------------
+    def snippets(self, ids: Iterable[int]) -> dict[int, Snippet]:
+        """Snippets by id, with their videos loaded."""
+        ids = [int(i) for i in ids]
+        if not ids:
+            return {}
+        with self.session() as s:
+            rows = s.scalars(sa.select(Snippet).where(Snippet.id.in_(ids))
+                             .options(sa.orm.joinedload(Snippet.video)))
+            return {r.id: r for r in rows}
+
+    def embeddings(self, space: str, batch: int = 50_000):
+        """Yield (ids, float32 vectors) batches of every embedding in a space, by id."""
+        with self.engine.connect() as conn:
+            q = (sa.select(Embedding.snippet_id, Embedding.vector)
+                 .where(Embedding.space == space).order_by(Embedding.snippet_id))
+            result = conn.execution_options(yield_per=batch).execute(q)
+            for part in result.partitions(batch):
+                ids = np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part))
+                vecs = np.stack([np.frombuffer(r[1], dtype=np.float16) for r in part])
+                yield ids, vecs.astype(np.float32)
+
+    def embedding_count(self, space: str) -> int:
+        with self.session() as s:
+            return s.scalar(sa.select(sa.func.count()).select_from(Embedding)
+                            .where(Embedding.space == space)) or 0
+
+    def spaces(self) -> list[str]:
+        with self.session() as s:
+            return list(s.scalars(sa.select(Embedding.space).distinct()))
+
+    # --- runs and counts ----------------------------------------------------------------
+    def start_run(self, space: str) -> int:
+        with self.session() as s:
+            run = IngestRun(space=space)
+            s.add(run)
+            s.flush()
+            return run.id
+
+    def finish_run(self, run_id: int, **totals) -> None:
+        with self.session() as s:
+            run = s.get(IngestRun, run_id)
+            for key, value in totals.items():
+                setattr(run, key, value)
+            run.finished_at = utcnow()
+
+    def last_run(self) -> IngestRun | None:
+        with self.session() as s:
+            return s.scalar(sa.select(IngestRun).order_by(IngestRun.id.desc()).limit(1))
+
+    def counts(self) -> dict[str, int]:
+        with self.session() as s:
+            by_status = dict(s.execute(sa.select(Video.status, sa.func.count()).group_by(Video.status)).all())
+            return {
+                "videos": by_status.get("ok", 0),
+                "failed": by_status.get("failed", 0),
+                "pending": by_status.get("pending", 0),
+                "snippets": s.scalar(sa.select(sa.func.count()).select_from(Snippet)) or 0,
+                "hours": round((s.scalar(sa.select(sa.func.sum(Video.duration))
+                                         .where(Video.status == "ok")) or 0.0) / 3600, 4),
+            }

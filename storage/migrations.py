@@ -1,0 +1,89 @@
+"""Numbered schema migrations, applied in order and recorded in ``schema_version``.
+
+Each migration is plain SQLAlchemy Core written against the schema as it was at that
+version, so an old catalog upgrades step by step. Add a migration; never edit a shipped one.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+
+def _v1_initial(conn: Connection) -> None:
+    md = sa.MetaData()
+    sa.Table(
+        "ingest_runs", md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("started_at", sa.DateTime, nullable=False),
+        sa.Column("finished_at", sa.DateTime),
+        sa.Column("space", sa.String(100), nullable=False),
+        sa.Column("ingested", sa.Integer, nullable=False, default=0),
+        sa.Column("skipped", sa.Integer, nullable=False, default=0),
+        sa.Column("failed", sa.Integer, nullable=False, default=0),
+        sa.Column("snippets", sa.Integer, nullable=False, default=0),
+        sa.Column("media_seconds", sa.Float, nullable=False, default=0.0),
+        sa.Column("wall_seconds", sa.Float, nullable=False, default=0.0),
+    )
+    sa.Table(
+        "videos", md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("path", sa.Text, nullable=False),
+        sa.Column("content_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("size_bytes", sa.BigInteger, nullable=False),
+        sa.Column("duration", sa.Float),
+        sa.Column("fps", sa.Float),
+        sa.Column("width", sa.Integer),
+        sa.Column("height", sa.Integer),
+        sa.Column("rotation", sa.Integer),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("error", sa.Text),
+        sa.Column("run_id", sa.Integer, sa.ForeignKey("ingest_runs.id")),
+        sa.Column("ingested_at", sa.DateTime, nullable=False),
+    )
+    sa.Table(
+        "snippets", md,
+        sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("video_id", sa.Integer, sa.ForeignKey("videos.id", ondelete="CASCADE"),
+                  nullable=False, index=True),
+        sa.Column("idx", sa.Integer, nullable=False),
+        sa.Column("start", sa.Float, nullable=False),
+        sa.Column("end", sa.Float, nullable=False),
+        sa.Column("frame_times", sa.JSON, nullable=False),
+    )
+    sa.Table(
+        "embeddings", md,
+        sa.Column("snippet_id", sa.BigInteger, sa.ForeignKey("snippets.id", ondelete="CASCADE"),
+                  primary_key=True),
+        sa.Column("space", sa.String(100), primary_key=True),
+        sa.Column("vector", sa.LargeBinary, nullable=False),
+    )
+    md.create_all(conn)
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
+    (1, "initial: videos, snippets, embeddings, ingest runs", _v1_initial),
+]
+
+
+def current_version(conn: Connection) -> int:
+    if not sa.inspect(conn).has_table("schema_version"):
+        return 0
+    return conn.execute(sa.text("SELECT max(version) FROM schema_version")).scalar() or 0
+
+
+def upgrade(conn: Connection) -> list[int]:
+    """Apply every migration newer than the catalog; return the versions applied."""
+    conn.execute(sa.text(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT)"))
+    have = current_version(conn)
+    applied = []
+    for version, name, migrate in MIGRATIONS:
+        if version > have:
+            migrate(conn)
+            conn.execute(sa.text("INSERT INTO schema_version (version, name) VALUES (:v, :n)"),
+                         {"v": version, "n": name})
+            applied.append(version)
+    return applied

@@ -1,0 +1,89 @@
+"""Every error a user can meet, in one tree.
+
+    VidsonarError                      base; the CLI prints its message, the API maps it
+    ├── InputError                     bad input from the user (HTTP 400/422)
+    │   ├── UnknownLanguageError       a language code the space does not know
+    │   ├── WeightSourceError          a weight source string we cannot parse
+    │   ├── NoDecoderError             decoding asked of a space without a text decoder
+    │   └── MediaError                 a file we cannot ingest
+    │       ├── NoVideoStreamError     a container with no video stream
+    │       └── DecodeError            unreadable, truncated or empty media
+    ├── NotFoundError                  an id, space or file that does not exist (HTTP 404)
+    │   └── UnknownSpaceError          a concept space missing from the registry
+    ├── IndexError_                    the vector index on disk (HTTP 409/500)
+    │   ├── SpaceMismatchError         index built with another concept space or dimension
+    │   └── CorruptIndexError          manifest or index file damaged
+    └── MissingDependencyError         an optional package (extra) is not installed
+
+Messages name the problem and, where possible, what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class VidsonarError(Exception):
+    """Base class of the project's errors."""
+
+
+class InputError(VidsonarError, ValueError):
+    """The user gave us something we cannot use."""
+
+
+class UnknownLanguageError(InputError):
+    def __init__(self, code: str, suggestions: list[str], space: str | None = None):
+        self.code, self.suggestions, self.space = code, suggestions, space
+        where = f" for concept space {space!r}" if space else ""
+        hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
+        what = f"unknown language {code!r}" if code else "a language code is required"
+        super().__init__(f"{what}{where}{hint} "
+                         "(use a FLORES-200 code such as eng_Latn or fra_Latn)")
+
+
+class WeightSourceError(InputError):
+    """A weight source such as ``hf-hub:org/name`` or ``local-dir:/path`` is malformed."""
+
+
+class NoDecoderError(InputError):
+    pass
+
+
+class MediaError(InputError):
+    def __init__(self, path: str, reason: str):
+        self.path, self.reason = path, reason
+        super().__init__(f"{path}: {reason}")
+
+
+class NoVideoStreamError(MediaError):
+    pass
+
+
+class DecodeError(MediaError):
+    pass
+
+
+class NotFoundError(VidsonarError, LookupError):
+    pass
+
+
+class UnknownSpaceError(NotFoundError):
+    def __init__(self, name: str, known: list[str]):
+        self.name, self.known = name, known
+        super().__init__(f"unknown concept space {name!r}; known spaces: {', '.join(known) or 'none'}")
+
+
+class IndexError_(VidsonarError):
+    """Problems with the vector index on disk (named to avoid shadowing the builtin)."""
+
+
+class SpaceMismatchError(IndexError_):
+    pass
+
+
+class CorruptIndexError(IndexError_):
+    pass
+
+
+class MissingDependencyError(VidsonarError, ImportError):
+    def __init__(self, package: str, purpose: str):
+        super().__init__(f"{purpose} needs the Python package {package!r}; "
+                         f"install it into vidsonar's environment (pip install {package})")
