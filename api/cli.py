@@ -17,7 +17,7 @@ import click
 from vidsonar.errors import VidsonarError
 
 
-def _fail_cleanly(fn):
+def fail_cleanly(fn):
     """Print project errors as one line a user can act on, not a traceback."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -29,7 +29,7 @@ def _fail_cleanly(fn):
     return wrapper
 
 
-def _archive(ctx: click.Context):
+def archive_from(ctx: click.Context):
     from search.archive import Archive
     return Archive(ctx.obj["home"], ctx.obj["space"])
 
@@ -53,11 +53,11 @@ def main(ctx: click.Context, home: str | None, space: str | None, verbose: int) 
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--window", default=4.0, show_default=True, help="Snippet length in seconds.")
 @click.pass_context
-@_fail_cleanly
+@fail_cleanly
 def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: float) -> None:
     """Ingest video files and folders (recursively)."""
     from indexer.discover import discover
-    archive = _archive(ctx)
+    archive = archive_from(ctx)
     files = discover(paths)
     bar = None
     if sys.stderr.isatty() and not as_json:
@@ -87,10 +87,10 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: fl
 @click.option("-k", default=10, show_default=True, help="Number of hits.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
-@_fail_cleanly
+@fail_cleanly
 def search(ctx: click.Context, query: str, lang: str | None, k: int, as_json: bool) -> None:
     """Find the snippets that best match QUERY."""
-    result = _archive(ctx).searcher().search(query, lang=lang, k=k)
+    result = archive_from(ctx).searcher().search(query, lang=lang, k=k)
     if as_json:
         click.echo(json.dumps(result.to_json(), ensure_ascii=False))
         return
@@ -103,10 +103,10 @@ def search(ctx: click.Context, query: str, lang: str | None, k: int, as_json: bo
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
-@_fail_cleanly
+@fail_cleanly
 def info(ctx: click.Context, as_json: bool) -> None:
     """Counts, concept space, index type and size."""
-    data = _archive(ctx).info()
+    data = archive_from(ctx).info()
     if as_json:
         click.echo(json.dumps(data))
         return
@@ -120,7 +120,7 @@ def info(ctx: click.Context, as_json: bool) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@_fail_cleanly
+@fail_cleanly
 def spaces(as_json: bool) -> None:
     """List the concept spaces this installation knows."""
     from encoders.registry import get_space_config, list_spaces
@@ -136,10 +136,10 @@ def spaces(as_json: bool) -> None:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
-@_fail_cleanly
+@fail_cleanly
 def reindex(ctx: click.Context, as_json: bool) -> None:
     """Rebuild the space's index from the catalog (choosing the index type anew)."""
-    index = _archive(ctx).store.rebuild()
+    index = archive_from(ctx).store.rebuild()
     data = {"factory": index.manifest.factory, "params": index.manifest.params, "count": index.count}
     click.echo(json.dumps(data) if as_json else f"rebuilt {data['factory']} index of {data['count']} vectors")
 
@@ -148,11 +148,25 @@ def reindex(ctx: click.Context, as_json: bool) -> None:
 @click.option("--folder", type=click.Path(file_okay=False), help="Where to write the sample footage.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
-@_fail_cleanly
+@fail_cleanly
 def demo(ctx: click.Context, folder: str | None, as_json: bool) -> None:
     """Build a sample archive from real footage, ingest it, and search it in six languages."""
     from api.demo import run_demo
-    run_demo(_archive(ctx), folder, as_json, echo=click.echo)
+    run_demo(archive_from(ctx), folder, as_json, echo=click.echo)
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks: each prints a table (or --json) and saves results under benchmarks/results."""
+
+
+def _register_command_modules() -> None:
+    import importlib
+    import pkgutil
+
+    import api.commands
+    for module in pkgutil.iter_modules(api.commands.__path__):
+        importlib.import_module(f"api.commands.{module.name}").register(main)
 
 
 def timecode(seconds: float) -> str:
@@ -160,6 +174,8 @@ def timecode(seconds: float) -> str:
     hours, minutes = divmod(int(minutes), 60)
     return f"{hours:d}:{minutes:02d}:{secs:06.3f}" if hours else f"{minutes:02d}:{secs:06.3f}"
 
+
+_register_command_modules()
 
 if __name__ == "__main__":
     main()
