@@ -68,20 +68,20 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
 ]
 
 
-def current_version(conn: Connection) -> int:
+def applied_versions(conn: Connection) -> set[int]:
     if not sa.inspect(conn).has_table("schema_version"):
-        return 0
-    return conn.execute(sa.text("SELECT max(version) FROM schema_version")).scalar() or 0
+        return set()
+    return {row[0] for row in conn.execute(sa.text("SELECT version FROM schema_version"))}
 
 
 def upgrade(conn: Connection) -> list[int]:
-    """Apply every migration newer than the catalog; return the versions applied."""
+    """Apply, in order, every migration the catalog has not had; return the versions applied."""
     conn.execute(sa.text(
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT)"))
-    have = current_version(conn)
+    have = applied_versions(conn)
     applied = []
-    for version, name, migrate in MIGRATIONS:
-        if version > have:
+    for version, name, migrate in sorted(MIGRATIONS, key=lambda m: m[0]):
+        if version not in have:
             migrate(conn)
             conn.execute(sa.text("INSERT INTO schema_version (version, name) VALUES (:v, :n)"),
                          {"v": version, "n": name})
