@@ -25,6 +25,8 @@ from vidsonar.errors import UnknownSpaceError
 #: family name -> "module:Class" building that family's spaces
 FAMILIES: dict[str, str] = {
     "label-bridge": "encoders.lite:LabelBridgeSpace",
+    "v-sonar": "encoders.vsonar:VSonarSpace",
+    "open-clip-dual": "encoders.dual:DualEncoderSpace",
 }
 
 _CONFIGS: dict[str, SpaceConfig] = {}
