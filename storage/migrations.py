@@ -63,8 +63,35 @@ def _v1_initial(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v2_ingest_jobs(conn: Connection) -> None:
+    """Ingestion jobs the server queues, so they survive a restart and report progress."""
+    md = sa.MetaData()
+    sa.Table(
+        "ingest_jobs", md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False, index=True),
+        sa.Column("space", sa.String(100), nullable=False),
+        sa.Column("paths", sa.JSON, nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("started_at", sa.DateTime),
+        sa.Column("finished_at", sa.DateTime),
+        sa.Column("total", sa.Integer, nullable=False, default=0),
+        sa.Column("done", sa.Integer, nullable=False, default=0),
+        sa.Column("ingested", sa.Integer, nullable=False, default=0),
+        sa.Column("skipped", sa.Integer, nullable=False, default=0),
+        sa.Column("failed", sa.Integer, nullable=False, default=0),
+        sa.Column("current", sa.Text),
+        sa.Column("errors", sa.JSON, nullable=False),
+        sa.Column("error", sa.Text),
+        sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    )
+    md.create_all(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: videos, snippets, embeddings, ingest runs", _v1_initial),
+    (2, "ingest jobs queued by the server", _v2_ingest_jobs),
 ]
 
 

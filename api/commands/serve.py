@@ -1,0 +1,66 @@
+"""``vidsonar serve``: the HTTP API and web page; ``vidsonar bench http``: its search latency."""
+
+from __future__ import annotations
+
+import click
+
+from api.cli import fail_cleanly
+
+
+def register(main: click.Group) -> None:
+    main.add_command(serve)
+    bench = main.get_command(None, "bench")
+    if bench is not None:
+        bench.add_command(http)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (loopback by default; 0.0.0.0 exposes it).")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--ingest-root", "ingest_roots", multiple=True, type=click.Path(file_okay=False),
+              help="A folder whose files may be ingested by path (repeatable; "
+                   "else $VIDSONAR_INGEST_ROOTS).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.pass_context
+@fail_cleanly
+def serve(ctx: click.Context, host: str, port: int, ingest_roots: tuple[str, ...],
+          log_level: str) -> None:
+    """Serve the search API and web page (settings from VIDSONAR_* variables, see the README)."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from api.server import ServerSettings, create_app
+    from api.server.settings import resolve_keys
+    from vidsonar.home import Home
+    overrides = {k: v for k, v in {"home": ctx.obj["home"], "space": ctx.obj["space"]}.items() if v}
+    if ingest_roots:
+        overrides["ingest_roots"] = list(ingest_roots)
+    try:
+        settings = ServerSettings(**overrides)
+    except ValidationError as exc:
+        raise click.UsageError(f"bad server setting: {exc}") from None
+    keys, key_file = resolve_keys(settings, Home.resolve(settings.home).root)
+    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    click.echo(f"vidsonar: http://{shown}:{port}/  (API docs at /docs; loading models...)", err=True)
+    if key_file:
+        click.echo(f"API key for uploads and deletes: {keys[0]}  (kept in {key_file})", err=True)
+    elif settings.auth_disabled:
+        click.echo("warning: API keys are disabled; anyone who can reach this port can write",
+                   err=True)
+    app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)
+
+
+@click.command()
+@click.option("--seconds", default=30.0, show_default=True, help="How long to load the server.")
+@click.option("--clients", default=16, show_default=True, help="Concurrent clients.")
+@click.option("--url", help="Load a running server instead of starting one on the demo archive.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@fail_cleanly
+def http(ctx: click.Context, seconds: float, clients: int, url: str | None, as_json: bool) -> None:
+    """Search latency through HTTP: p50/p99 with concurrent clients on loopback."""
+    from benchmarks.http_load import main as run
+    run(seconds=seconds, clients=clients, url=url, home=ctx.obj["home"], as_json=as_json)

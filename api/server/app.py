@@ -1,0 +1,123 @@
+"""The app factory: settings in, a FastAPI app out; the archive opens in the lifespan.
+
+Opening the archive, loading the models and the index, and starting the ingest worker
+(which resumes the jobs a previous server left unfinished) happen before the first request
+is served, and the worker is stopped, the job in hand re-queued, on shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+
+from api.server import routes_ingest, routes_media, routes_search
+from api.server.auth import require_read
+from api.server.errors import handle_project_error
+from api.server.metrics import Metrics, MetricsMiddleware
+from api.server.routes_search import server
+from api.server.schemas import HealthOut
+from api.server.settings import ServerSettings, resolve_keys
+from api.server.state import ServerState
+from api.server.worker import IngestWorker
+from vidsonar.errors import VidsonarError
+
+log = logging.getLogger(__name__)
+
+STATIC = resources.files("api.server").joinpath("static")
+
+
+def _open(app: FastAPI) -> ServerState:
+    settings: ServerSettings = app.state.settings
+    state = ServerState.open(settings)
+    state.metrics = app.state.metrics
+    app.state.keys, app.state.key_file = resolve_keys(settings, state.archive.home.root)
+    if settings.warm_up:
+        state.warm_up()
+    state.worker = IngestWorker(state.archive, state.jobs, on_file=lambda outcome:
+                                state.metrics.files.labels(outcome).inc())
+    state.worker.start()
+    return state
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    state = await run_in_threadpool(_open, app)
+    app.state.server = state
+    try:
+        yield
+    finally:
+        await run_in_threadpool(state.worker.stop)
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    settings = settings or ServerSettings()
+    app = FastAPI(
+        title="vidsonar",
+        summary="Find the moment in your footage by describing it, in any language.",
+        version=_version(),
+        lifespan=lifespan,
+        description="Writes (uploads, ingest jobs, deletes) need an API key in the `X-API-Key` "
+                    "header; reads need one only when the server is configured so.",
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    app.state.keys, app.state.key_file = [], None
+    app.add_exception_handler(VidsonarError, handle_project_error)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.include_router(routes_search.router)
+    app.include_router(routes_media.router)
+    app.include_router(routes_ingest.router)
+    _system_routes(app)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    return app
+
+
+def _system_routes(app: FastAPI) -> None:
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(str(STATIC.joinpath("index.html")), media_type="text/html",
+                            headers={"Cache-Control": "no-cache"})
+
+    @app.get("/api/health", response_model=HealthOut, tags=["system"],
+             summary="Liveness and readiness, with counts")
+    def health(request: Request) -> dict:
+        state = server(request)
+        counts = state.catalog.counts()
+        alive = state.worker is not None and state.worker.alive
+        return {"status": "ok" if alive else "degraded", "space": state.space.name,
+                "videos": counts["videos"], "snippets": counts["snippets"],
+                "index_vectors": state.store.index.count, "jobs": state.jobs.counts(),
+                "worker_alive": alive}
+
+    @app.get("/api/info", tags=["system"], dependencies=[Depends(require_read)],
+             summary="The archive: counts, concept space, index type and size")
+    def info(request: Request) -> dict:
+        return server(request).archive.info()
+
+    @app.get("/metrics", tags=["system"], summary="Prometheus metrics",
+             response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+    def metrics(request: Request) -> Response:
+        state = server(request)
+        m = state.metrics
+        for status, n in state.jobs.counts().items():
+            m.jobs.labels(status).set(n)
+        counts = state.catalog.counts()
+        for status in ("videos", "failed", "pending"):
+            m.videos.labels("ok" if status == "videos" else status).set(counts[status])
+        m.vectors.set(state.store.index.count)
+        return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("vidsonar")
+    except PackageNotFoundError:
+        return "0"

@@ -1,0 +1,68 @@
+"""The server's errors and the one handler that turns every project error into HTTP.
+
+Server-only errors extend the project tree in ``vidsonar.errors``; the handler picks the
+status of the closest class in an error's MRO, so a new subclass inherits its parent's code.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from vidsonar import errors as e
+
+log = logging.getLogger(__name__)
+
+
+class UnauthorizedError(e.VidsonarError):
+    """No API key was sent where one is needed."""
+
+
+class ForbiddenError(e.VidsonarError):
+    """A key that is not accepted, or a path outside the ingest roots."""
+
+
+class PayloadTooLargeError(e.InputError):
+    pass
+
+
+class UnsupportedTypeError(e.InputError):
+    pass
+
+
+class UnsupportedOptionError(e.InputError):
+    """A search option this server's query layer does not offer (yet)."""
+
+
+STATUS: dict[type[BaseException], int] = {
+    UnauthorizedError: 401,
+    ForbiddenError: 403,
+    PayloadTooLargeError: 413,
+    UnsupportedTypeError: 415,
+    e.NoDecoderError: 422,
+    e.MediaError: 422,
+    e.InputError: 400,
+    e.NotFoundError: 404,
+    e.SpaceMismatchError: 409,
+    e.CorruptIndexError: 500,
+    e.IndexError_: 409,
+    e.MissingDependencyError: 501,
+    e.VidsonarError: 500,
+}
+
+
+def status_of(exc: BaseException) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+async def handle_project_error(request: Request, exc: Exception) -> JSONResponse:
+    status = status_of(exc)
+    if status >= 500:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
+    headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'} if status == 401 else None
+    return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status, headers=headers)

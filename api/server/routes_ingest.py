@@ -1,0 +1,75 @@
+"""Write endpoints: upload a video, ingest server-side paths, follow the jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path as PathParam, Query, Request
+
+from api.server.auth import require_read, require_write
+from api.server.routes_search import server
+from api.server.schemas import IngestIn, JobOut
+from api.server.uploads import check_content_type, check_ingest_paths, safe_filename, save_stream
+from storage.jobs import JobView
+from vidsonar.errors import NotFoundError
+
+router = APIRouter(prefix="/api", tags=["ingest"])
+
+_BINARY_BODY = {"requestBody": {"required": True, "content": {
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+    "video/*": {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+def _job_json(job: JobView) -> dict:
+    return job.__dict__.copy()
+
+
+def _submit(request: Request, kind: str, paths: list[str]) -> dict:
+    state = server(request)
+    job = state.jobs.create(kind, paths, state.space.name)
+    state.worker.submit(job.id)
+    return _job_json(job)
+
+
+@router.put("/uploads/{filename:path}", response_model=JobOut, status_code=202,
+            dependencies=[Depends(require_write)], openapi_extra=_BINARY_BODY,
+            summary="Upload a video (the raw file as the body) and queue its ingestion",
+            responses={400: {"description": "Bad file name (e.g. path traversal)"},
+                       413: {"description": "Larger than the server's limit"},
+                       415: {"description": "Not an accepted video type"}})
+async def upload(request: Request,
+                 filename: Annotated[str, PathParam(description="A plain file name, e.g. clip.mp4")]) -> dict:
+    state = server(request)
+    settings = state.settings
+    name = safe_filename(filename, settings.upload_suffixes)
+    check_content_type(request.headers.get("content-type"))
+    declared = request.headers.get("content-length")
+    path = await save_stream(request.stream(), state.upload_dir, name, settings.max_upload_bytes,
+                             int(declared) if declared and declared.isdigit() else None,
+                             on_bytes=state.metrics.upload_bytes.inc)
+    return _submit(request, "upload", [str(path)])
+
+
+@router.post("/jobs", response_model=JobOut, status_code=202, dependencies=[Depends(require_write)],
+             summary="Ingest files or folders already on the server (under the ingest roots)",
+             responses={403: {"description": "A path outside the ingest roots"},
+                        404: {"description": "A path that does not exist"}})
+def ingest_paths(request: Request, body: IngestIn) -> dict:
+    paths = check_ingest_paths(body.paths, server(request).roots)
+    return _submit(request, "paths", [str(p) for p in paths])
+
+
+@router.get("/jobs", response_model=list[JobOut], dependencies=[Depends(require_read)],
+            summary="Recent ingestion jobs, newest first")
+def jobs(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+         status: str | None = None) -> list[dict]:
+    return [_job_json(j) for j in server(request).jobs.list(limit, status)]
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, dependencies=[Depends(require_read)],
+            summary="One job: progress and per-file errors")
+def job(request: Request, job_id: int) -> dict:
+    found = server(request).jobs.get(job_id)
+    if found is None:
+        raise NotFoundError(f"no job {job_id}")
+    return _job_json(found)

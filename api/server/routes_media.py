@@ -1,0 +1,76 @@
+"""Videos: list, details, the stream (HTTP Range, so a player can jump to a time code), delete."""
+
+from __future__ import annotations
+
+import mimetypes
+import shutil
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse
+
+from api.server.auth import require_read, require_write
+from api.server.routes_search import server, video_url
+from api.server.schemas import DeletedOut, VideoOut
+from vidsonar.errors import NotFoundError
+
+router = APIRouter(prefix="/api/videos", tags=["videos"])
+
+
+def _video_json(video) -> dict:
+    return {"id": video.id, "path": video.path, "status": video.status, "error": video.error,
+            "duration": video.duration, "width": video.width, "height": video.height,
+            "fps": video.fps, "size_bytes": video.size_bytes, "ingested_at": video.ingested_at,
+            "video_url": video_url(video.id)}
+
+
+@router.get("", response_model=list[VideoOut], dependencies=[Depends(require_read)],
+            summary="Videos in the catalog (failed ones too, with their errors)")
+def videos(request: Request, status: str | None = None) -> list[dict]:
+    return [_video_json(v) for v in server(request).catalog.videos(status)]
+
+
+@router.get("/{video_id}", response_model=VideoOut, dependencies=[Depends(require_read)],
+            summary="One video")
+def video(request: Request, video_id: int) -> dict:
+    found = server(request).catalog.video(video_id)
+    if found is None:
+        raise NotFoundError(f"no video {video_id}")
+    return _video_json(found)
+
+
+@router.get("/{video_id}/stream", response_class=FileResponse, dependencies=[Depends(require_read)],
+            summary="The video file, with HTTP Range support",
+            responses={200: {"content": {"video/*": {}}}, 206: {"description": "Partial content"},
+                       416: {"description": "Range not satisfiable"}})
+def stream(request: Request, video_id: int) -> FileResponse:
+    found = server(request).catalog.video(video_id)
+    if found is None or found.status != "ok":
+        raise NotFoundError(f"no playable video {video_id}")
+    path = Path(found.path)
+    if not path.is_file():
+        raise NotFoundError(f"the file of video {video_id} is gone from {found.path}; re-ingest it")
+    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return FileResponse(path, media_type=kind, content_disposition_type="inline")
+
+
+@router.delete("/{video_id}", response_model=DeletedOut, dependencies=[Depends(require_write)],
+               summary="Remove a video: catalog rows, index vectors, thumbnails, and its "
+                       "file when it was uploaded")
+def delete(request: Request, video_id: int) -> dict:
+    state = server(request)
+    with state.index_lock:  # one writer at a time: the ingest worker takes this lock too
+        found = state.catalog.video(video_id)
+        if found is None or not state.catalog.delete_video(video_id):
+            raise NotFoundError(f"no video {video_id}")
+        removed = state.store.remove_video(video_id)
+        state.store.save()
+    shutil.rmtree(state.archive.home.thumbs / str(video_id), ignore_errors=True)
+    file_removed = False
+    path = Path(found.path).resolve()
+    if path.is_relative_to(state.upload_dir) and path.is_file():
+        path.unlink()
+        if path.parent != state.upload_dir:  # the upload's own folder (see uploads.save_stream)
+            shutil.rmtree(path.parent, ignore_errors=True)
+        file_removed = True
+    return {"video_id": video_id, "vectors_removed": removed, "file_removed": file_removed}

@@ -1,0 +1,190 @@
+"""Read endpoints: search (by text and by example), languages, snippets and summaries.
+
+Options the query layer grows (filters, reranking, summaries) pass through by name: the
+searcher's signature says what it accepts, and anything else is refused with a 400 naming
+the option, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import time
+from typing import Annotated, Any
+
+import numpy as np
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import FileResponse
+
+from api.server.auth import require_read
+from api.server.errors import PayloadTooLargeError, UnsupportedOptionError, UnsupportedTypeError
+from api.server.schemas import LanguagesOut, SearchIn, SearchOut, SnippetOut, SummaryOut
+from api.server.state import ServerState
+from indexer.thumbs import thumbnail_path
+from search.searcher import MAX_K
+from storage.catalog import Embedding
+from storage.ids import unpack_snippet_id
+from vidsonar.errors import InputError, NotFoundError
+
+router = APIRouter(prefix="/api", tags=["search"], dependencies=[Depends(require_read)])
+
+MAX_EXAMPLE_BYTES = 20 * 2**20
+
+
+def server(request: Request) -> ServerState:
+    return request.app.state.server
+
+
+def thumbnail_url(snippet_id: int) -> str:
+    return f"/api/snippets/{snippet_id}/thumbnail"
+
+
+def video_url(video_id: int) -> str:
+    return f"/api/videos/{video_id}/stream"
+
+
+def with_urls(result: dict, took: float) -> dict:
+    for hit in result.get("hits", []):
+        hit.pop("thumbnail", None)  # a path on the server; clients get a URL instead
+        hit["thumbnail_url"] = thumbnail_url(hit["snippet_id"])
+        hit["video_url"] = video_url(hit["video_id"])
+    result["took_ms"] = round(took * 1000, 3)
+    return result
+
+
+def call_with_options(method, *args, **options: Any):
+    """Call ``method`` with the options that are set, refusing those it does not take."""
+    params = inspect.signature(method).parameters
+    open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    given = {k: v for k, v in options.items() if v not in (None, False, {}, [])}
+    unknown = sorted(k for k in given if k not in params and not open_ended)
+    if unknown:
+        raise UnsupportedOptionError(f"search option(s) {', '.join(unknown)} not supported by "
+                                     "this server's query layer")
+    return method(*args, **given)
+
+
+def _search(state: ServerState, body: SearchIn) -> dict:
+    started = time.perf_counter()
+    result = call_with_options(state.searcher.search, body.query, lang=body.lang, k=body.k,
+                               summaries=body.summaries, summary_lang=body.summary_lang,
+                               **body.options)
+    took = time.perf_counter() - started
+    state.metrics.searches.labels("text").observe(took)
+    return with_urls(result.to_json(), took)
+
+
+@router.get("/search", response_model=SearchOut, summary="Search by text")
+def search_get(
+    request: Request,
+    q: Annotated[str, Query(min_length=1, max_length=2000, description="What to find")],
+    lang: Annotated[str | None, Query(description="FLORES-200 code or alias; omit for auto")] = None,
+    k: Annotated[int, Query(ge=1, le=MAX_K, description="Number of hits")] = 10,
+    summaries: Annotated[bool, Query(description="Verbalize each hit")] = False,
+    summary_lang: Annotated[str | None, Query(description="Language of the summaries")] = None,
+) -> dict:
+    body = SearchIn(query=q, lang=lang or None, k=k, summaries=summaries,
+                    summary_lang=summary_lang or None)
+    return _search(server(request), body)
+
+
+@router.post("/search", response_model=SearchOut, summary="Search by text, with every option")
+def search_post(request: Request, body: SearchIn) -> dict:
+    return _search(server(request), body)
+
+
+@router.post("/search/example", response_model=SearchOut, summary="Search by example",
+             description="Find snippets like an uploaded image, or like a snippet already "
+                         "in the archive (give exactly one of `file` and `snippet_id`).")
+def search_example(
+    request: Request,
+    file: Annotated[UploadFile | None, File(description="A JPEG, PNG or WebP image")] = None,
+    snippet_id: Annotated[int | None, Form()] = None,
+    k: Annotated[int, Form(ge=1, le=MAX_K)] = 10,
+) -> dict:
+    state = server(request)
+    if (file is None) == (snippet_id is None):
+        raise InputError("give exactly one example: an image file or a snippet_id")
+    started = time.perf_counter()
+    searcher = state.searcher
+    if snippet_id is not None:
+        vector = snippet_vector(state, snippet_id)
+    else:
+        vector = state.space.encode_images([_read_image(file)])[0]
+    hits = searcher.search_vector(vector, k)
+    took = time.perf_counter() - started
+    state.metrics.searches.labels("example").observe(took)
+    result = {"query": None, "lang": None, "space": state.space.name,
+              "hits": [h.__dict__.copy() for h in hits]}
+    return with_urls(result, took)
+
+
+def _read_image(file: UploadFile) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+    kind = (file.content_type or "").lower()
+    if kind and not kind.startswith("image/") and kind != "application/octet-stream":
+        raise UnsupportedTypeError(f"example of type {kind!r} is not an image; send JPEG, PNG or WebP")
+    data = file.file.read(MAX_EXAMPLE_BYTES + 1)
+    if len(data) > MAX_EXAMPLE_BYTES:
+        raise PayloadTooLargeError(f"example image exceeds {MAX_EXAMPLE_BYTES // 2**20} MiB")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return np.asarray(img.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise UnsupportedTypeError(f"cannot read {file.filename!r} as an image: {exc}") from exc
+
+
+def snippet_vector(state: ServerState, snippet_id: int) -> np.ndarray:
+    with state.catalog.session() as s:
+        blob = s.scalar(sa.select(Embedding.vector).where(
+            Embedding.snippet_id == snippet_id, Embedding.space == state.space.name))
+    if blob is None:
+        raise NotFoundError(f"no snippet {snippet_id} in the {state.space.name!r} space")
+    return np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+
+
+@router.get("/languages", response_model=LanguagesOut, summary="Languages of the concept space")
+def languages(request: Request) -> dict:
+    space = server(request).space
+    return {"space": space.name, "languages": list(space.languages),
+            "needs_language": space.needs_language, "has_decoder": space.has_decoder}
+
+
+@router.get("/snippets/{snippet_id}", response_model=SnippetOut, summary="A snippet's details")
+def snippet(request: Request, snippet_id: int) -> dict:
+    row = server(request).catalog.snippets([snippet_id]).get(snippet_id)
+    if row is None:
+        raise NotFoundError(f"no snippet {snippet_id}")
+    return {"snippet_id": row.id, "video_id": row.video_id, "index": row.idx, "start": row.start,
+            "end": row.end, "frame_times": row.frame_times, "video_path": row.video.path,
+            "thumbnail_url": thumbnail_url(row.id), "video_url": video_url(row.video_id)}
+
+
+@router.get("/snippets/{snippet_id}/thumbnail", response_class=FileResponse,
+            summary="A snippet's thumbnail (JPEG)",
+            responses={200: {"content": {"image/jpeg": {}}}})
+def thumbnail(request: Request, snippet_id: int) -> FileResponse:
+    video_id, index = unpack_snippet_id(snippet_id)
+    path = thumbnail_path(server(request).archive.home.thumbs, video_id, index)
+    if snippet_id < 0 or not path.is_file():
+        raise NotFoundError(f"no thumbnail for snippet {snippet_id}")
+    return FileResponse(path, media_type="image/jpeg",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/snippets/{snippet_id}/summary", response_model=SummaryOut,
+            summary="A snippet verbalized in a language",
+            responses={422: {"description": "The concept space has no text decoder"}})
+def summary(request: Request, snippet_id: int,
+            lang: Annotated[str, Query(description="FLORES-200 code or alias")] = "eng_Latn") -> dict:
+    state = server(request)
+    code = state.space.resolve_language(lang) or lang
+    summarize = getattr(state.searcher, "summarize", None)
+    if summarize is not None:
+        out = summarize(snippet_id, code)
+        return out if isinstance(out, dict) else {"snippet_id": snippet_id, "lang": code,
+                                                  "summary": str(out)}
+    vector = snippet_vector(state, snippet_id)
+    text = state.space.decode(vector[None, :], code)[0]
+    return {"snippet_id": snippet_id, "lang": code, "summary": text}

@@ -1,0 +1,128 @@
+"""HTTP schemas: what the API accepts and answers, as the OpenAPI document shows it.
+
+Hits allow extra fields, so what the query layer adds to a hit (a summary, a rerank score)
+reaches clients without a change here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from search.searcher import MAX_K
+
+
+class HitOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    rank: int
+    score: float
+    snippet_id: int
+    video_id: int
+    video_path: str
+    start: float = Field(description="Seconds from the start of the video")
+    end: float
+    thumbnail_url: str
+    video_url: str = Field(description="Stream with HTTP Range support; add #t=START to jump")
+
+
+class SearchOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    query: str | None = None
+    lang: str | None = Field(None, description="Language used (detected when none was given)")
+    space: str
+    took_ms: float
+    hits: list[HitOut]
+
+
+class SearchIn(BaseModel):
+    query: str = Field(min_length=1, max_length=2000, examples=["a cup of coffee"])
+    lang: str | None = Field(None, description="FLORES-200 code (fra_Latn) or alias (fr); none: auto")
+    k: int = Field(10, ge=1, le=MAX_K)
+    summaries: bool = Field(False, description="Verbalize each hit (spaces with a text decoder)")
+    summary_lang: str | None = Field(None, description="Language of the summaries")
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Further keyword options of the query layer (filters, reranking), passed through")
+
+
+class IngestIn(BaseModel):
+    paths: list[str] = Field(min_length=1, max_length=10_000,
+                             description="Absolute files or folders under the server's ingest roots")
+
+
+class JobOut(BaseModel):
+    id: int
+    kind: str
+    status: str = Field(description="queued, running, done or failed")
+    space: str
+    paths: list[str]
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    total: int
+    done: int
+    ingested: int
+    skipped: int
+    failed: int
+    current: str | None
+    errors: list[dict[str, str]] = Field(description="One {path, error} per file that failed")
+    error: str | None = Field(description="Why the job itself failed, if it did")
+    attempts: int
+
+
+class SnippetOut(BaseModel):
+    snippet_id: int
+    video_id: int
+    index: int
+    start: float
+    end: float
+    frame_times: list[float]
+    video_path: str
+    thumbnail_url: str
+    video_url: str
+
+
+class VideoOut(BaseModel):
+    id: int
+    path: str
+    status: str
+    error: str | None
+    duration: float | None
+    width: int | None
+    height: int | None
+    fps: float | None
+    size_bytes: int
+    ingested_at: dt.datetime
+    video_url: str
+
+
+class SummaryOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    snippet_id: int
+    lang: str
+    summary: str
+
+
+class LanguagesOut(BaseModel):
+    space: str
+    languages: list[str]
+    needs_language: bool = Field(description="True when a query must name its language")
+    has_decoder: bool = Field(description="True when the space can verbalize hits (summaries)")
+
+
+class HealthOut(BaseModel):
+    status: str
+    space: str
+    videos: int
+    snippets: int
+    index_vectors: int
+    jobs: dict[str, int]
+    worker_alive: bool
+
+
+class DeletedOut(BaseModel):
+    video_id: int
+    vectors_removed: int
+    file_removed: bool

@@ -1,0 +1,74 @@
+"""Server settings, read from the environment (``VIDSONAR_*``) or given by ``vidsonar serve``.
+
+Writes (upload, ingest, delete) need an API key unless ``VIDSONAR_AUTH_DISABLED=true`` says
+otherwise explicitly; reads need one only with ``VIDSONAR_READ_NEEDS_KEY=true``. With no
+``VIDSONAR_API_KEYS`` the server makes one key and keeps it in ``<home>/api-key`` (mode 600),
+so a fresh install is never open for writing by accident.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from indexer.discover import VIDEO_SUFFIXES
+
+KEY_FILE = "api-key"
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIDSONAR_", extra="ignore")
+
+    home: Path | None = Field(None, description="Data directory; default ~/.vidsonar")
+    space: str | None = Field(None, description="Concept space; default the archive's")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated keys accepted for writes (and reads)")
+    auth_disabled: bool = Field(False, description="Accept writes without a key (trusted networks only)")
+    read_needs_key: bool = Field(False, description="Reads (search, media) need a key too")
+    ingest_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="Folders (os.pathsep-separated) whose files may be ingested by path")
+    upload_dir: Path | None = Field(None, description="Where uploads go; default <home>/uploads")
+    max_upload_mb: float = Field(2048.0, gt=0, description="Largest upload accepted, in MiB")
+    upload_suffixes: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: sorted(VIDEO_SUFFIXES), description="File types accepted for upload")
+    warm_up: bool = Field(True, description="Load models and the index before serving")
+
+    @field_validator("api_keys", "upload_suffixes", mode="before")
+    @classmethod
+    def _comma_list(cls, value):
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("ingest_roots", mode="before")
+    @classmethod
+    def _path_list(cls, value):
+        if isinstance(value, str):
+            return [part for part in value.split(os.pathsep) if part.strip()]
+        return value
+
+    @field_validator("upload_suffixes")
+    @classmethod
+    def _dotted(cls, value: list[str]) -> list[str]:
+        return sorted({s.lower() if s.startswith(".") else f".{s.lower()}" for s in value})
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+def resolve_keys(settings: ServerSettings, home: Path) -> tuple[list[str], Path | None]:
+    """The keys to accept, and the key file when the key was made here rather than configured."""
+    if settings.api_keys or settings.auth_disabled:
+        return list(settings.api_keys), None
+    path = home / KEY_FILE
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(24) + "\n")
+    return [path.read_text().strip()], path

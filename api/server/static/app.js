@@ -1,0 +1,264 @@
+// vidsonar web page: search, watch the moment, read the summary, add footage. No build step.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const state = { space: null, hasDecoder: false, lastLang: null, current: null, polling: null };
+
+function apiKey() { return localStorage.getItem("vidsonar_key") || ""; }
+
+function timecode(seconds) {
+  const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60);
+  const s = (seconds % 60).toFixed(1).padStart(4, "0");
+  const mm = String(m).padStart(2, "0");
+  return h ? `${h}:${mm}:${s}` : `${mm}:${s}`;
+}
+
+// The API answers errors as {detail: "message"} (project errors) or {detail: [{msg, loc}]}
+// (validation): show either as one line.
+async function errorText(resp) {
+  try {
+    const body = await resp.json();
+    if (typeof body.detail === "string") return body.detail;
+    if (Array.isArray(body.detail)) return body.detail.map((d) => `${d.loc.slice(-1)[0]}: ${d.msg}`).join("; ");
+  } catch (_) { /* not JSON */ }
+  return `${resp.status} ${resp.statusText}`;
+}
+
+async function api(path, options = {}) {
+  const headers = Object.assign({}, options.headers || {});
+  const key = apiKey();
+  if (key) headers["X-API-Key"] = key;
+  const resp = await fetch(path, Object.assign({}, options, { headers }));
+  if (!resp.ok) throw new Error(await errorText(resp));
+  return resp.json();
+}
+
+function languageName(code) {
+  try {
+    const names = new Intl.DisplayNames([navigator.language || "en"], { type: "language" });
+    const name = names.of(code.split("_")[0]);
+    return name && name !== code.split("_")[0] ? `${name} (${code})` : code;
+  } catch (_) { return code; }
+}
+
+async function loadLanguages() {
+  const data = await api("/api/languages");
+  state.space = data.space;
+  state.hasDecoder = data.has_decoder;
+  const select = $("#lang");
+  const options = data.languages
+    .map((code) => ({ code, label: languageName(code) }))
+    .sort((a, b) => a.label.localeCompare(b.label));
+  for (const { code, label } of options) select.add(new Option(label, code));
+  if (data.needs_language) {  // no auto-detection in this space: preselect the browser's language
+    const base = (navigator.language || "en").slice(0, 2);
+    const guess = options.find((o) => o.code.startsWith(base)) || options.find((o) => o.code === "eng_Latn");
+    select.querySelector('option[value=""]').disabled = true;
+    if (guess) select.value = guess.code;
+  }
+}
+
+async function loadInfo() {
+  try {
+    const h = await api("/api/health");
+    $("#archive-info").textContent = `${h.videos} videos · ${h.snippets} snippets · ${h.space} space`;
+  } catch (e) { $("#archive-info").textContent = e.message; }
+}
+
+async function search(event) {
+  event.preventDefault();
+  const params = new URLSearchParams({ q: $("#q").value.trim(), k: $("#k").value });
+  if ($("#lang").value) params.set("lang", $("#lang").value);
+  const status = $("#status");
+  status.classList.remove("error");
+  status.textContent = "Searching…";
+  history.replaceState(null, "", `?${params}`);
+  try {
+    const result = await api(`/api/search?${params}`);
+    state.lastLang = result.lang;
+    status.textContent = `${result.hits.length} hits in ${Math.round(result.took_ms)} ms` +
+      (result.lang ? ` · ${languageName(result.lang)}` : "");
+    showHits(result.hits);
+  } catch (e) {
+    status.textContent = e.message;
+    status.classList.add("error");
+    $("#results").replaceChildren();
+  }
+}
+
+function showHits(hits) {
+  const cards = hits.map((hit) => {
+    const card = document.createElement("button");
+    card.type = "button";
+    card.className = "hit";
+    card.dataset.snippet = hit.snippet_id;
+    const img = document.createElement("img");
+    img.src = hit.thumbnail_url;
+    img.alt = `${hit.video_path} at ${timecode(hit.start)}`;
+    img.loading = "lazy";
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    const tc = document.createElement("span");
+    tc.className = "timecode";
+    tc.textContent = `${timecode(hit.start)}–${timecode(hit.end)}`;
+    const score = document.createElement("span");
+    score.className = "score";
+    score.textContent = hit.score.toFixed(3);
+    meta.append(tc, score);
+    const name = document.createElement("div");
+    name.className = "name";
+    name.textContent = hit.video_path.split(/[\\/]/).pop();
+    name.title = hit.video_path;
+    card.append(img, meta, name);
+    card.addEventListener("click", () => play(hit));
+    return card;
+  });
+  $("#results").replaceChildren(...cards);
+}
+
+function play(hit) {
+  state.current = hit;
+  const video = $("#video");
+  $("#player").hidden = false;
+  $("#player-title").textContent = hit.video_path.split(/[\\/]/).pop();
+  $("#player-time").textContent = `${timecode(hit.start)}–${timecode(hit.end)} · score ${hit.score.toFixed(3)}`;
+  video.src = `${hit.video_url}#t=${hit.start}`;
+  video.addEventListener("loadedmetadata", () => {
+    video.currentTime = hit.start;
+    video.play().catch(() => { /* autoplay may be refused; the controls are there */ });
+  }, { once: true });
+  $("#player").scrollIntoView({ behavior: "smooth", block: "start" });
+  showSummary(hit);
+}
+
+async function showSummary(hit) {
+  const lang = $("#lang").value || state.lastLang || "eng_Latn";
+  const box = $("#summary");
+  $("#summary-lang").textContent = `(${languageName(lang)})`;
+  box.classList.add("muted");
+  box.classList.remove("error");
+  if (hit.summary) { box.textContent = hit.summary; box.classList.remove("muted"); return; }
+  box.textContent = "Loading…";
+  try {
+    const data = await api(`/api/snippets/${hit.snippet_id}/summary?lang=${encodeURIComponent(lang)}`);
+    if (state.current !== hit) return;
+    box.textContent = data.summary;
+    box.classList.remove("muted");
+  } catch (e) {
+    if (state.current === hit) box.textContent = e.message;  // e.g. a space without a decoder
+  }
+}
+
+async function moreLikeThis() {
+  if (!state.current) return;
+  const form = new FormData();
+  form.set("snippet_id", state.current.snippet_id);
+  form.set("k", $("#k").value);
+  try {
+    const result = await api("/api/search/example", { method: "POST", body: form });
+    $("#status").textContent = `${result.hits.length} snippets like ${timecode(state.current.start)} of ` +
+      `${state.current.video_path.split(/[\\/]/).pop()}`;
+    showHits(result.hits);
+  } catch (e) { $("#status").textContent = e.message; }
+}
+
+function upload(event) {
+  event.preventDefault();
+  const file = $("#upload-file").files[0];
+  if (!file) return;
+  const bar = $("#upload-progress"), status = $("#upload-status");
+  const xhr = new XMLHttpRequest();  // fetch() cannot report upload progress
+  xhr.open("PUT", `/api/uploads/${encodeURIComponent(file.name)}`);
+  xhr.setRequestHeader("Content-Type", file.type || "application/octet-stream");
+  if (apiKey()) xhr.setRequestHeader("X-API-Key", apiKey());
+  bar.hidden = false;
+  bar.value = 0;
+  status.classList.remove("error");
+  xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = (100 * e.loaded) / e.total; };
+  xhr.onload = () => {
+    let body = {};
+    try { body = JSON.parse(xhr.responseText); } catch (_) { /* keep empty */ }
+    if (xhr.status === 202) {
+      status.textContent = `uploaded; ingest job ${body.id} queued`;
+      pollJobs();
+    } else {
+      status.textContent = typeof body.detail === "string" ? body.detail : `${xhr.status} ${xhr.statusText}`;
+      status.classList.add("error");
+    }
+  };
+  xhr.onerror = () => { status.textContent = "upload failed (network)"; status.classList.add("error"); };
+  status.textContent = `uploading ${file.name}…`;
+  xhr.send(file);
+}
+
+async function ingestPaths(event) {
+  event.preventDefault();
+  const status = $("#paths-status");
+  status.classList.remove("error");
+  const paths = $("#paths").value.split(/\n|,(?=\s*\/)/).map((p) => p.trim()).filter(Boolean);
+  try {
+    const job = await api("/api/jobs", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ paths }),
+    });
+    status.textContent = `ingest job ${job.id} queued`;
+    pollJobs();
+  } catch (e) { status.textContent = e.message; status.classList.add("error"); }
+}
+
+function jobItem(job) {
+  const li = document.createElement("li");
+  const bar = document.createElement("progress");
+  bar.max = Math.max(job.total, 1);
+  bar.value = job.status === "done" ? bar.max : job.done;
+  const what = job.paths.map((p) => p.split(/[\\/]/).pop()).join(", ");
+  const text = document.createElement("span");
+  text.textContent = ` job ${job.id} · ${job.status} · ${job.done}/${job.total} files · ` +
+    `${job.ingested} ingested, ${job.skipped} skipped, ${job.failed} failed · ${what}`;
+  li.append(bar, text);
+  for (const err of job.errors.concat(job.error ? [{ error: job.error }] : [])) {
+    const p = document.createElement("div");
+    p.className = "error";
+    p.textContent = err.error;
+    li.append(p);
+  }
+  return li;
+}
+
+async function pollJobs() {
+  clearTimeout(state.polling);
+  try {
+    const jobs = await api("/api/jobs?limit=10");
+    $("#jobs").replaceChildren(...jobs.map(jobItem));
+    if (jobs.some((j) => j.status === "queued" || j.status === "running")) {
+      state.polling = setTimeout(pollJobs, 1000);
+    } else { loadInfo(); }
+  } catch (_) { /* reads may need a key; the search box shows why */ }
+}
+
+function saveKey() {
+  const key = $("#api-key").value.trim();
+  localStorage.setItem("vidsonar_key", key);
+  // the cookie lets <img> and <video> read when the server wants a key for reads too
+  document.cookie = `vidsonar_key=${encodeURIComponent(key)}; path=/; SameSite=Strict`;
+  $("#key-box").open = false;
+  loadInfo();
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  $("#api-key").value = apiKey();
+  $("#search-form").addEventListener("submit", search);
+  $("#upload-form").addEventListener("submit", upload);
+  $("#paths-form").addEventListener("submit", ingestPaths);
+  $("#save-key").addEventListener("click", saveKey);
+  $("#close-player").addEventListener("click", () => { $("#video").pause(); $("#player").hidden = true; });
+  $("#more-like").addEventListener("click", moreLikeThis);
+  loadInfo();
+  pollJobs();
+  try { await loadLanguages(); } catch (e) { $("#status").textContent = e.message; }
+  const q = new URLSearchParams(location.search);
+  if (q.get("q")) {
+    $("#q").value = q.get("q");
+    if (q.get("lang")) $("#lang").value = q.get("lang");
+    $("#search-form").requestSubmit();
+  }
+});

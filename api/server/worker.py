@@ -1,0 +1,110 @@
+"""The one writer: a background thread that runs ingestion jobs one at a time.
+
+Jobs are rows in the catalog (``storage.jobs``), the queue only carries their ids, so on
+start-up every job left queued or running by a previous server is queued again. Stopping
+asks the running job to halt after the file in hand; that job goes back to ``queued`` and
+resumes, skipping what it already ingested, when the server next starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from indexer.discover import discover
+from storage.catalog import Video
+from storage.jobs import DONE, FAILED, QUEUED, RUNNING, JobStore
+
+log = logging.getLogger(__name__)
+
+
+class _Stopping(Exception):
+    """Raised from the progress callback to end a job between two files."""
+
+
+class IngestWorker:
+    def __init__(self, archive, jobs: JobStore,
+                 on_file: Callable[[str], None] | None = None):
+        self.archive, self.jobs, self.on_file = archive, jobs, on_file
+        self._queue: queue.Queue[int | None] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.current: int | None = None
+
+    def start(self) -> list[int]:
+        """Start the thread; return the ids of the jobs resumed from the catalog."""
+        resumed = [job.id for job in self.jobs.unfinished()]
+        for job_id in resumed:
+            self._queue.put(job_id)
+        self._thread = threading.Thread(target=self._run, name="vidsonar-ingest", daemon=True)
+        self._thread.start()
+        if resumed:
+            log.info("resuming ingest jobs %s", resumed)
+        return resumed
+
+    def submit(self, job_id: int) -> None:
+        self._queue.put(job_id)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            job_id = self._queue.get()
+            if job_id is None:
+                break
+            self.current = job_id
+            try:
+                self.run_job(job_id)
+            finally:
+                self.current = None
+
+    def run_job(self, job_id: int) -> None:
+        job = self.jobs.get(job_id)
+        if job is None or job.status not in (QUEUED, RUNNING):
+            return
+        try:
+            files = discover(job.paths)
+            self.jobs.start(job_id, total=len(files))
+
+            def progress(path: Path, outcome: str) -> None:
+                error = self._failure_of(path) if outcome == "failed" else None
+                self.jobs.advance(job_id, str(path), outcome, error)
+                if self.on_file:
+                    self.on_file(outcome)
+                if self._stop.is_set():
+                    raise _Stopping
+
+            self.archive.ingestor().ingest(files, progress=progress)
+        except _Stopping:
+            self.jobs.requeue(job_id)
+            log.info("job %d stopped with the server; it resumes on the next start", job_id)
+            return
+        except Exception as exc:  # noqa: BLE001 - a job's crash is recorded, the worker lives on
+            log.exception("ingest job %d failed", job_id)
+            self.jobs.finish(job_id, FAILED, error=f"{type(exc).__name__}: {exc}")
+            return
+        self.jobs.finish(job_id, DONE)
+
+    def _failure_of(self, path: Path) -> str | None:
+        """The error the ingestor recorded in the catalog for a file that failed."""
+        with self.archive.catalog.session() as s:
+            return s.scalar(sa.select(Video.error)
+                            .where(Video.path == str(path), Video.status == "failed")
+                            .order_by(Video.ingested_at.desc()).limit(1))

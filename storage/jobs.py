@@ -1,0 +1,143 @@
+"""Ingestion jobs: what the server was asked to ingest, and how far it got.
+
+Jobs live in the catalog (table ``ingest_jobs``, migration 2) rather than in memory, so a
+job queued or running when the server stops is picked up again when it starts: re-running
+a job is safe because ingestion skips footage already in the catalog by content hash.
+
+Status moves ``queued -> running -> done | failed``; ``failed`` means the job itself could
+not run (say the index was unusable). Files that fail alone are counted and listed in
+``errors`` while the job goes on and ends ``done``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.catalog import Base, Catalog, utcnow
+
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+KINDS = ("upload", "paths")
+
+
+class IngestJob(Base):
+    __tablename__ = "ingest_jobs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[str] = mapped_column(sa.String(16), default=QUEUED)
+    space: Mapped[str] = mapped_column(sa.String(100))
+    paths: Mapped[list] = mapped_column(sa.JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+    total: Mapped[int] = mapped_column(default=0)
+    done: Mapped[int] = mapped_column(default=0)
+    ingested: Mapped[int] = mapped_column(default=0)
+    skipped: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    current: Mapped[str | None] = mapped_column(sa.Text)
+    errors: Mapped[list] = mapped_column(sa.JSON, default=list)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A detached, read-only copy of a job row, safe to hand across threads."""
+    id: int
+    kind: str
+    status: str
+    space: str
+    paths: list[str]
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    total: int
+    done: int
+    ingested: int
+    skipped: int
+    failed: int
+    current: str | None
+    errors: list[dict]
+    error: str | None
+    attempts: int
+
+    @classmethod
+    def of(cls, row: IngestJob) -> "JobView":
+        return cls(**{name: getattr(row, name) for name in cls.__dataclass_fields__})
+
+
+class JobStore:
+    """Create, advance and list ingestion jobs in a catalog."""
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+
+    def create(self, kind: str, paths: list[str], space: str) -> JobView:
+        if kind not in KINDS:
+            raise ValueError(f"job kind must be one of {KINDS}, got {kind!r}")
+        with self.catalog.session() as s:
+            job = IngestJob(kind=kind, status=QUEUED, space=space, paths=list(paths),
+                            errors=[], total=0, done=0, ingested=0, skipped=0, failed=0, attempts=0)
+            s.add(job)
+            s.flush()
+            return JobView.of(job)
+
+    def get(self, job_id: int) -> JobView | None:
+        with self.catalog.session() as s:
+            job = s.get(IngestJob, job_id)
+            return None if job is None else JobView.of(job)
+
+    def list(self, limit: int = 50, status: str | None = None) -> list[JobView]:
+        with self.catalog.session() as s:
+            q = sa.select(IngestJob).order_by(IngestJob.id.desc()).limit(limit)
+            if status:
+                q = q.where(IngestJob.status == status)
+            return [JobView.of(j) for j in s.scalars(q)]
+
+    def unfinished(self) -> list[JobView]:
+        """Queued and running jobs, oldest first: what a starting server must (re)run."""
+        with self.catalog.session() as s:
+            q = (sa.select(IngestJob).where(IngestJob.status.in_([QUEUED, RUNNING]))
+                 .order_by(IngestJob.id))
+            return [JobView.of(j) for j in s.scalars(q)]
+
+    def counts(self) -> dict[str, int]:
+        with self.catalog.session() as s:
+            rows = s.execute(sa.select(IngestJob.status, sa.func.count()).group_by(IngestJob.status))
+            found = dict(rows.all())
+        return {status: found.get(status, 0) for status in (QUEUED, RUNNING, DONE, FAILED)}
+
+    def start(self, job_id: int, total: int) -> None:
+        """Mark a job running; a resumed job starts its counters afresh."""
+        self._update(job_id, status=RUNNING, started_at=utcnow(), finished_at=None, total=total,
+                     done=0, ingested=0, skipped=0, failed=0, errors=[], error=None, current=None,
+                     attempts=IngestJob.attempts + 1)
+
+    def advance(self, job_id: int, path: str, outcome: str, error: str | None = None) -> None:
+        """Count one finished file; ``outcome`` is ingested, skipped or failed."""
+        with self.catalog.session() as s:
+            job = s.get(IngestJob, job_id)
+            job.done += 1
+            job.current = path
+            if outcome == "ingested":
+                job.ingested += 1
+            elif outcome == "skipped":
+                job.skipped += 1
+            else:
+                job.failed += 1
+                job.errors = [*job.errors, {"path": path, "error": error or outcome}]
+
+    def finish(self, job_id: int, status: str = DONE, error: str | None = None) -> None:
+        self._update(job_id, status=status, error=error, finished_at=utcnow(), current=None)
+
+    def requeue(self, job_id: int) -> None:
+        """Put a job back in the queue (the server stopped while it ran)."""
+        self._update(job_id, status=QUEUED, current=None)
+
+    def _update(self, job_id: int, **values) -> None:
+        with self.catalog.session() as s:
+            s.execute(sa.update(IngestJob).where(IngestJob.id == job_id).values(**values))
