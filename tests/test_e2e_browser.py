@@ -1,0 +1,146 @@
+"""End to end: the real CLI ingests real footage, the real server serves it on 127.0.0.1,
+and headless Chromium (Debian's package, driven by playwright; no browser download) uses
+the page: search, see thumbnails with time codes, play a hit, upload a file.
+
+Leaves a screenshot at benchmarks/results/web-search.png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+VIDSONAR = Path(sys.executable).with_name("vidsonar")
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOT = REPO / "benchmarks" / "results" / "web-search.png"
+KEY = "e2e-key"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 180.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited with {proc.returncode}:\n{proc.stderr.read()}")
+        try:
+            with urllib.request.urlopen(f"{url}/api/health", timeout=2) as resp:
+                return json.load(resp)
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError("server did not become healthy")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium "
+                    "(apt-get install chromium; `make test` does it)")
+    pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    from indexer.samples import make_clip
+    home = tmp_path_factory.mktemp("e2e-home")
+    media = tmp_path_factory.mktemp("e2e-media")
+    for name in ("coffee", "chelsea"):
+        make_clip(media / f"{name}.mp4", [name], seconds=6.0)
+    make_clip(tmp_path_factory.mktemp("e2e-upload") / "rocket.mp4", ["rocket"], seconds=4.0)
+    env = {**os.environ, "VIDSONAR_HOME": str(home), "VIDSONAR_API_KEYS": KEY}
+    env.pop("VIDSONAR_SPACE", None)
+    subprocess.run([str(VIDSONAR), "ingest", str(media), "--json"], env=env, check=True,
+                   capture_output=True, timeout=600, cwd=REPO)
+    port = free_port()
+    proc = subprocess.Popen([str(VIDSONAR), "serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--log-level", "warning"], env=env, cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        health = wait_healthy(url, proc)
+        assert health["videos"] == 2
+        yield url, tmp_path_factory.getbasetemp()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def page(server, tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as p:
+        # a persistent context is playwright's way of giving Chromium a fresh --user-data-dir
+        context = p.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS,
+            viewport={"width": 1280, "height": 900})
+        pg = context.new_page()
+        pg.set_default_timeout(30_000)
+        yield pg
+        context.close()
+
+
+def test_search_shows_thumbnails_with_time_codes_and_plays(server, page):
+    url, _ = server
+    page.goto(url)
+    page.wait_for_selector("#lang option:nth-child(3)", state="attached")  # languages loaded
+    page.fill("#q", "un chat")
+    page.select_option("#lang", "fra_Latn")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_selector(".hit")
+    assert "hits in" in page.inner_text("#status")
+    codes = page.locator(".hit .timecode").all_inner_texts()
+    assert codes and all(re.fullmatch(r"\d\d:\d\d\.\d–\d\d:\d\d\.\d", c) for c in codes), codes
+    scores = [float(s) for s in page.locator(".hit .score").all_inner_texts()]
+    assert scores == sorted(scores, reverse=True)
+    assert "chelsea" in page.locator(".hit .name").first.inner_text()  # the cat clip first
+    page.wait_for_function("[...document.querySelectorAll('.hit img')].every(i => i.complete && i.naturalWidth > 0)")
+
+    later = [i for i, c in enumerate(codes) if not c.startswith("00:00.0")]
+    page.locator(".hit").nth(later[0] if later else 0).click()  # one that does not start at 0 s
+    page.wait_for_selector("#player:not([hidden])")
+    src = page.get_attribute("#video", "src")
+    assert re.search(r"/api/videos/\d+/stream#t=", src), src
+    start = float(src.split("#t=")[1])
+    page.wait_for_function(f"document.querySelector('#video').readyState >= 1 && "
+                           f"document.querySelector('#video').currentTime >= {start} - 0.05")
+    page.wait_for_function("!document.querySelector('#summary').textContent.startsWith('Loading')")
+    assert page.inner_text("#summary")  # a summary, or the API's reason there is none
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+
+def test_upload_through_the_page(server, page):
+    url, base = server
+    upload = next(base.glob("e2e-upload*")) / "rocket.mp4"
+    page.goto(url)
+    page.click("#key-box summary")
+    page.fill("#api-key", KEY)
+    page.click("#save-key")
+    page.set_input_files("#upload-file", str(upload))
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_function("document.querySelector('#upload-status').textContent.includes('queued')")
+    page.wait_for_function("[...document.querySelectorAll('#jobs li')].some(li => li.textContent.includes('done'))",
+                           timeout=120_000)
+    assert "1 ingested" in page.inner_text("#jobs li")
+    assert "3 videos" in page.inner_text("#archive-info") or page.wait_for_function(
+        "document.querySelector('#archive-info').textContent.startsWith('3 videos')")
