@@ -123,6 +123,13 @@ def test_search_returns_hits_with_urls(client):
     assert 0 <= hit["start"] < hit["end"]
 
 
+def test_space_tells_languages_and_options(client):
+    body = client.get("/api/space").json()
+    assert body["space"] == SPACE and "fra_Latn" in body["languages"]
+    assert body["needs_language"] is False and body["has_decoder"] is True
+    assert {"lang", "k"} <= set(body["search_options"])
+
+
 def test_search_post_and_language_alias(client):
     resp = client.post("/api/search", json={"query": "blue", "lang": "fr", "k": 2})
     assert resp.status_code == 200, resp.text

@@ -11,8 +11,12 @@ from fastapi.testclient import TestClient
 from api.server import create_app
 from storage.catalog import Catalog
 from storage.jobs import JobStore
-from test_api import KEY, SPACE, detail, settings_for, write_clip
 from vidsonar.home import Home
+
+try:  # tests/ as a package or as a plain folder on sys.path
+    from tests.test_api import KEY, SPACE, detail, settings_for, write_clip
+except ImportError:
+    from test_api import KEY, SPACE, detail, settings_for, write_clip
 
 AUTH = {"X-API-Key": KEY}
 
@@ -56,6 +60,9 @@ def test_upload_streams_to_disk_and_ingests(client, media):
     assert saved.is_relative_to(client.app.state.server.upload_dir)
     hits = client.get("/api/search", params={"q": "green"}).json()["hits"]
     assert hits and hits[0]["video_path"] == str(saved)
+    again = client.put("/api/uploads/copy.mp4", content=data, headers=AUTH)
+    job = wait_for(client, again.json()["id"])
+    assert job["skipped"] == 1 and not Path(job["paths"][0]).exists()  # no second copy kept
 
 
 @pytest.mark.parametrize("name", ["..%2F..%2Fevil.mp4", "a/b.mp4", "..\\evil.mp4",

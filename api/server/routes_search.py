@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse
 
 from api.server.auth import require_read
 from api.server.errors import PayloadTooLargeError, UnsupportedOptionError, UnsupportedTypeError
-from api.server.schemas import LanguagesOut, SearchIn, SearchOut, SnippetOut, SummaryOut
+from api.server.schemas import SpaceOut, SearchIn, SearchOut, SnippetOut, SummaryOut
 from api.server.state import ServerState
 from indexer.thumbs import thumbnail_path
 from search.searcher import MAX_K
@@ -144,11 +144,17 @@ def snippet_vector(state: ServerState, snippet_id: int) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.float16).astype(np.float32)
 
 
-@router.get("/languages", response_model=LanguagesOut, summary="Languages of the concept space")
-def languages(request: Request) -> dict:
-    space = server(request).space
+@router.get("/space", response_model=SpaceOut,
+            summary="The concept space: its languages and what search can do with it")
+def space_info(request: Request) -> dict:
+    state = server(request)
+    space = state.space
+    params = inspect.signature(state.searcher.search).parameters
+    options = [n for n, p in params.items() if n not in ("self", "query")
+               and p.kind is not inspect.Parameter.VAR_KEYWORD]
     return {"space": space.name, "languages": list(space.languages),
-            "needs_language": space.needs_language, "has_decoder": space.has_decoder}
+            "needs_language": space.needs_language, "has_decoder": space.has_decoder,
+            "search_options": options}
 
 
 @router.get("/snippets/{snippet_id}", response_model=SnippetOut, summary="A snippet's details")

@@ -105,11 +105,12 @@ class SummaryOut(BaseModel):
     summary: str
 
 
-class LanguagesOut(BaseModel):
+class SpaceOut(BaseModel):
     space: str
     languages: list[str]
     needs_language: bool = Field(description="True when a query must name its language")
     has_decoder: bool = Field(description="True when the space can verbalize hits (summaries)")
+    search_options: list[str] = Field(description="Keyword options the query layer accepts")
 
 
 class HealthOut(BaseModel):

@@ -23,6 +23,15 @@ from storage.jobs import DONE, FAILED, QUEUED, RUNNING, JobStore
 log = logging.getLogger(__name__)
 
 
+def _drop_duplicate_upload(path: Path) -> None:
+    """An upload of footage already in the archive: keep no second copy on disk."""
+    path.unlink(missing_ok=True)
+    try:
+        path.parent.rmdir()  # the upload's own folder (see uploads.save_stream)
+    except OSError:
+        pass
+
+
 class _Stopping(Exception):
     """Raised from the progress callback to end a job between two files."""
 
@@ -86,6 +95,8 @@ class IngestWorker:
             def progress(path: Path, outcome: str) -> None:
                 error = self._failure_of(path) if outcome == "failed" else None
                 self.jobs.advance(job_id, str(path), outcome, error)
+                if job.kind == "upload" and outcome == "skipped":
+                    _drop_duplicate_upload(path)
                 if self.on_file:
                     self.on_file(outcome)
                 if self._stop.is_set():

@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
-const state = { space: null, hasDecoder: false, lastLang: null, current: null, polling: null };
+const state = { space: null, hasDecoder: false, options: [], lastLang: null, current: null, polling: null };
 
 function apiKey() { return localStorage.getItem("vidsonar_key") || ""; }
 
@@ -42,9 +42,10 @@ function languageName(code) {
 }
 
 async function loadLanguages() {
-  const data = await api("/api/languages");
+  const data = await api("/api/space");
   state.space = data.space;
   state.hasDecoder = data.has_decoder;
+  state.options = data.search_options;
   const select = $("#lang");
   const options = data.languages
     .map((code) => ({ code, label: languageName(code) }))
@@ -69,6 +70,10 @@ async function search(event) {
   event.preventDefault();
   const params = new URLSearchParams({ q: $("#q").value.trim(), k: $("#k").value });
   if ($("#lang").value) params.set("lang", $("#lang").value);
+  if (state.hasDecoder && state.options.includes("summaries")) {  // summaries come with the hits
+    params.set("summaries", "true");
+    if ($("#lang").value) params.set("summary_lang", $("#lang").value);
+  }
   const status = $("#status");
   status.classList.remove("error");
   status.textContent = "Searching…";
