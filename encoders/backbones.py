@@ -84,9 +84,15 @@ def load_backbone(spec: dict, device: str = "cpu") -> FrameBackbone:
     kind = spec.get("type", "open_clip")
     if kind == "open_clip":
         from encoders.openclip import OpenClipBackbone
-        return OpenClipBackbone(spec["model"], spec.get("weights"), device=device,
-                                precision=spec.get("precision", "fp32"))
-    if kind == "efficientnet-lite0":
-        return EfficientNetLite0Backbone(int(spec.get("image_size", 224)), float(spec.get("mean", 127.0)),
-                                         float(spec.get("std", 128.0)), device=device)
-    raise ValueError(f"unknown vision backbone type {kind!r}; known: open_clip, efficientnet-lite0")
+        backbone: FrameBackbone = OpenClipBackbone(spec["model"], spec.get("weights"), device=device,
+                                                   precision=spec.get("precision", "fp32"))
+    elif kind == "efficientnet-lite0":
+        backbone = EfficientNetLite0Backbone(int(spec.get("image_size", 224)), float(spec.get("mean", 127.0)),
+                                             float(spec.get("std", 128.0)), device=device)
+    else:
+        raise ValueError(f"unknown vision backbone type {kind!r}; known: open_clip, efficientnet-lite0")
+    if spec.get("finetuned"):  # weights of a backbone trained jointly by `vidsonar align`
+        import torch
+        backbone.module.load_state_dict(torch.load(spec["finetuned"], map_location=device, weights_only=True))
+        backbone.cache_key += f"+finetuned:{spec['finetuned']}"
+    return backbone

@@ -202,9 +202,9 @@ class SonarTextEncoder(_Base):
                            device=self.device, dtype=self.dtype)
         return TextToEmbeddingModelPipeline(model, self.tokenizer, device=self.device, dtype=self.dtype)
 
-    @property
+    @cached_property
     def dim(self) -> int:
-        return int(self.pipeline.model.model_dim)
+        return int(self.pipeline.predict(["."], source_lang="eng_Latn").shape[1])
 
     @cached_property
     def max_tokens(self) -> int:

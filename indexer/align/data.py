@@ -1,0 +1,120 @@
+"""Captioned media for alignment: JSONL manifests and frame loading.
+
+One line per pair; ``media`` is relative to the manifest's folder unless absolute::
+
+    {"media": "photos/cat.jpg", "caption": "a cat on a sofa", "lang": "eng_Latn"}
+    {"media": "clips/pan.mp4", "caption": "eine Rakete", "lang": "deu_Latn", "start": 0, "end": 5}
+
+``group`` (optional) names what the media shows, so that retrieval counts any item of the same
+group as a hit (several crops of one photo, several captions of one clip). Images are 1-frame
+inputs; a video span gives up to ``frames`` frames spread evenly over it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vidsonar.errors import DecodeError, InputError, MediaError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+
+
+@dataclass(frozen=True)
+class Pair:
+    media: Path
+    caption: str
+    lang: str
+    start: float | None = None
+    end: float | None = None
+    group: str = ""
+
+    @property
+    def key(self) -> str:
+        """What the frames depend on (not the caption)."""
+        return f"{self.media}|{self.start}|{self.end}"
+
+    @property
+    def group_id(self) -> str:
+        return self.group or self.key
+
+
+def read_manifest(path: str | Path) -> list[Pair]:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"manifest {path} does not exist")
+    pairs = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            media = Path(row["media"]).expanduser()
+            pairs.append(Pair(media if media.is_absolute() else (path.parent / media).resolve(),
+                              str(row["caption"]), str(row.get("lang", "eng_Latn")),
+                              row.get("start"), row.get("end"), str(row.get("group", ""))))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{path}:{n}: not a manifest row ({exc}); need media, caption, lang") from exc
+    if not pairs:
+        raise InputError(f"manifest {path} is empty")
+    return pairs
+
+
+def write_manifest(path: str | Path, rows: list[dict]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def split(pairs: list[Pair], fraction: float, seed: int, max_val: int) -> tuple[list[Pair], list[Pair]]:
+    """Hold out whole groups (never a caption of media that is also trained on)."""
+    groups = sorted({p.group_id for p in pairs})
+    random.Random(seed).shuffle(groups)
+    n_val = max(1, round(len(groups) * fraction)) if len(groups) > 1 else 0
+    held = set(groups[:n_val])
+    train = [p for p in pairs if p.group_id not in held]
+    val = [p for p in pairs if p.group_id in held][:max_val]
+    return train, val
+
+
+def load_frames(pair: Pair, frames: int, short_side: int) -> np.ndarray:
+    """(f, H, W, 3) uint8 frames for one pair; f is 1 for images, <= frames for video spans."""
+    from encoders.frames import fit_frame
+    if not pair.media.exists():
+        raise MediaError(str(pair.media), "no such file")
+    if pair.media.suffix.lower() in IMAGE_SUFFIXES:
+        from PIL import Image
+        with Image.open(pair.media) as img:
+            return fit_frame(np.asarray(img.convert("RGB")), short_side)[None]
+    return _video_frames(pair, frames, short_side)
+
+
+def _video_frames(pair: Pair, frames: int, short_side: int) -> np.ndarray:
+    import av
+
+    from encoders.frames import fit_frame
+    from encoders.vsonar import uniform_indices
+    start = float(pair.start or 0.0)
+    end = float(pair.end) if pair.end is not None else float("inf")
+    kept = []
+    try:
+        with av.open(str(pair.media)) as container:
+            stream = container.streams.video[0]
+            for frame in container.decode(stream):
+                t = float(frame.time or 0.0)
+                if t < start:
+                    continue
+                if t >= end:
+                    break
+                kept.append(frame)
+            picked = [kept[i].to_ndarray(format="rgb24") for i in uniform_indices(len(kept), frames)]
+    except (av.FFmpegError, IndexError) as exc:
+        raise DecodeError(str(pair.media), f"cannot read video frames: {exc}") from exc
+    if not picked:
+        raise DecodeError(str(pair.media), f"no frames between {start} s and {end} s")
+    return np.stack([fit_frame(f, short_side) for f in picked])
