@@ -86,11 +86,14 @@ def _system_routes(app: FastAPI) -> None:
                             headers={"Cache-Control": "no-cache"})
 
     @app.get("/api/health", response_model=HealthOut, tags=["system"],
-             summary="Liveness and readiness, with counts")
-    def health(request: Request) -> dict:
+             summary="Liveness and readiness, with counts",
+             responses={503: {"description": "Degraded: the ingest worker is not running"}})
+    def health(request: Request, response: Response) -> dict:
         state = server(request)
         counts = state.catalog.counts()
         alive = state.worker is not None and state.worker.alive
+        if not alive:
+            response.status_code = 503
         return {"status": "ok" if alive else "degraded", "space": state.space.name,
                 "videos": counts["videos"], "snippets": counts["snippets"],
                 "index_vectors": state.store.index.count, "jobs": state.jobs.counts(),

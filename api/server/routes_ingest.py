@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends, Path as PathParam, Query, Request
 
 from api.server.auth import require_read, require_write
 from api.server.routes_search import server
-from api.server.schemas import IngestIn, JobOut
+from api.server.schemas import IngestIn, JobOut, error_responses
 from api.server.uploads import check_content_type, check_ingest_paths, safe_filename, save_stream
 from storage.jobs import JobView
 from vidsonar.errors import NotFoundError
 
-router = APIRouter(prefix="/api", tags=["ingest"])
+router = APIRouter(prefix="/api", tags=["ingest"], responses=error_responses(401, 403, 404))
 
 _BINARY_BODY = {"requestBody": {"required": True, "content": {
     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
@@ -34,9 +34,7 @@ def _submit(request: Request, kind: str, paths: list[str]) -> dict:
 @router.put("/uploads/{filename:path}", response_model=JobOut, status_code=202,
             dependencies=[Depends(require_write)], openapi_extra=_BINARY_BODY,
             summary="Upload a video (the raw file as the body) and queue its ingestion",
-            responses={400: {"description": "Bad file name (e.g. path traversal)"},
-                       413: {"description": "Larger than the server's limit"},
-                       415: {"description": "Not an accepted video type"}})
+            responses=error_responses(400, 413, 415))
 async def upload(request: Request,
                  filename: Annotated[str, PathParam(description="A plain file name, e.g. clip.mp4")]) -> dict:
     state = server(request)
@@ -52,8 +50,7 @@ async def upload(request: Request,
 
 @router.post("/jobs", response_model=JobOut, status_code=202, dependencies=[Depends(require_write)],
              summary="Ingest files or folders already on the server (under the ingest roots)",
-             responses={403: {"description": "A path outside the ingest roots"},
-                        404: {"description": "A path that does not exist"}})
+             responses=error_responses(400))
 def ingest_paths(request: Request, body: IngestIn) -> dict:
     paths = check_ingest_paths(body.paths, server(request).roots)
     return _submit(request, "paths", [str(p) for p in paths])

@@ -11,10 +11,10 @@ from fastapi.responses import FileResponse
 
 from api.server.auth import require_read, require_write
 from api.server.routes_search import server, video_url
-from api.server.schemas import DeletedOut, VideoOut
+from api.server.schemas import DeletedOut, VideoOut, error_responses
 from vidsonar.errors import NotFoundError
 
-router = APIRouter(prefix="/api/videos", tags=["videos"])
+router = APIRouter(prefix="/api/videos", tags=["videos"], responses=error_responses(401, 403, 404))
 
 
 def _video_json(video) -> dict:

@@ -19,7 +19,8 @@ from fastapi.responses import FileResponse
 
 from api.server.auth import require_read
 from api.server.errors import PayloadTooLargeError, UnsupportedOptionError, UnsupportedTypeError
-from api.server.schemas import SpaceOut, SearchIn, SearchOut, SnippetOut, SummaryOut
+from api.server.schemas import (SearchIn, SearchOut, SnippetOut, SpaceOut, SummaryOut,
+                                error_responses)
 from api.server.state import ServerState
 from indexer.thumbs import thumbnail_path
 from search.searcher import MAX_K
@@ -27,7 +28,8 @@ from storage.catalog import Embedding
 from storage.ids import unpack_snippet_id
 from vidsonar.errors import InputError, NotFoundError
 
-router = APIRouter(prefix="/api", tags=["search"], dependencies=[Depends(require_read)])
+router = APIRouter(prefix="/api", tags=["search"], dependencies=[Depends(require_read)],
+                   responses=error_responses(400, 401, 403, 404, 409))
 
 MAX_EXAMPLE_BYTES = 20 * 2**20
 
@@ -95,6 +97,7 @@ def search_post(request: Request, body: SearchIn) -> dict:
 
 
 @router.post("/search/example", response_model=SearchOut, summary="Search by example",
+             responses=error_responses(413, 415),
              description="Find snippets like an uploaded image, or like a snippet already "
                          "in the archive (give exactly one of `file` and `snippet_id`).")
 def search_example(

@@ -127,3 +127,26 @@ class DeletedOut(BaseModel):
     video_id: int
     vectors_removed: int
     file_removed: bool
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(description="What is wrong, and what to do about it")
+    error: str = Field(description="The error's class in vidsonar.errors (or the server's)")
+
+
+_ERROR_MEANING = {
+    400: "Bad input (unknown language, empty query, bad file name, unsupported option...)",
+    401: "An API key is needed and none was sent",
+    403: "The API key is not accepted, or a path is outside the ingest roots",
+    404: "No such snippet, video, job or file",
+    409: "The index is empty or was built for another concept space",
+    413: "Upload larger than the server's limit",
+    415: "Not an accepted video (or image) type",
+    422: "Malformed request (a parameter out of range or of the wrong type), or media "
+         "the server cannot process",
+}
+
+
+def error_responses(*codes: int) -> dict:
+    """OpenAPI entries for the project errors an endpoint can answer with."""
+    return {code: {"model": ErrorOut, "description": _ERROR_MEANING[code]} for code in codes}

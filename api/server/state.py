@@ -26,20 +26,23 @@ from storage.jobs import JobStore
 
 log = logging.getLogger(__name__)
 
-_STORE_LOCKED = ("add", "remove_video", "save", "rebuild", "search", "outgrown")
 _TEXT_LOCKED = ("encode_query", "encode_source", "decode")
 _VISION_LOCKED = ("encode_snippets", "encode_images")
 
 
 class LockedStore:
-    """An IndexStore whose index-touching methods take ``lock``; all else passes through."""
+    """An IndexStore whose every method call takes ``lock`` (re-entrant); attributes pass through.
+
+    Every method rather than a list of mutating ones, so a method the query layer starts
+    calling tomorrow is guarded too; all of them are short next to encoding a query.
+    """
 
     def __init__(self, store, lock: threading.RLock):
         self._store, self._lock = store, lock
 
     def __getattr__(self, name):
         value = getattr(self._store, name)
-        if name in _STORE_LOCKED:
+        if callable(value):
             @functools.wraps(value)
             def locked(*args, **kwargs):
                 with self._lock:
