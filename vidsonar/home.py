@@ -6,7 +6,8 @@ Layout::
         catalog.db          SQLite catalog (unless VIDSONAR_DB_URL names another database)
         index/              FAISS index + manifest.json, one per concept space
         thumbs/             JPEG thumbnails, thumbs/<video_id>/<snippet_index>.jpg
-        cache/              derived data safe to delete (e.g. label-prompt embeddings)
+        cache/              derived data safe to delete (e.g. label-prompt embeddings);
+                            $VIDSONAR_CACHE puts it elsewhere, to share it between archives
 """
 
 from __future__ import annotations
@@ -43,6 +44,6 @@ class Home:
 
     @property
     def cache(self) -> Path:
-        path = self.root / "cache"
-        path.mkdir(exist_ok=True)
+        path = Path(os.environ.get("VIDSONAR_CACHE") or self.root / "cache").expanduser()
+        path.mkdir(parents=True, exist_ok=True)
         return path

@@ -1,0 +1,133 @@
+"""Shared fixtures: generated videos, bad files, the real sample archive, the lite space."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+# machines here are small and shared: no per-example deadline, the default example count
+settings.register_profile("vidsonar", deadline=None)
+settings.load_profile("vidsonar")
+
+REPO = Path(__file__).resolve().parents[1]
+VIDSONAR = Path(sys.executable).with_name("vidsonar")
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory) -> Path:
+    """One cache for the session, so label-prompt embeddings are computed once (~10 s)."""
+    path = tmp_path_factory.mktemp("cache")
+    os.environ["VIDSONAR_CACHE"] = str(path)
+    return path
+
+
+@pytest.fixture
+def home(tmp_path, shared_cache) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(scope="session")
+def lite_space(shared_cache):
+    from encoders.registry import load_space
+    return load_space("lite", cache_dir=shared_cache)
+
+
+def moving_frames(n: int, w: int = 96, h: int = 64, seed: int = 0) -> list[np.ndarray]:
+    """Frames of a bright square sliding over noise: every frame differs."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 80, (h, w, 3), dtype=np.uint8)
+    frames = []
+    for i in range(n):
+        f = base.copy()
+        x = (i * 3) % max(w - 16, 1)
+        f[h // 4:h // 4 + 16, x:x + 16] = 255
+        frames.append(f)
+    return frames
+
+
+def write_vfr_video(path: Path, times: list[Fraction], w: int = 96, h: int = 64) -> Path:
+    """An MP4 whose frames sit at the given (irregular) times."""
+    import av
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=1000)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.time_base = Fraction(1, 1000)
+        s.codec_context.time_base = Fraction(1, 1000)
+        for t, img in zip(times, moving_frames(len(times), w, h)):
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = int(t * 1000)
+            frame.time_base = Fraction(1, 1000)
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+@pytest.fixture(scope="session")
+def bad_files(tmp_path_factory) -> dict[str, Path]:
+    """One file for each way a video can be bad."""
+    from indexer.samples import write_video
+    d = tmp_path_factory.mktemp("bad")
+    files = {"empty": d / "empty.mp4", "text": d / "notes.mp4", "audio_only": d / "audio.m4a",
+             "truncated": d / "truncated.mp4"}
+    files["empty"].write_bytes(b"")
+    files["text"].write_text("this is not a video\n" * 20)
+    _write_audio_only(files["audio_only"])
+    full = write_video(d / "full.mp4", moving_frames(48), fps=12)
+    data = full.read_bytes()
+    files["truncated"].write_bytes(data[: len(data) // 2])  # MP4 index (moov) is at the end
+    full.unlink()
+    return files
+
+
+def _write_audio_only(path: Path) -> None:
+    import av
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("aac", rate=16000)
+        s.layout = "mono"
+        for i in range(10):
+            samples = (np.sin(np.arange(1024) * 0.05) * 0.1).astype(np.float32)[None, :]
+            frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, i * 1024
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+@pytest.fixture(scope="session")
+def sample_videos(tmp_path_factory):
+    """The demo's sample archive: real photos as clips and reels, and the real concert video."""
+    from indexer.samples import build_sample_archive
+    return build_sample_archive(tmp_path_factory.mktemp("samples"))
+
+
+def run_cli(*args: str, home: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    if home is not None:
+        env["VIDSONAR_HOME"] = str(home)
+    proc = subprocess.run([str(VIDSONAR), *args], capture_output=True, text=True, env=env,
+                          cwd=REPO, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"vidsonar {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def ingested_archive(tmp_path_factory, sample_videos, bad_files, shared_cache):
+    """The sample archive plus every bad file, ingested once through the real CLI."""
+    home = tmp_path_factory.mktemp("archive-home")
+    folder = sample_videos[0].path.parent
+    proc = run_cli("ingest", str(folder), *map(str, bad_files.values()), "--json", home=home)
+    return home, json.loads(proc.stdout)

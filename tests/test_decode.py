@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import subprocess
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from indexer.decode import iter_snippets, probe
+from indexer.samples import write_video
+from tests.conftest import moving_frames, write_vfr_video
+from vidsonar.errors import DecodeError, NoVideoStreamError
+
+
+def test_constant_rate_video_gives_exact_windows(tmp_path):
+    path = write_video(tmp_path / "cfr.mp4", moving_frames(120), fps=12)  # 10 s
+    snippets = list(iter_snippets(path, window=4, frames=8, short_side=64))
+    assert [(s.window.start, s.window.end) for s in snippets] == [(0, 4), (4, 8), (8, 10)]
+    assert all(s.frames.shape == (8, 64, 96, 3) for s in snippets)
+    # frames differ within a snippet: they are really sampled across it
+    assert len({s.frames[i].tobytes() for s in snippets for i in range(8)}) > 20
+
+
+def test_video_shorter_than_a_window_is_one_snippet(tmp_path):
+    path = write_video(tmp_path / "short.mp4", moving_frames(18), fps=12)  # 1.5 s
+    (only,) = list(iter_snippets(path, window=4, short_side=64))
+    assert (only.window.start, only.window.end) == (0, Fraction(3, 2))
+    assert only.frames.shape[0] == 8
+
+
+def test_variable_frame_rate_uses_timestamps(tmp_path):
+    # 1 s at 2 fps, then 3 s at 30 fps: frame index / fps would put time codes wrong
+    times = [Fraction(i, 2) for i in range(2)] + [1 + Fraction(i, 30) for i in range(90)]
+    path = write_vfr_video(tmp_path / "vfr.mp4", times)
+    snippets = list(iter_snippets(path, window=2, frames=8, short_side=64))
+    assert [s.window.start for s in snippets] == [0, 2]
+    assert snippets[0].window.end == 2
+    assert abs(snippets[1].window.end - 4) < Fraction(1, 500)  # last pts + last frame gap (ms pts)
+    first = snippets[0].frames
+    # targets at 0.125..0.875 s all show the first frame (the next comes at 0.5 s)
+    assert np.array_equal(first[0], first[1])
+
+
+def test_odd_sizes_are_scaled_to_the_short_side(tmp_path):
+    path = write_video(tmp_path / "odd.mp4", moving_frames(24, w=178, h=98), fps=12, codec="mpeg4")
+    (s,) = list(iter_snippets(path, short_side=49))
+    assert s.frames.shape[1] == 49 and s.frames.shape[2] in (88, 89)
+
+
+def test_rotation_metadata_is_applied_like_ffmpeg(tmp_path):
+    import av
+    import imageio_ffmpeg
+    src = write_video(tmp_path / "land.mp4", moving_frames(24, w=96, h=64), fps=12)
+    rotated = tmp_path / "rot.mp4"
+    with av.open(str(src)) as inp, av.open(str(rotated), "w") as out:
+        ins = inp.streams.video[0]
+        outs = out.add_stream_from_template(ins)
+        outs.set_display_rotation(90)
+        for packet in inp.demux(ins):
+            if packet.dts is not None:
+                packet.stream = outs
+                out.mux(packet)
+    (s,) = list(iter_snippets(rotated, short_side=64))
+    assert s.frames.shape[1:3] == (96, 64) and s.rotation in (90, 270)
+    # ffmpeg's own autorotation is the reference for which way is up
+    raw = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(rotated),
+                          "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         capture_output=True, check=True).stdout
+    ref = np.frombuffer(raw, np.uint8).reshape(96, 64, 3).astype(int)
+    ours = s.frames[0].astype(int)
+    assert np.abs(ours - ref).mean() < np.abs(np.rot90(ours, 2) - ref).mean()
+
+
+@pytest.mark.slow
+def test_every_container_of_the_real_sample_decodes():
+    import iscc_samples
+    for path in iscc_samples.videos():
+        snippets = list(iter_snippets(path, short_side=64))
+        end = float(snippets[-1].window.end)
+        expected = 5.0 if path.suffix == ".gif" else 60.0
+        assert abs(end - expected) < 1.0, (path.name, end)
+
+
+def test_bad_files_fail_with_clear_errors(bad_files):
+    cases = {"empty": (DecodeError, "empty file"), "text": (DecodeError, "not a readable media"),
+             "audio_only": (NoVideoStreamError, "no video stream"),
+             "truncated": (DecodeError, "not a readable media")}
+    for name, (error, words) in cases.items():
+        with pytest.raises(error, match=words) as info:
+            list(iter_snippets(bad_files[name]))
+        assert str(bad_files[name]) in str(info.value)
+
+
+def test_probe_reports_geometry(tmp_path):
+    path = write_video(tmp_path / "p.mp4", moving_frames(24, w=96, h=64), fps=12)
+    info = probe(path)
+    assert (info.width, info.height, info.codec) == (96, 64, "h264")
+    assert info.fps == pytest.approx(12)

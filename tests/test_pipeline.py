@@ -1,0 +1,65 @@
+"""Ingestion in-process: failures alone, duplicates skipped, index kept in step with the catalog."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from indexer.samples import write_video
+from search.archive import Archive
+from storage.vectors import INDEX_FILE
+from tests.conftest import moving_frames
+from vidsonar.errors import SpaceMismatchError
+
+
+@pytest.fixture
+def clips(tmp_path):
+    return [write_video(tmp_path / f"clip{i}.mp4", moving_frames(60, seed=i), fps=12) for i in range(3)]
+
+
+def test_a_bad_file_fails_alone(home, clips, bad_files, lite_space):
+    archive = Archive(home)
+    archive.__dict__["space"] = lite_space  # reuse the session's loaded models
+    report = archive.ingestor().ingest([clips[0], bad_files["text"], clips[1], home / "missing.mp4"])
+    assert report.ingested == 2 and len(report.failed) == 2
+    assert {f["path"] for f in report.failed} == {str(bad_files["text"]), str(home / "missing.mp4")}
+    assert report.snippets == 4 and report.media_seconds == pytest.approx(10.0, abs=0.2)
+    assert set(report.stage_seconds) >= {"hash", "decode", "encode", "write"}
+    statuses = sorted(v.status for v in archive.catalog.videos())
+    assert statuses == ["failed", "failed", "ok", "ok"]
+    failed_id = next(v.id for v in archive.catalog.videos() if v.path == str(bad_files["text"]))
+    assert not (home / "thumbs" / str(failed_id)).exists()  # a failed video leaves no thumbnails
+    assert len(list((home / "thumbs").glob("*/*.jpg"))) == 4
+
+
+def test_index_is_rebuilt_when_out_of_step_with_the_catalog(home, clips, lite_space):
+    archive = Archive(home)
+    archive.__dict__["space"] = lite_space
+    archive.ingestor().ingest(clips[:2])
+    # a crash between the catalog commit and the index save: the index lags the catalog
+    index_file = archive.store.directory / INDEX_FILE
+    index_file.write_bytes(index_file.read_bytes()[:100])
+    fresh = Archive(home)
+    fresh.__dict__["space"] = lite_space
+    assert fresh.store.index.count == 4  # rebuilt from the catalog
+    hits = fresh.searcher().search("a white square", k=4).hits
+    assert len(hits) == 4 and {h.video_id for h in hits} == {1, 2}
+
+
+def test_searching_with_another_space_is_a_clear_error(home, clips, lite_space):
+    from storage.vectors import VectorIndex
+    archive = Archive(home)
+    archive.__dict__["space"] = lite_space
+    archive.ingestor().ingest(clips[:1])
+    with pytest.raises(SpaceMismatchError, match="built with concept space 'lite', not 'other'"):
+        VectorIndex.load(archive.store.directory, space="other")
+    with pytest.raises(SpaceMismatchError, match="384-d vectors, the encoder makes 1024-d"):
+        VectorIndex.load(archive.store.directory, space="lite", dim=1024)
+
+
+def test_snippet_vectors_are_unit_norm_and_distinct(lite_space):
+    frames = np.stack([np.stack(moving_frames(8, 256, 224, seed=s)) for s in range(2)])
+    v = lite_space.encode_snippets(frames)
+    assert v.shape == (2, 384)
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert v[0] @ v[1] < 0.9999
