@@ -284,3 +284,43 @@ def test_key_file_made_when_none_configured(tmp_path):
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert resolve_keys(ServerSettings(home=tmp_path), tmp_path)[0] == keys  # stable
     assert resolve_keys(ServerSettings(home=tmp_path, auth_disabled=True), tmp_path) == ([], None)
+
+
+# --- query batching ------------------------------------------------------------------------------
+def test_concurrent_queries_are_batched_and_get_their_own_vectors():
+    import threading
+    import time as _time
+
+    from api.server.batching import QueryBatcher
+    space = HashSpace(add_space_config({"name": "hash-batch", "family": "hash-test", "dim": 16,
+                                        "languages": "e5"}))
+    calls: list[int] = []
+
+    def slow_encode(texts, lang):
+        calls.append(len(texts))
+        _time.sleep(0.02)  # long enough for others to arrive while busy
+        if lang == "bad":
+            raise errors.InputError("bad language")
+        return space.encode_query(texts, lang)
+
+    batcher = QueryBatcher(slow_encode)
+    texts = [f"query number {i}" for i in range(24)]
+    out: dict[int, np.ndarray] = {}
+    failures: list[BaseException] = []
+
+    def worker(i):
+        try:
+            out[i] = batcher([texts[i]], "bad" if i == 5 else "eng_Latn")
+        except errors.InputError as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(failures) == 1 and 5 not in out  # one bad request fails alone
+    for i, vec in out.items():
+        np.testing.assert_allclose(vec, space.encode_query([texts[i]], "eng_Latn"), atol=1e-6)
+    assert max(calls) > 1 and sum(calls) == 24  # batches formed; every text encoded once
+    assert batcher(["a", "b"], None).shape == (2, 16)  # multi-text calls pass straight through

@@ -23,6 +23,8 @@ class Metrics:
                                  ["method", "route"], buckets=LATENCY_BUCKETS, registry=r)
         self.searches = Histogram("vidsonar_search_seconds", "Search time in the query layer",
                                   ["kind"], buckets=LATENCY_BUCKETS, registry=r)
+        self.query_batch = Histogram("vidsonar_query_batch_size", "Queries encoded per encoder call",
+                                     buckets=(1, 2, 4, 8, 16, 32, 64), registry=r)
         self.files = Counter("vidsonar_ingest_files_total", "Files the ingest worker finished",
                              ["outcome"], registry=r)
         self.jobs = Gauge("vidsonar_ingest_jobs", "Ingest jobs by status", ["status"], registry=r)

