@@ -8,8 +8,10 @@ the option, never silently dropped.
 from __future__ import annotations
 
 import inspect
-import io
+import secrets
 import time
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -19,8 +21,8 @@ from fastapi.responses import FileResponse
 
 from api.server.auth import require_read
 from api.server.errors import PayloadTooLargeError, UnsupportedOptionError, UnsupportedTypeError
-from api.server.schemas import (SearchIn, SearchOut, SnippetOut, SpaceOut, SummaryOut,
-                                error_responses)
+from api.server.schemas import (FiltersIn, SearchIn, SearchOut, SnippetOut, SpaceOut,
+                                SummaryOut, error_responses)
 from api.server.state import ServerState
 from indexer.thumbs import thumbnail_path
 from search.searcher import MAX_K
@@ -31,7 +33,7 @@ from vidsonar.errors import InputError, NotFoundError
 router = APIRouter(prefix="/api", tags=["search"], dependencies=[Depends(require_read)],
                    responses=error_responses(400, 401, 403, 404, 409))
 
-MAX_EXAMPLE_BYTES = 20 * 2**20
+MAX_EXAMPLE_BYTES = 64 * 2**20
 
 
 def server(request: Request) -> ServerState:
@@ -69,12 +71,27 @@ def call_with_options(method, *args, **options: Any):
 
 def _search(state: ServerState, body: SearchIn) -> dict:
     started = time.perf_counter()
+    filters = filters_from(body.filters) if body.filters else None
     result = call_with_options(state.searcher.search, body.query, lang=body.lang, k=body.k,
                                summaries=body.summaries, summary_lang=body.summary_lang,
-                               **body.options)
+                               filters=filters, rerank=body.rerank, **body.options)
     took = time.perf_counter() - started
     state.metrics.searches.labels("text").observe(took)
     return with_urls(result.to_json(), took)
+
+
+def filters_from(given: FiltersIn):
+    """The query layer's Filters from their HTTP form (empty filters filter nothing)."""
+    try:
+        from storage.annotations import Filters
+    except ImportError:
+        raise UnsupportedOptionError("search option(s) filters not supported by this server's "
+                                     "query layer") from None
+    values = given.model_dump(exclude_defaults=True)
+    for name in ("video_ids", "tags"):
+        if name in values:
+            values[name] = tuple(values[name])
+    return Filters(**values) if values else None
 
 
 @router.get("/search", response_model=SearchOut, summary="Search by text")
@@ -85,9 +102,10 @@ def search_get(
     k: Annotated[int, Query(ge=1, le=MAX_K, description="Number of hits")] = 10,
     summaries: Annotated[bool, Query(description="Verbalize each hit")] = False,
     summary_lang: Annotated[str | None, Query(description="Language of the summaries")] = None,
+    rerank: Annotated[str | None, Query(description="Reranking method (see /api/space)")] = None,
 ) -> dict:
     body = SearchIn(query=q, lang=lang or None, k=k, summaries=summaries,
-                    summary_lang=summary_lang or None)
+                    summary_lang=summary_lang or None, rerank=rerank or None)
     return _search(server(request), body)
 
 
@@ -98,44 +116,72 @@ def search_post(request: Request, body: SearchIn) -> dict:
 
 @router.post("/search/example", response_model=SearchOut, summary="Search by example",
              responses=error_responses(413, 415),
-             description="Find snippets like an uploaded image, or like a snippet already "
-                         "in the archive (give exactly one of `file` and `snippet_id`).")
+             description="Find snippets like an uploaded image or video clip, or like a snippet "
+                         "already in the archive (give exactly one of `file` and `snippet_id`).")
 def search_example(
     request: Request,
-    file: Annotated[UploadFile | None, File(description="A JPEG, PNG or WebP image")] = None,
+    file: Annotated[UploadFile | None, File(description="An image (JPEG, PNG, WebP) or a short "
+                                                        "video clip")] = None,
     snippet_id: Annotated[int | None, Form()] = None,
     k: Annotated[int, Form(ge=1, le=MAX_K)] = 10,
 ) -> dict:
     state = server(request)
     if (file is None) == (snippet_id is None):
-        raise InputError("give exactly one example: an image file or a snippet_id")
+        raise InputError("give exactly one example: an image or video file, or a snippet_id")
     started = time.perf_counter()
-    searcher = state.searcher
-    if snippet_id is not None:
-        vector = snippet_vector(state, snippet_id)
-    else:
-        vector = state.space.encode_images([_read_image(file)])[0]
-    hits = searcher.search_vector(vector, k)
+    by_example = getattr(state.searcher, "search_example", None)
+    if by_example is not None:
+        if snippet_id is not None:
+            result = by_example(like=snippet_id, k=k).to_json()
+        else:
+            with _example_file(state, file) as (kind, path):
+                result = by_example(k=k, **{kind: str(path)}).to_json()
+    else:  # a query layer without search by example: images and snippets only
+        if snippet_id is not None:
+            vector = snippet_vector(state, snippet_id)
+        else:
+            with _example_file(state, file, kinds=("image",)) as (_, path):
+                vector = state.space.encode_images([_read_image(path)])[0]
+        result = {"query": None, "lang": None, "space": state.space.name,
+                  "hits": [dict(h.__dict__) for h in state.searcher.search_vector(vector, k)]}
     took = time.perf_counter() - started
     state.metrics.searches.labels("example").observe(took)
-    result = {"query": None, "lang": None, "space": state.space.name,
-              "hits": [h.__dict__.copy() for h in hits]}
     return with_urls(result, took)
 
 
-def _read_image(file: UploadFile) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-    kind = (file.content_type or "").lower()
-    if kind and not kind.startswith("image/") and kind != "application/octet-stream":
-        raise UnsupportedTypeError(f"example of type {kind!r} is not an image; send JPEG, PNG or WebP")
-    data = file.file.read(MAX_EXAMPLE_BYTES + 1)
-    if len(data) > MAX_EXAMPLE_BYTES:
-        raise PayloadTooLargeError(f"example image exceeds {MAX_EXAMPLE_BYTES // 2**20} MiB")
+@contextmanager
+def _example_file(state: ServerState, file: UploadFile, kinds=("image", "video")):
+    """The uploaded example in a temporary file (the query layer reads examples from paths)."""
+    kind = (file.content_type or "").split("/")[0].lower()
+    suffix = Path(file.filename or "").suffix.lower()
+    if kind not in kinds:
+        raise UnsupportedTypeError(f"example of type {file.content_type!r} is not "
+                                   f"{' or '.join('an ' + k if k[0] in 'aeiou' else 'a ' + k for k in kinds)}")
+    if not suffix.isascii() or not suffix[1:].isalnum():
+        suffix = ".jpg" if kind == "image" else ".mp4"
+    folder = state.upload_dir / ".examples"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{secrets.token_hex(8)}{suffix}"
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        size = 0
+        with open(path, "wb") as out:
+            while chunk := file.file.read(1 << 20):
+                size += len(chunk)
+                if size > MAX_EXAMPLE_BYTES:
+                    raise PayloadTooLargeError(f"example exceeds {MAX_EXAMPLE_BYTES // 2**20} MiB")
+                out.write(chunk)
+        yield kind, path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as img:
             return np.asarray(img.convert("RGB"))
     except (UnidentifiedImageError, OSError) as exc:
-        raise UnsupportedTypeError(f"cannot read {file.filename!r} as an image: {exc}") from exc
+        raise UnsupportedTypeError(f"cannot read the example as an image: {exc}") from exc
 
 
 def snippet_vector(state: ServerState, snippet_id: int) -> np.ndarray:
@@ -190,10 +236,11 @@ def summary(request: Request, snippet_id: int,
     state = server(request)
     code = state.space.resolve_language(lang) or lang
     summarize = getattr(state.searcher, "summarize", None)
-    if summarize is not None:
-        out = summarize(snippet_id, code)
-        return out if isinstance(out, dict) else {"snippet_id": snippet_id, "lang": code,
-                                                  "summary": str(out)}
-    vector = snippet_vector(state, snippet_id)
-    text = state.space.decode(vector[None, :], code)[0]
-    return {"snippet_id": snippet_id, "lang": code, "summary": text}
+    if summarize is None:  # a query layer without summaries: decode the vector here
+        text = state.space.decode(snippet_vector(state, snippet_id)[None, :], code)[0]
+        return {"snippet_id": snippet_id, "lang": code, "text": text, "kind": "decoded",
+                "model": state.space.name}
+    out = summarize(snippet_id, code)
+    if hasattr(out, "to_json"):
+        return out.to_json()
+    return out if isinstance(out, dict) else {"snippet_id": snippet_id, "lang": code, "text": str(out)}

@@ -36,12 +36,25 @@ class SearchOut(BaseModel):
     hits: list[HitOut]
 
 
+class FiltersIn(BaseModel):
+    """Which snippets a search may return; empty fields do not filter."""
+    video_ids: list[int] = Field(default_factory=list)
+    path_glob: str | None = Field(None, description="Shell pattern on the video path", examples=["*/2024/*.mp4"])
+    min_duration: float | None = Field(None, ge=0, description="Of the video, in seconds")
+    max_duration: float | None = Field(None, ge=0)
+    ingested_after: dt.datetime | None = None
+    ingested_before: dt.datetime | None = None
+    tags: list[str] = Field(default_factory=list, description="A video must carry every one")
+
+
 class SearchIn(BaseModel):
     query: str = Field(min_length=1, max_length=2000, examples=["a cup of coffee"])
     lang: str | None = Field(None, description="FLORES-200 code (fra_Latn) or alias (fr); none: auto")
     k: int = Field(10, ge=1, le=MAX_K)
     summaries: bool = Field(False, description="Verbalize each hit (spaces with a text decoder)")
     summary_lang: str | None = Field(None, description="Language of the summaries")
+    filters: FiltersIn | None = None
+    rerank: str | None = Field(None, description="Reranking method (see /api/space)")
     options: dict[str, Any] = Field(
         default_factory=dict,
         description="Further keyword options of the query layer (filters, reranking), passed through")
@@ -102,7 +115,10 @@ class SummaryOut(BaseModel):
     model_config = ConfigDict(extra="allow")
     snippet_id: int
     lang: str
-    summary: str
+    text: str = Field(description="The summary")
+    kind: str = Field("decoded", description="decoded: text generated in `lang`; labels: the "
+                                             "nearest concept labels (spaces without a decoder)")
+    model: str | None = None
 
 
 class SpaceOut(BaseModel):

@@ -142,15 +142,25 @@ async function showSummary(hit) {
   $("#summary-lang").textContent = `(${languageName(lang)})`;
   box.classList.add("muted");
   box.classList.remove("error");
-  if (hit.summary) { box.textContent = hit.summary; box.classList.remove("muted"); return; }
+  if (hit.summary) { showSummaryText(hit.summary); return; }
   box.textContent = "Loading…";
   try {
     const data = await api(`/api/snippets/${hit.snippet_id}/summary?lang=${encodeURIComponent(lang)}`);
     if (state.current !== hit) return;
-    box.textContent = data.summary;
-    box.classList.remove("muted");
+    showSummaryText(data);
   } catch (e) {
     if (state.current === hit) box.textContent = e.message;  // e.g. a space without a decoder
+  }
+}
+
+// A summary is {text, kind, lang}: kind "labels" means the space has no text decoder and
+// the API answered with the nearest concept labels (in English) instead of generated text.
+function showSummaryText(summary) {
+  const box = $("#summary");
+  box.textContent = typeof summary === "string" ? summary : summary.text;
+  box.classList.remove("muted");
+  if (summary.kind === "labels") {
+    $("#summary-lang").textContent = "(nearest concepts, English: this space has no text decoder)";
   }
 }
 
