@@ -157,6 +157,18 @@ def test_search_option_the_query_layer_lacks_is_refused_by_name(client):
     assert "no_such_filter" in detail(resp)
 
 
+def test_search_filters_pass_through_or_are_refused_by_name(client):
+    video_id = client.get("/api/videos").json()[-1]["id"]
+    resp = client.post("/api/search", json={"query": "red", "filters": {"video_ids": [video_id]}})
+    if "filters" in client.get("/api/space").json()["search_options"]:
+        assert resp.status_code == 200, resp.text
+        assert {h["video_id"] for h in resp.json()["hits"]} == {video_id}
+    else:
+        assert resp.status_code == 400 and "filters" in detail(resp)
+    bad = client.post("/api/search", json={"query": "red", "filters": {"min_duration": -1}})
+    assert bad.status_code == 422 and "min_duration" in detail(bad)
+
+
 def test_search_by_example(client):
     hit = client.get("/api/search", params={"q": "red", "k": 1}).json()["hits"][0]
     like = client.post("/api/search/example", data={"snippet_id": hit["snippet_id"], "k": 2})
