@@ -82,22 +82,102 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: fl
 
 
 @main.command()
-@click.argument("query")
-@click.option("--lang", help="Query language, a FLORES-200 code such as fra_Latn (or fr).")
+@click.argument("query", required=False)
+@click.option("--lang", help="Query language: FLORES-200 code (fra_Latn), fr, fra or French. Default: detected.")
 @click.option("-k", default=10, show_default=True, help="Number of hits.")
+@click.option("--image", type=click.Path(dir_okay=False), help="Search by example: an image file.")
+@click.option("--video", "video_spec", help="Search by example: a video, PATH or PATH:START-END (seconds).")
+@click.option("--like", type=int, help="Search by example: an ingested snippet's id.")
+@click.option("--rerank", type=click.Choice(["none", "ac-candidates", "ac-anchors", "roundtrip"]),
+              help="Rerank candidates by alignment consistency (see README).")
+@click.option("--moments/--snippets", default=True, show_default=True,
+              help="Merge adjacent hit snippets of a video into one moment.")
+@click.option("--group-by-video", is_flag=True, help="At most one hit per video.")
+@click.option("--keep-duplicates", is_flag=True, help="Do not collapse near-identical footage.")
+@click.option("--video-id", "video_ids", type=int, multiple=True, help="Only these videos (repeatable).")
+@click.option("--path", "path_glob", help="Only videos whose path matches this glob, e.g. '*/2024/*'.")
+@click.option("--min-duration", type=float, help="Only videos at least this long (seconds).")
+@click.option("--max-duration", type=float, help="Only videos at most this long (seconds).")
+@click.option("--after", type=click.DateTime(), help="Only videos ingested at or after this time (UTC).")
+@click.option("--before", type=click.DateTime(), help="Only videos ingested before this time (UTC).")
+@click.option("--tag", "tags", multiple=True, help="Only videos with this tag (repeatable: all must match).")
+@click.option("--summaries", is_flag=True, help="Describe each hit (SONAR decoder; concept labels in lite).")
+@click.option("--summary-lang", help="Language of the summaries (default: the query's).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 @fail_cleanly
-def search(ctx: click.Context, query: str, lang: str | None, k: int, as_json: bool) -> None:
-    """Find the snippets that best match QUERY."""
-    result = archive_from(ctx).searcher().search(query, lang=lang, k=k)
+def search(ctx: click.Context, query: str | None, lang: str | None, k: int, image: str | None,
+           video_spec: str | None, like: int | None, rerank: str | None, moments: bool,
+           group_by_video: bool, keep_duplicates: bool, video_ids: tuple[int, ...],
+           path_glob: str | None, min_duration: float | None, max_duration: float | None,
+           after, before, tags: tuple[str, ...], summaries: bool, summary_lang: str | None,
+           as_json: bool) -> None:
+    """Find the moments that best match QUERY (or an example: --image, --video, --like)."""
+    from storage.annotations import Filters
+    searcher = archive_from(ctx).searcher()
+    filters = Filters(video_ids=video_ids, path_glob=path_glob, min_duration=min_duration,
+                      max_duration=max_duration, ingested_after=after, ingested_before=before,
+                      tags=tags)
+    common = dict(k=k, filters=filters, moments=moments, group_by_video=group_by_video,
+                  collapse=not keep_duplicates, summaries=summaries)
+    if image or video_spec or like is not None:
+        if query:
+            raise click.UsageError("give a QUERY or an example (--image/--video/--like), not both")
+        result = searcher.search_example(image=image, video=video_spec, like=like,
+                                         summary_lang=summary_lang or "eng_Latn", **common)
+    elif query:
+        result = searcher.search(query, lang=lang, rerank=rerank, summary_lang=summary_lang, **common)
+    else:
+        raise click.UsageError("give a QUERY, or an example with --image, --video or --like")
     if as_json:
         click.echo(json.dumps(result.to_json(), ensure_ascii=False))
         return
-    click.echo(f"{len(result.hits)} hits for {query!r} ({result.space} space"
-               f"{', ' + result.lang if result.lang else ''})")
+    lang_note = result.lang or ""
+    if result.lang_source == "detected" or (result.detected_language and not result.lang):
+        det = result.detected_language
+        lang_note = f"detected {det['code']} ({det['confidence']:.0%})" if det else lang_note
+    click.echo(f"{len(result.hits)} hits for {result.query!r} ({result.space} space"
+               f"{', ' + lang_note if lang_note else ''})")
     for hit in result.hits:
-        click.echo(f"{hit.rank:>3}  {hit.score:6.3f}  {timecode(hit.start)}-{timecode(hit.end)}  {hit.video_path}")
+        click.echo(f"{hit.rank:>3}  {hit.score:6.3f}  {timecode(hit.start)}-{timecode(hit.end)}  "
+                   f"{hit.video_path}  [snippet {hit.snippet_id}]")
+        if hit.summary:
+            click.echo(f"       {hit.summary['text']}")
+
+
+@main.command()
+@click.argument("snippet_id", type=int)
+@click.option("--lang", default="eng_Latn", show_default=True, help="Language of the summary.")
+@click.option("--beam-size", default=5, show_default=True)
+@click.option("--max-len", default=64, show_default=True, help="Longest summary, in tokens.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+@fail_cleanly
+def summarize(ctx: click.Context, snippet_id: int, lang: str, beam_size: int, max_len: int,
+              as_json: bool) -> None:
+    """Describe a snippet in a language (cached in the catalog)."""
+    summary = archive_from(ctx).searcher().summarize(snippet_id, lang, beam_size, max_len)
+    if as_json:
+        click.echo(json.dumps(summary.to_json(), ensure_ascii=False))
+    else:
+        click.echo(summary.text if summary.kind == "decoded" else f"[{summary.kind}] {summary.text}")
+
+
+@main.command()
+@click.argument("video_id", type=int)
+@click.argument("tags", nargs=-1)
+@click.option("--remove", is_flag=True, help="Remove the tags instead.")
+@click.pass_context
+@fail_cleanly
+def tag(ctx: click.Context, video_id: int, tags: tuple[str, ...], remove: bool) -> None:
+    """Tag a video (search with --tag); with no TAGS, list its tags."""
+    from storage.annotations import add_tags, remove_tags, tags_of
+    catalog = archive_from(ctx).catalog
+    if not tags:
+        now = tags_of(catalog, [video_id]).get(video_id, [])
+    else:
+        now = (remove_tags if remove else add_tags)(catalog, video_id, list(tags))
+    click.echo(" ".join(now))
 
 
 @main.command()

@@ -75,7 +75,7 @@ class EfficientNetLite0:
         out = []
         with torch.inference_mode():
             for i in range(0, len(crops), batch_size):
-                x = torch.from_numpy(np.ascontiguousarray(crops[i:i + batch_size])).permute(0, 3, 1, 2)
+                x = torch.from_numpy(np.array(crops[i:i + batch_size])).permute(0, 3, 1, 2)  # a writable copy
                 x = (x.float() - self.mean) / self.std
                 out.append(self.model(x).numpy())
         return np.concatenate(out) if out else np.zeros((0, 1000), np.float32)
@@ -156,9 +156,15 @@ class LabelBridgeSpace(ConceptSpace):
             v = v - self._prompt_mean
         return l2_normalize(v)
 
+    @cached_property
+    def anchors(self) -> np.ndarray:
+        """(1000, dim) concept anchors for alignment-consistency reranking: the label prompts,
+        centred like the snippet vectors they are compared with."""
+        c = self.label_embeddings - self._prompt_mean if self.centre else self.label_embeddings
+        return l2_normalize(c)
+
     def nearest_labels(self, vectors: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:
         """The ImageNet labels closest to each vector: what the lite space 'sees', not a caption."""
-        c = self.label_embeddings - self._prompt_mean if self.centre else self.label_embeddings
-        sims = l2_normalize(np.atleast_2d(vectors)) @ l2_normalize(c).T
+        sims = l2_normalize(np.atleast_2d(vectors)) @ self.anchors.T
         top = np.argsort(-sims, axis=1)[:, :k]
         return [[(self.labels[j], float(sims[i, j])) for j in row] for i, row in enumerate(top)]

@@ -1,20 +1,40 @@
-"""Text-to-video search: one way in, one result type, for the CLI and the server alike."""
+"""Search: one way in and one result type, for the CLI, the server and the Python API.
+
+A query goes: language (given, or detected offline) -> query vector -> candidates (the
+index, or an exact scan of the snippets the filters allow) -> optional reranking by
+alignment consistency -> moments (adjacent snippets merged, duplicates collapsed, optionally
+one per video) -> optional summaries.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import os
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from encoders.base import ConceptSpace
+from encoders.base import ConceptSpace, l2_normalize
+from encoders.language_id import detect_language
 from indexer.thumbs import thumbnail_path
+from search import moments as moments_
+from search.examples import image_vector, snippet_vector, video_vector
+from search.rerank import RERANKERS, alignment_consistency, blend
+from search.summaries import Summary, summarize
+from storage.annotations import Filters, allowed_ids, matching_vectors
 from storage.catalog import Catalog
 from storage.ids import unpack_snippet_id
 from storage.index_store import IndexStore
 from vidsonar.errors import InputError
 
 MAX_K = 1000
+#: below this many allowed snippets, filtered search scans them exactly instead of the index
+EXACT_SCAN_MAX = 50_000
+#: detected languages below this confidence fall back to the default language
+MIN_DETECT_CONFIDENCE = 0.3
+DEFAULT_RERANK = "none"
+DEFAULT_RERANK_WEIGHT = 0.1
 
 
 @dataclass(frozen=True)
@@ -27,6 +47,9 @@ class Hit:
     start: float
     end: float
     thumbnail: str | None = None
+    snippet_ids: list[int] = field(default_factory=list)  # every snippet of the moment
+    duplicates: list[int] = field(default_factory=list)  # near-identical snippets of other videos
+    summary: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -35,36 +58,194 @@ class SearchResult:
     lang: str | None
     space: str
     hits: list[Hit]
+    lang_source: str | None = None  # "given", "detected" or "default"
+    detected_language: dict | None = None  # {"code", "confidence"} when detection ran
+    rerank: str = DEFAULT_RERANK
+    took_ms: float = 0.0
 
     def to_json(self) -> dict:
         return {"query": self.query, "lang": self.lang, "space": self.space,
+                "lang_source": self.lang_source, "detected_language": self.detected_language,
+                "rerank": self.rerank, "took_ms": round(self.took_ms, 2),
                 "hits": [asdict(h) for h in self.hits]}
 
 
 class Searcher:
-    def __init__(self, catalog: Catalog, space: ConceptSpace, store: IndexStore, thumbs: Path):
+    def __init__(self, catalog: Catalog, space: ConceptSpace, store: IndexStore, thumbs: Path,
+                 rerank: str = DEFAULT_RERANK, rerank_weight: float = DEFAULT_RERANK_WEIGHT,
+                 candidates: int = 50):
         self.catalog, self.space, self.store, self.thumbs = catalog, space, store, Path(thumbs)
+        self.rerank, self.rerank_weight, self.candidates = rerank, rerank_weight, candidates
 
-    def search(self, query: str, lang: str | None = None, k: int = 10) -> SearchResult:
+    # --- entry points -----------------------------------------------------------------------
+    def search(self, query: str, lang: str | None = None, k: int = 10, *,
+               filters: Filters | None = None, rerank: str | None = None,
+               moments: bool = True, group_by_video: bool = False, collapse: bool = True,
+               summaries: bool = False, summary_lang: str | None = None,
+               beam_size: int = 5, max_len: int = 64) -> SearchResult:
+        """Snippets (merged into moments) that best match a text query."""
+        started = time.perf_counter()
         if not query or not query.strip():
             raise InputError("empty query: say what you want to see")
-        if not 1 <= k <= MAX_K:
-            raise InputError(f"k must be between 1 and {MAX_K}, got {k}")
-        lang = self.space.resolve_language(lang)
-        vector = self.space.encode_query([query], lang)
-        return SearchResult(query, lang, self.space.name, self.search_vector(vector[0], k))
+        _check_k(k)
+        lang, source, detected = self._language(query, lang)
+        vector = self.space.encode_query([query], lang)[0]
+        rerank = self._check_rerank(rerank)
+        hits = self.search_vector(vector, k, filters=filters, rerank=rerank, lang=lang,
+                                  moments=moments, group_by_video=group_by_video, collapse=collapse)
+        if summaries:
+            hits = self._with_summaries(hits, summary_lang or lang or "eng_Latn", beam_size, max_len)
+        return SearchResult(query, lang, self.space.name, hits, source, detected, rerank,
+                            (time.perf_counter() - started) * 1000)
 
-    def search_vector(self, vector: np.ndarray, k: int) -> list[Hit]:
-        scores, ids = self.store.search(vector[None, :], k)
-        found = [(float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0]
-        rows = self.catalog.snippets(i for _, i in found)
-        hits = []
-        for score, sid in found:
+    def search_example(self, *, image: str | None = None, video: str | None = None,
+                       like: int | None = None, k: int = 10, filters: Filters | None = None,
+                       moments: bool = True, group_by_video: bool = False, collapse: bool = True,
+                       summaries: bool = False, summary_lang: str = "eng_Latn") -> SearchResult:
+        """Query by example: exactly one of an image file, a video clip ``PATH[:START-END]``, or
+        an ingested snippet's id (that snippet itself is left out of the hits)."""
+        started = time.perf_counter()
+        given = [x for x in (image, video, like) if x is not None]
+        if len(given) != 1:
+            raise InputError("give exactly one example: --image PATH, --video PATH[:START-END] or --like SNIPPET_ID")
+        _check_k(k)
+        if image is not None:
+            vector, label = image_vector(self.space, image), f"image:{image}"
+        elif video is not None:
+            vector, label = video_vector(self.space, video), f"video:{video}"
+        else:
+            vector, label = snippet_vector(self.catalog, self.space.name, int(like)), f"snippet:{like}"
+        hits = self.search_vector(vector, k, filters=filters, moments=moments,
+                                  group_by_video=group_by_video, collapse=collapse,
+                                  exclude={int(like)} if like is not None else None)
+        if summaries:
+            hits = self._with_summaries(hits, summary_lang, 5, 64)
+        return SearchResult(label, None, self.space.name, hits, None, None, "none",
+                            (time.perf_counter() - started) * 1000)
+
+    def summarize(self, snippet_id: int, lang: str, beam_size: int = 5, max_len: int = 64) -> Summary:
+        return summarize(self.catalog, self.space, [int(snippet_id)], lang, beam_size, max_len)[int(snippet_id)]
+
+    # --- the pipeline -------------------------------------------------------------------------
+    def search_vector(self, vector: np.ndarray, k: int, *, filters: Filters | None = None,
+                      rerank: str = "none", lang: str | None = None, moments: bool = True,
+                      group_by_video: bool = False, collapse: bool = True,
+                      exclude: set[int] | None = None) -> list[Hit]:
+        """Hits for a query vector already in the space."""
+        vector = l2_normalize(np.asarray(vector, np.float32))
+        grouped = moments or group_by_video or collapse
+        n = max(k * 4, self.candidates) if (grouped or rerank != "none") else k
+        ids, scores = self._candidates(vector, n + len(exclude or ()), filters)
+        if exclude:
+            keep = ~np.isin(ids, list(exclude))
+            ids, scores = ids[keep], scores[keep]
+        vectors = None
+        if rerank != "none" or collapse:
+            found, vectors = self.catalog.vectors_for(ids, self.space.name)
+            ids, scores = found, scores[np.isin(ids, found)] if len(found) != len(ids) else scores
+        if rerank != "none" and len(ids):
+            scores = self._rerank(rerank, vector, vectors, scores, lang)
+            order = np.argsort(-scores, kind="stable")
+            ids, scores, vectors = ids[order], scores[order], vectors[order]
+        rows = self.catalog.snippets(ids.tolist())
+        candidates = []
+        for sid, score in zip(ids.tolist(), scores.tolist()):
             row = rows.get(sid)
-            if row is None:  # in the index but deleted from the catalog: never shown
+            if row is None:  # in the index but gone from the catalog: never shown
                 continue
-            video_id, index = unpack_snippet_id(sid)
-            thumb = thumbnail_path(self.thumbs, video_id, index)
-            hits.append(Hit(len(hits) + 1, round(score, 6), sid, video_id, row.video.path,
-                            row.start, row.end, str(thumb) if thumb.exists() else None))
-        return hits
+            candidates.append({"snippet_id": sid, "video_id": row.video_id, "video_path": row.video.path,
+                               "start": row.start, "end": row.end, "score": float(score)})
+        lookup = dict(zip(ids.tolist(), vectors)) if vectors is not None else {}
+        # Group among the best m = 2k candidates, widening m until k hits remain: a moment is a
+        # run of adjacent snippets that all rank near the top, not every neighbour in the pool.
+        m = 2 * k
+        while True:
+            hits = candidates[:m]
+            if moments:
+                hits = moments_.merge_adjacent(hits)
+            if collapse and lookup:
+                hits = moments_.collapse_duplicates(hits, lookup.__getitem__)
+            if group_by_video:
+                hits = moments_.best_per_video(hits)
+            if len(hits) >= k or m >= len(candidates):
+                break
+            m += k
+        return [self._hit(rank, h) for rank, h in enumerate(hits[:k], start=1)]
+
+    def _candidates(self, vector: np.ndarray, n: int, filters: Filters | None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, scores) of the best ``n`` snippets the filters allow, best first."""
+        if filters is None or filters.empty:
+            scores, ids = self.store.search(vector[None, :], n)
+            keep = ids[0] >= 0
+            return ids[0][keep], scores[0][keep]
+        scan = matching_vectors(self.catalog, filters, self.space.name, EXACT_SCAN_MAX)
+        if scan is not None:  # few allowed snippets: exact scores over exactly those
+            ids, vectors = scan
+            if not len(ids):
+                return ids, np.zeros(0, np.float32)
+            scores = vectors @ vector
+            top = np.argsort(-scores, kind="stable")[:n]
+            return ids[top], scores[top]
+        fetch, total = n * 4, self.store.index.count
+        while True:  # many allowed: widen the index search until enough candidates pass
+            scores, ids = self.store.search(vector[None, :], min(fetch, total))
+            ok = allowed_ids(self.catalog, filters, ids[0][ids[0] >= 0])
+            keep = np.array([i in ok for i in ids[0]], dtype=bool)
+            if keep.sum() >= n or fetch >= total:
+                return ids[0][keep][:n], scores[0][keep][:n]
+            fetch *= 4
+
+    def _rerank(self, method: str, query: np.ndarray, vectors: np.ndarray, cosines: np.ndarray,
+                lang: str | None) -> np.ndarray:
+        if method == "ac-candidates":
+            ac = alignment_consistency(query, vectors)
+        elif method == "ac-anchors":
+            anchors = getattr(self.space, "anchors", None)
+            if anchors is None:
+                raise InputError(f"concept space {self.space.name!r} has no concept anchors; "
+                                 "use --rerank ac-candidates")
+            ac = alignment_consistency(query, vectors, anchors)
+        else:  # roundtrip: decode each candidate, re-encode the text, compare with the query
+            if not self.space.has_decoder:
+                raise InputError(f"--rerank roundtrip needs a space with a text decoder; "
+                                 f"{self.space.name!r} has none")
+            text_lang = lang or "eng_Latn"
+            texts = self.space.decode(vectors, text_lang)
+            ac = self.space.encode_source(texts, text_lang) @ query
+        return blend(cosines, ac, self.rerank_weight).astype(np.float32)
+
+    # --- helpers ------------------------------------------------------------------------------
+    def _language(self, query: str, lang: str | None) -> tuple[str | None, str | None, dict | None]:
+        """(language used, where it came from, detection result)."""
+        if lang:
+            return self.space.resolve_language(lang), "given", None
+        found = detect_language(query, self.space.languages)
+        detected = None if found is None else {"code": found.code, "confidence": found.confidence}
+        if not self.space.needs_language:
+            return None, None, detected
+        if found is not None and found.confidence >= MIN_DETECT_CONFIDENCE:
+            return found.code, "detected", detected
+        default = os.environ.get("VIDSONAR_DEFAULT_LANG", "eng_Latn")
+        return self.space.resolve_language(default), "default", detected
+
+    def _check_rerank(self, rerank: str | None) -> str:
+        rerank = rerank or self.rerank
+        if rerank not in RERANKERS:
+            raise InputError(f"unknown reranker {rerank!r}; choose one of {', '.join(RERANKERS)}")
+        return rerank
+
+    def _with_summaries(self, hits: list[Hit], lang: str, beam_size: int, max_len: int) -> list[Hit]:
+        found = summarize(self.catalog, self.space, [h.snippet_id for h in hits], lang, beam_size, max_len)
+        return [Hit(**{**asdict(h), "summary": found[h.snippet_id].to_json()}) for h in hits]
+
+    def _hit(self, rank: int, h: dict) -> Hit:
+        video_id, index = unpack_snippet_id(h["snippet_id"])
+        thumb = thumbnail_path(self.thumbs, video_id, index)
+        return Hit(rank, round(h["score"], 6), h["snippet_id"], h["video_id"], h["video_path"],
+                   h["start"], h["end"], str(thumb) if thumb.exists() else None,
+                   h.get("snippet_ids", [h["snippet_id"]]), h.get("duplicates", []))
+
+
+def _check_k(k: int) -> None:
+    if not 1 <= k <= MAX_K:
+        raise InputError(f"k must be between 1 and {MAX_K}, got {k}")

@@ -202,6 +202,18 @@ class Catalog:
                 vecs = np.stack([np.frombuffer(r[1], dtype=np.float16) for r in part])
                 yield ids, vecs.astype(np.float32)
 
+    def vectors_for(self, ids, space: str) -> tuple[np.ndarray, np.ndarray]:
+        """(found ids, float32 vectors) for the given snippet ids, in the order given."""
+        ids = [int(i) for i in ids]
+        with self.session() as s:
+            rows = dict(s.execute(sa.select(Embedding.snippet_id, Embedding.vector)
+                                  .where(Embedding.space == space, Embedding.snippet_id.in_(ids))).all())
+        found = [i for i in ids if i in rows]
+        if not found:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        vecs = np.stack([np.frombuffer(rows[i], dtype=np.float16) for i in found]).astype(np.float32)
+        return np.array(found, np.int64), vecs
+
     def embedding_count(self, space: str) -> int:
         with self.session() as s:
             return s.scalar(sa.select(sa.func.count()).select_from(Embedding)

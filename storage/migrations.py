@@ -89,9 +89,35 @@ def _v2_ingest_jobs(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v3_tags_and_summaries(conn: Connection) -> None:
+    """User tags on videos, and decoded summaries cached per (snippet, language, model)."""
+    md = sa.MetaData()
+    sa.Table("videos", md, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table("snippets", md, sa.Column("id", sa.BigInteger, primary_key=True))
+    sa.Table(
+        "tags", md,
+        sa.Column("video_id", sa.Integer, sa.ForeignKey("videos.id", ondelete="CASCADE"),
+                  primary_key=True),
+        sa.Column("tag", sa.String(200), primary_key=True, index=True),
+    )
+    sa.Table(
+        "summaries", md,
+        sa.Column("snippet_id", sa.BigInteger, sa.ForeignKey("snippets.id", ondelete="CASCADE"),
+                  primary_key=True),
+        sa.Column("lang", sa.String(16), primary_key=True),
+        sa.Column("model", sa.String(200), primary_key=True),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+    )
+    md.tables["tags"].create(conn)
+    md.tables["summaries"].create(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: videos, snippets, embeddings, ingest runs", _v1_initial),
     (2, "ingest jobs queued by the server", _v2_ingest_jobs),
+    (3, "video tags and cached summaries", _v3_tags_and_summaries),
 ]
 
 
