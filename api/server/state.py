@@ -25,6 +25,7 @@ from api.server.settings import ServerSettings
 from api.server.worker import IngestWorker
 from search.archive import Archive
 from storage.jobs import JobStore
+from vidsonar.errors import VidsonarError
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,9 @@ class ServerState:
         space = self.space
         space.encode_query(["warm up"], space.resolve_language("eng_Latn"))
         space.encode_images([np.zeros((32, 32, 3), np.uint8)])
+        try:  # whatever the query layer loads lazily (language detection, ...)
+            self.searcher.search("a photo of a cat", k=1)
+        except VidsonarError as exc:  # an empty archive, or a space that needs a language
+            log.info("warm-up search skipped: %s", exc)
         log.info("space %s ready; index of %d vectors loaded", space.name, count)
 
-    def under_roots(self, path: Path) -> bool:
-        return any(path == root or path.is_relative_to(root) for root in self.roots)
