@@ -185,3 +185,17 @@ def test_searches_are_served_while_ingesting(client, media):
         statuses.add(resp.status_code if resp.status_code != 409 else "empty-index")
     assert statuses <= {200, "empty-index"}, statuses
     assert client.get("/api/search", params={"q": "yellow"}).status_code == 200
+
+
+def test_a_job_stopped_with_the_server_goes_back_to_the_queue(tmp_path, media):
+    from api.server.worker import IngestWorker
+    from search.archive import Archive
+    archive = Archive(tmp_path / "home", SPACE)
+    jobs = JobStore(archive.catalog)
+    job = jobs.create("paths", [str(media)], SPACE)
+    worker = IngestWorker(archive, jobs)
+    worker.on_file = lambda outcome: worker.stop()  # the server stops during file 1 of 3
+    worker.run_job(job.id)
+    after = jobs.get(job.id)
+    assert after.status == "queued" and after.done == 1
+    assert [j.id for j in jobs.unfinished()] == [job.id]  # the next start resumes it
