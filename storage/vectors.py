@@ -1,32 +1,46 @@
 """FAISS vector indices built from factory strings, saved atomically with a manifest.
 
-A directory holds ``index.faiss`` and ``manifest.json``::
+A directory holds ``index.faiss``, ``manifest.json`` and, for an index with an exact rerank,
+the full vectors (``vectors-<gen>.f16``, ``ids-<gen>.i64``, see storage.full_vectors)::
 
-    {"factory": "IDMap2,Flat", "params": "", "space": "lite", "dim": 384, "count": 42,
-     "metric": "inner_product", "faiss_version": "1.13.0", "checksum": "<sha256>", ...}
+    {"factory": "IVF4096,PQ64np", "params": "nprobe=64", "k_factor": 10, "space": "lite",
+     "dim": 1024, "count": 1000000, "rows": 1000000, "faiss_version": "1.15.1",
+     "checksum": "<sha256 of index.faiss>", "ids_checksum": "<sha256>", ...}
 
-Vectors are unit-norm, so inner product is cosine similarity.
+Vectors are unit-norm, so inner product is cosine similarity. With ``k_factor`` > 0 the FAISS
+index is a candidate generator whose labels are row numbers of the full vectors; ``search``
+reranks ``k * k_factor`` candidates exactly and returns snippet ids with exact scores.
+Loading with ``mmap=True`` maps the index file instead of reading it (fast to open, shared
+page cache) but gives a read-only index: FAISS aborts the process on writes to mapped lists,
+so this class refuses them first.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from storage.atomic import atomic_write, atomic_write_text, sha256_file
-from vidsonar.errors import CorruptIndexError, SpaceMismatchError
+from storage.full_vectors import FullVectors
+from vidsonar.errors import CorruptIndexError, IndexError_, SpaceMismatchError
 
 INDEX_FILE = "index.faiss"
 MANIFEST_FILE = "manifest.json"
+RERANK_CHUNK = 64  # queries reranked at a time: bounds the gathered (chunk, k*k_factor, d) block
 
 
 def _faiss():
     import faiss
     return faiss
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
 
 
 @dataclass(frozen=True)
@@ -39,8 +53,13 @@ class Manifest:
     metric: str = "inner_product"
     faiss_version: str = ""
     checksum: str = ""
-    trained_count: int = 0
-    updated_at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat())
+    trained_count: int = 0  # size of the training sample
+    built_count: int = 0  # collection size the index was trained for (see index_choice.outgrown)
+    k_factor: int = 0  # exact rerank of k * k_factor candidates; 0: no rerank, labels are ids
+    rows: int = 0  # full-vector rows, removed ones included
+    generation: str = ""
+    ids_checksum: str = ""
+    updated_at: str = field(default_factory=_now)
 
     @classmethod
     def read(cls, path: Path) -> "Manifest":
@@ -53,24 +72,35 @@ class Manifest:
 
 
 class VectorIndex:
-    """A FAISS index plus its manifest. Ids are the catalog's int64 snippet ids."""
+    """A FAISS index plus its manifest (and full vectors when it reranks). Ids are snippet ids."""
 
-    def __init__(self, index, manifest: Manifest):
-        self.index = index
-        self.manifest = manifest
+    def __init__(self, index, manifest: Manifest, full: FullVectors | None = None,
+                 read_only: bool = False):
+        self.index, self.manifest, self.full, self.read_only = index, manifest, full, read_only
+        self.gpu = False  # IndexStore turns this on when FAISS sees GPUs
+        self._placed = None
         if manifest.params:
             self.set_params(manifest.params)
 
     @classmethod
-    def create(cls, factory: str, dim: int, space: str, params: str = "") -> "VectorIndex":
+    def create(cls, factory: str, dim: int, space: str, params: str = "", k_factor: int = 0,
+               directory: Path | None = None) -> "VectorIndex":
+        """An empty index; with ``directory`` the full vectors go to disk as they are added."""
         faiss = _faiss()
         index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+        full = None
+        if k_factor > 0:
+            full = FullVectors(dim)
+            if directory is not None:
+                full.attach(Path(directory), _new_generation())
         return cls(index, Manifest(factory=factory, space=space, dim=dim, params=params,
-                                   faiss_version=faiss.__version__))
+                                   k_factor=k_factor, faiss_version=faiss.__version__), full)
 
     @classmethod
-    def load(cls, directory: Path, space: str | None = None, dim: int | None = None) -> "VectorIndex":
+    def load(cls, directory: Path, space: str | None = None, dim: int | None = None,
+             mmap: bool = False) -> "VectorIndex":
         """Load and check an index; a manifest that does not match is a clear error."""
+        directory = Path(directory)
         manifest = Manifest.read(directory / MANIFEST_FILE)
         if space is not None and manifest.space != space:
             raise SpaceMismatchError(
@@ -83,11 +113,26 @@ class VectorIndex:
         if not path.exists() or sha256_file(path) != manifest.checksum:
             raise CorruptIndexError(f"index file {path} is missing or does not match its manifest "
                                     "checksum; rebuild it with `vidsonar reindex`")
-        index = _faiss().read_index(str(path))
+        faiss = _faiss()
+        try:
+            index = faiss.read_index(str(path), _mmap_flag(manifest.factory) if mmap else 0)
+        except RuntimeError as exc:
+            raise CorruptIndexError(f"FAISS cannot read {path}: {exc}; rebuild it with "
+                                    "`vidsonar reindex`") from exc
         if index.d != manifest.dim or index.ntotal != manifest.count:
             raise CorruptIndexError(f"index file {path} holds {index.ntotal} x {index.d}-d vectors, "
                                     f"manifest says {manifest.count} x {manifest.dim}")
-        return cls(index, manifest)
+        full = None
+        if manifest.k_factor > 0:
+            full = FullVectors(manifest.dim, directory, manifest.generation, manifest.rows,
+                               read_only=mmap)
+            if sha256_file(full.ids_path) != manifest.ids_checksum:
+                raise CorruptIndexError(f"{full.ids_path} does not match its manifest checksum; "
+                                        "rebuild it with `vidsonar reindex`")
+            if int((full.ids >= 0).sum()) != manifest.count:
+                raise CorruptIndexError(f"{full.ids_path} lists {int((full.ids >= 0).sum())} live "
+                                        f"vectors, the index holds {manifest.count}")
+        return cls(index, manifest, full, read_only=mmap)
 
     # --- building -----------------------------------------------------------------------
     @property
@@ -100,6 +145,7 @@ class VectorIndex:
 
     def train(self, vectors: np.ndarray) -> None:
         vectors = self._check(vectors)
+        self._writable()
         self.index.train(vectors)
         self.manifest = replace(self.manifest, trained_count=len(vectors))
 
@@ -108,39 +154,90 @@ class VectorIndex:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if len(ids) != len(vectors):
             raise ValueError(f"{len(ids)} ids for {len(vectors)} vectors")
+        self._writable()
         if not self.is_trained:
             raise RuntimeError(f"index {self.manifest.factory!r} must be trained before adding")
-        self.index.add_with_ids(vectors, ids)
+        labels = ids if self.full is None else self.full.append(ids, vectors)
+        self.index.add_with_ids(vectors, labels)
+        self._placed = None
 
     def remove_range(self, lo: int, hi: int) -> int:
         """Remove every id in [lo, hi); return how many were removed."""
-        return int(self.index.remove_ids(_faiss().IDSelectorRange(lo, hi)))
+        self._writable()
+        self._placed = None
+        if self.full is None:
+            return int(self.index.remove_ids(_faiss().IDSelectorRange(lo, hi)))
+        return self._remove_rows(self.full.rows_in_range(lo, hi))
 
     def remove_ids(self, ids: np.ndarray) -> int:
-        return int(self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64)))
+        self._writable()
+        self._placed = None
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if self.full is None:
+            return int(self.index.remove_ids(ids))
+        return self._remove_rows(np.flatnonzero(np.isin(self.full.ids, ids)).astype(np.int64))
+
+    def _remove_rows(self, rows: np.ndarray) -> int:
+        if not len(rows):
+            return 0
+        removed = int(self.index.remove_ids(_faiss().IDSelectorBatch(rows)))
+        self.full.forget(rows)
+        return removed
 
     def set_params(self, params: str) -> None:
         if params:
             _faiss().ParameterSpace().set_index_parameters(self.index, params)
         self.manifest = replace(self.manifest, params=params)
+        self._placed = None
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise IndexError_(f"the {self.manifest.factory} index was opened memory-mapped, "
+                              "read-only; load it without mmap to change it")
 
     # --- searching ----------------------------------------------------------------------
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids), each (nq, k); missing results have id -1."""
+    def search(self, queries: np.ndarray, k: int, rerank: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids), each (nq, k); missing results have id -1.
+
+        With full vectors and ``rerank``, the scores are exact inner products of the best
+        ``k`` among ``k * k_factor`` candidates; otherwise they are the index's own scores.
+        """
         queries = self._check(np.atleast_2d(queries))
         k = max(1, min(k, max(self.count, 1)))
-        return self.index.search(queries, k)
+        if self.full is None:
+            return self._searcher().search(queries, k)
+        wide = min(k * self.manifest.k_factor, self.count) if rerank else k
+        scores, rows = self._searcher().search(queries, max(wide, k))
+        if rerank:
+            scores, rows = exact_rerank(self.full, queries, rows, k)
+        ids = np.where(rows >= 0, self.full.ids[np.maximum(rows, 0)], -1)
+        return scores, ids
+
+    def _searcher(self):
+        if self.gpu and self._placed is None:
+            from storage.gpu import place
+            self._placed, _ = place(self.index, self.manifest.factory, self.manifest.dim,
+                                    params=self.manifest.params)
+        return self._placed if self.gpu and self._placed is not None else self.index
 
     # --- persistence --------------------------------------------------------------------
     def save(self, directory: Path) -> Manifest:
-        """Write index then manifest, each atomically; the manifest's checksum seals the pair."""
-        faiss = _faiss()
+        """Write full vectors, index, then manifest; the manifest's checksums seal the set."""
+        self._writable()
+        faiss, directory = _faiss(), Path(directory)
+        extra = {}
+        if self.full is not None:
+            if self.full.directory != directory:
+                self.full.attach(directory, _new_generation())
+            self.full.save()
+            extra = {"rows": self.full.rows, "generation": self.full.generation,
+                     "ids_checksum": sha256_file(self.full.ids_path)}
         path = directory / INDEX_FILE
         atomic_write(path, lambda tmp: faiss.write_index(self.index, tmp))
         self.manifest = replace(self.manifest, count=self.count, checksum=sha256_file(path),
-                                faiss_version=faiss.__version__,
-                                updated_at=dt.datetime.now(dt.timezone.utc).isoformat())
+                                faiss_version=faiss.__version__, updated_at=_now(), **extra)
         atomic_write_text(directory / MANIFEST_FILE, json.dumps(asdict(self.manifest), indent=2))
+        _remove_stale_generations(directory, self.manifest.generation)
         return self.manifest
 
     def _check(self, vectors: np.ndarray) -> np.ndarray:
@@ -150,5 +247,44 @@ class VectorIndex:
         return vectors
 
 
+def exact_rerank(full: FullVectors, queries: np.ndarray, rows: np.ndarray,
+                 k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Best ``k`` of the candidate ``rows`` by exact inner product with the full vectors."""
+    nq = len(queries)
+    scores = np.full((nq, k), -np.inf, np.float32)
+    best = np.full((nq, k), -1, np.int64)
+    for start in range(0, nq, RERANK_CHUNK):
+        q, r = queries[start:start + RERANK_CHUNK], rows[start:start + RERANK_CHUNK]
+        exact = np.matmul(full.get(r), q[:, :, None])[..., 0]
+        exact[r < 0] = -np.inf
+        take = min(k, r.shape[1])
+        top = np.argpartition(-exact, take - 1, axis=1)[:, :take] if take < r.shape[1] \
+            else np.broadcast_to(np.arange(take), (len(r), take))
+        top_scores = np.take_along_axis(exact, top, axis=1)
+        order = np.argsort(-top_scores, axis=1, kind="stable")
+        top = np.take_along_axis(top, order, axis=1)
+        scores[start:start + len(q), :take] = np.take_along_axis(exact, top, axis=1)
+        chosen = np.take_along_axis(r, top, axis=1)
+        best[start:start + len(q), :take] = np.where(np.isfinite(scores[start:start + len(q), :take]),
+                                                     chosen, -1)
+    return scores, best
+
+
+def _mmap_flag(factory: str) -> int:
+    """FAISS maps IVF lists with IO_FLAG_MMAP and flat codes with IO_FLAG_MMAP_IFC, not both."""
+    faiss = _faiss()
+    return faiss.IO_FLAG_MMAP if "IVF" in factory else faiss.IO_FLAG_MMAP_IFC
+
+
+def _new_generation() -> str:
+    return f"{time.time_ns():x}"
+
+
+def _remove_stale_generations(directory: Path, keep: str) -> None:
+    for path in [*directory.glob("vectors-*.f16"), *directory.glob("ids-*.i64")]:
+        if path.stem.split("-", 1)[1] != keep:
+            path.unlink(missing_ok=True)
+
+
 def exists(directory: Path) -> bool:
-    return (directory / MANIFEST_FILE).exists()
+    return (Path(directory) / MANIFEST_FILE).exists()

@@ -1,0 +1,100 @@
+"""IndexStore against a real catalog: rebuild, exact search, delete, crash recovery, outgrowing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.synthetic import clustered
+from storage.catalog import Catalog, SnippetRecord
+from storage.ids import pack_snippet_id, unpack_snippet_id
+from storage.index_store import IndexStore
+from storage.vectors import VectorIndex
+
+DIM = 32
+PER_VIDEO = 1500
+VIDEOS = 4
+
+
+def add_video(catalog: Catalog, n: int, vectors: np.ndarray, tag: str) -> tuple[int, np.ndarray]:
+    video_id = catalog.reserve_video(f"/videos/{tag}.mp4", tag * 8, 1, None)
+    records = [SnippetRecord(pack_snippet_id(video_id, i), i, 4.0 * i, 4.0 * i + 4, [4.0 * i])
+               for i in range(n)]
+    catalog.complete_video(video_id, space="test", info={"duration": 4.0 * n}, snippets=records,
+                           vectors=vectors)
+    return video_id, np.array([r.id for r in records], np.int64)
+
+
+@pytest.fixture
+def archive(tmp_path):
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    data = clustered(PER_VIDEO * VIDEOS, DIM, seed=5)
+    videos = [add_video(catalog, PER_VIDEO, data[i * PER_VIDEO:(i + 1) * PER_VIDEO], f"v{i}")
+              for i in range(VIDEOS)]
+    store = IndexStore(catalog, "test", DIM, tmp_path / "index")
+    store.rebuild(factory="IVF16,PQ4np", params="nprobe=4", k_factor=20)
+    return catalog, store, videos, data.astype(np.float16).astype(np.float32)
+
+
+def test_rebuild_reranks_to_exact_scores(archive):
+    _, store, videos, data = archive
+    queries = clustered(50, DIM, seed=5, stream=1)
+    scores, ids = store.search(queries, 10)
+    all_ids = np.concatenate([ids for _, ids in videos])
+    exact = queries @ data.T
+    truth = all_ids[np.argsort(-exact, axis=1)[:, :10]]
+    assert np.mean([len(set(a) & set(b)) for a, b in zip(ids, truth)]) / 10 >= 0.9
+    row = {int(i): r for r, i in enumerate(all_ids)}
+    np.testing.assert_allclose(scores, np.take_along_axis(exact, np.vectorize(row.get)(ids), 1), atol=1e-4)
+    assert store.index.manifest.built_count == PER_VIDEO * VIDEOS
+
+
+def test_delete_video_removes_vectors_and_rows(archive, tmp_path):
+    catalog, store, videos, data = archive
+    video_id, ids = videos[1]
+    removed, deleted = store.delete_video(video_id)
+    assert (removed, deleted) == (PER_VIDEO, True)
+    assert catalog.video(video_id) is None and not catalog.snippets(ids[:5])
+    # a fresh process sees a consistent index: no rebuild, no hit on the deleted video
+    fresh = IndexStore(catalog, "test", DIM, tmp_path / "index")
+    assert fresh.index.count == catalog.embedding_count("test") == PER_VIDEO * (VIDEOS - 1)
+    assert fresh.index.read_only  # searching maps the file
+    _, found = fresh.search(data[PER_VIDEO:PER_VIDEO + 100], 10)
+    assert not any(unpack_snippet_id(int(i))[0] == video_id for i in found.ravel())
+
+
+def test_add_to_a_mapped_index_reopens_it_writable(archive, tmp_path):
+    catalog, store, _, _ = archive
+    fresh = IndexStore(catalog, "test", DIM, tmp_path / "index")
+    assert fresh.index.read_only
+    extra = clustered(200, DIM, seed=9)
+    _, ids = add_video(catalog, 200, extra, "late")
+    fresh.add(ids, extra)
+    fresh.save()
+    assert not fresh.index.read_only
+    _, found = fresh.search(extra[:20], 1)
+    assert (found[:, 0] == ids[:20]).mean() >= 0.9
+    assert VectorIndex.load(tmp_path / "index").count == PER_VIDEO * VIDEOS + 200
+
+
+def test_index_behind_the_catalog_is_rebuilt(archive, tmp_path):
+    catalog, store, _, _ = archive
+    extra = clustered(100, DIM, seed=11)
+    add_video(catalog, 100, extra, "crash")  # committed to the catalog, never to the index
+    fresh = IndexStore(catalog, "test", DIM, tmp_path / "index")
+    assert fresh.index.count == catalog.embedding_count("test")
+
+
+def test_corrupt_index_is_rebuilt_from_the_catalog(archive, tmp_path):
+    catalog, store, _, _ = archive
+    (tmp_path / "index" / "index.faiss").write_bytes(b"garbage")
+    fresh = IndexStore(catalog, "test", DIM, tmp_path / "index")
+    assert fresh.index.count == PER_VIDEO * VIDEOS
+
+
+def test_outgrown_after_ten_times_the_built_size(archive):
+    catalog, store, _, _ = archive
+    assert not store.outgrown()
+    from dataclasses import replace
+    store.index.manifest = replace(store.index.manifest, built_count=500)
+    assert store.outgrown()
