@@ -61,11 +61,10 @@ def delete(request: Request, video_id: int) -> dict:
     state = server(request)
     with state.index_lock:  # one writer at a time: the ingest worker takes this lock too
         found = state.catalog.video(video_id)
-        if found is None or not state.catalog.delete_video(video_id):
+        if found is None:
             raise NotFoundError(f"no video {video_id}")
-        removed = state.store.remove_video(video_id)
-        state.store.save()
-    shutil.rmtree(state.archive.home.thumbs / str(video_id), ignore_errors=True)
+        # the index is saved without the vectors before the catalog rows go (see IndexStore)
+        removed, _ = state.store.delete_video(video_id, thumbs=state.archive.home.thumbs)
     file_removed = False
     path = Path(found.path).resolve()
     if path.is_relative_to(state.upload_dir) and path.is_file():
