@@ -129,6 +129,12 @@ def test_space_tells_languages_and_options(client):
     assert body["space"] == SPACE and "fra_Latn" in body["languages"]
     assert body["needs_language"] is False and body["has_decoder"] is True
     assert {"lang", "k"} <= set(body["search_options"])
+    if "rerank" in body["search_options"]:
+        assert "none" in body["rerankers"]
+        resp = client.get("/api/search", params={"q": "red", "rerank": body["rerankers"][-1]})
+        assert resp.status_code == 200, resp.text
+        bad = client.get("/api/search", params={"q": "red", "rerank": "no-such-reranker"})
+        assert bad.status_code == 400 and "no-such-reranker" in detail(bad)
 
 
 def test_search_post_and_language_alias(client):

@@ -201,9 +201,13 @@ def space_info(request: Request) -> dict:
     params = inspect.signature(state.searcher.search).parameters
     options = [n for n, p in params.items() if n not in ("self", "query")
                and p.kind is not inspect.Parameter.VAR_KEYWORD]
+    try:
+        from search.rerank import RERANKERS
+    except ImportError:
+        RERANKERS = ()
     return {"space": space.name, "languages": list(space.languages),
             "needs_language": space.needs_language, "has_decoder": space.has_decoder,
-            "search_options": options}
+            "search_options": options, "rerankers": list(RERANKERS) if "rerank" in options else []}
 
 
 @router.get("/snippets/{snippet_id}", response_model=SnippetOut, summary="A snippet's details")

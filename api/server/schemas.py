@@ -127,6 +127,7 @@ class SpaceOut(BaseModel):
     needs_language: bool = Field(description="True when a query must name its language")
     has_decoder: bool = Field(description="True when the space can verbalize hits (summaries)")
     search_options: list[str] = Field(description="Keyword options the query layer accepts")
+    rerankers: list[str] = Field(default_factory=list, description="Values of the rerank option")
 
 
 class HealthOut(BaseModel):

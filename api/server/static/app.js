@@ -81,8 +81,9 @@ async function search(event) {
   try {
     const result = await api(`/api/search?${params}`);
     state.lastLang = result.lang;
+    const how = result.lang_source === "detected" ? "detected: " : "";
     status.textContent = `${result.hits.length} hits in ${Math.round(result.took_ms)} ms` +
-      (result.lang ? ` · ${languageName(result.lang)}` : "");
+      (result.lang ? ` · ${how}${languageName(result.lang)}` : "");
     showHits(result.hits);
   } catch (e) {
     status.textContent = e.message;
