@@ -103,7 +103,7 @@ def make_clip(path: Path, photos: list[str], seconds: float = 5.0, fps: int = 12
         frames += pan_frames(load_photo(name), seconds, fps, size)
         scenes.append(Scene(name, i * seconds, (i + 1) * seconds))
     write_video(path, frames, fps)
-    return SampleVideo(path, tuple(scenes), " then ".join(PHOTOS[p] for p in photos))
+    return SampleVideo(path, tuple(scenes), " then ".join(PHOTOS.get(p, p) for p in photos))
 
 
 def concert_video() -> Path:
