@@ -69,7 +69,7 @@ class Vidsonar(System):
         # resident: the FAISS index plus the row -> id array; the float16 rows stay on disk
         self.ram_bytes = index_file.stat().st_size + self.index.full.ids.nbytes
         self.disk_bytes = index_file.stat().st_size + sum(f.stat().st_size for f in files)
-        self.index = VectorIndex.load(self.workdir, mmap=True)  # as searches open it
+        self.index = VectorIndex.load(self.workdir, mmap=None)  # as IndexStore opens it
 
     def settings(self) -> Iterator[tuple[str, SearchFn]]:
         default = int(self.choice.params.split("nprobe=")[1].split(",")[0])

@@ -37,6 +37,7 @@ class FullVectors:
         self._map: np.ndarray | None = None
         self._disk_rows = 0
         self.ids = np.zeros(0, np.int64)
+        self._sq = None
         if self.directory is not None and rows:
             self._open(rows)
 
@@ -104,7 +105,7 @@ class FullVectors:
         missing = flat < 0
         safe = np.where(missing, 0, flat) if missing.any() else flat
         if not self._chunks:  # the common case: every row is in the mapped file
-            out = self._map[safe].astype(np.float32)
+            out = self._decode(self._map[safe])
         else:
             out = np.empty((len(flat), self.dim), np.float32)
             on_disk = safe < self._disk_rows
@@ -115,6 +116,13 @@ class FullVectors:
         if missing.any():
             out[missing] = 0.0
         return out.reshape(*np.shape(rows), self.dim)
+
+    def _decode(self, half: np.ndarray) -> np.ndarray:
+        """float16 -> float32 with FAISS's SIMD decoder: twice as fast as numpy's astype."""
+        if self._sq is None:
+            import faiss
+            self._sq = faiss.ScalarQuantizer(self.dim, faiss.ScalarQuantizer.QT_fp16)
+        return self._sq.decode(np.ascontiguousarray(half).view(np.uint8))
 
     def _in_memory(self) -> np.ndarray:
         if len(self._chunks) != 1:

@@ -5,8 +5,8 @@ copy: when it is missing, damaged, or holds a different number of vectors than t
 (say a crash came between a catalog commit and the index save), it is rebuilt from the
 catalog, with the index type ``choose_index`` picks for the collection's size.
 
-Searching opens the index memory-mapped (read-only, quick to open); the first change reopens
-it in memory. An IVF-PQ index keeps taking vectors after training; once the collection is
+Searching opens a flat index memory-mapped (read-only, quick to open; the first change
+reopens it in memory) and an IVF-PQ index in memory, with its full vectors mapped. An IVF-PQ index keeps taking vectors after training; once the collection is
 ``OUTGROW_FACTOR`` times the size it was trained for, ``outgrown()`` says so and ingestion
 rebuilds it (``vidsonar reindex`` does the same by hand).
 """
@@ -64,7 +64,7 @@ class IndexStore:
         expected = self.catalog.embedding_count(self.space)
         if exists(self.directory):
             try:
-                index = VectorIndex.load(self.directory, space=self.space, dim=self.dim, mmap=True)
+                index = VectorIndex.load(self.directory, space=self.space, dim=self.dim, mmap=None)
                 if index.count == expected:
                     return index
                 log.warning("index %s holds %d vectors, catalog %d: rebuilding",
