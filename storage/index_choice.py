@@ -21,8 +21,10 @@ Why not HNSW as the main index, although it wins recall/QPS on CPU when memory i
 FAISS's HNSW cannot remove vectors (deleting a video would mean a rebuild), it holds the
 float vectors in RAM (4 KiB + graph per 1024-d vector, 40x the IVF-PQ codes), and it has no
 GPU path. The ANN benchmark (benchmarks/ann.py) keeps it as a baseline for that reason.
-OPQ: measured on the benchmark data it did not pay for its training time once results are
-reranked, so it is left out of the default (pass ``opq=True`` to get it).
+OPQ is left out of the default (``opq=True`` adds it): it cannot pay here. On 100k x 1024
+clustered vectors, IVF1024,PQ64np with the rerank already has recall@10 0.99 (0.56 without),
+while training OPQ64's 1024 x 1024 rotation had not finished after 15 minutes on two cores
+(IVF-PQ trained in 90 s).
 """
 
 from __future__ import annotations

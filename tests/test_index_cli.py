@@ -58,3 +58,25 @@ def test_bench_ann_json_reduced_run(tmp_path, monkeypatch):
     assert max(s["recall_at_10"] for s in reranked) >= 0.9
     assert (tmp_path / "results" / "ann_synthetic_3000.csv").exists()
     assert (tmp_path / "results" / "ann_synthetic_3000.png").exists()
+
+
+def test_pareto_front_and_recall_helpers():
+    from benchmarks.ann import pareto, recall
+    points = [(0.5, 1000.0), (0.9, 500.0), (0.8, 400.0), (0.99, 100.0), (0.95, 50.0)]
+    assert pareto(points) == [(0.5, 1000.0), (0.9, 500.0), (0.99, 100.0)]
+    truth = np.array([[1, 2, 3], [4, 5, 6]])
+    assert recall(np.array([[1, 2, 9], [6, 5, 4]]), truth, 3) == pytest.approx(5 / 6)
+    assert recall(np.array([[1, 2, 9], [6, 5, 4]]), truth, 1) == 0.5
+
+
+def test_synthetic_generator_is_seeded_unit_norm_and_clustered():
+    from benchmarks.synthetic import Generator
+    gen = Generator(dim=128, latent=16, n_clusters=20)
+    a, b = gen.sample(500), gen.sample(500)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    assert not np.array_equal(a[:10], gen.sample(10, stream=1))
+    # structure: nearest neighbours are far closer than random pairs
+    sims = a @ a.T
+    np.fill_diagonal(sims, -1)
+    assert sims.max(axis=1).mean() > 2 * abs(sims.mean()) + 0.3
