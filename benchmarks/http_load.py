@@ -137,9 +137,14 @@ def run(seconds: float = 30.0, clients: int = 16, url: str | None = None,
         ensure_archive(home_path)
         proc, url = start_server(home_path)
     try:
-        with urllib.request.urlopen(f"{url}/api/health", timeout=5) as resp:
-            health = json.load(resp)
+        try:
+            with urllib.request.urlopen(f"{url}/api/health", timeout=5) as resp:
+                health = json.load(resp)
+        except OSError as exc:
+            raise SystemExit(f"no vidsonar server answers at {url}: {exc}") from None
+        load_before = os.getloadavg()[0]
         latencies, errors, wall = asyncio.run(_load(url, clients, seconds))
+        load_after = os.getloadavg()[0]
     finally:
         if proc is not None:
             proc.send_signal(signal.SIGINT)
@@ -158,21 +163,27 @@ def run(seconds: float = 30.0, clients: int = 16, url: str | None = None,
         "max_ms": round(float(ms.max()), 2),
         "searches_per_s": round(len(latencies) / wall, 1),
         "space": health.get("space"), "index_vectors": health.get("index_vectors"),
-        "hardware": hardware(), "server": "vidsonar serve (uvicorn, 1 process) on 127.0.0.1",
+        "hardware": hardware(),
+        "load_avg_1min": [round(load_before, 2), round(load_after, 2)],  # others on the machine
+        "server": "vidsonar serve (uvicorn, 1 process) on 127.0.0.1",
     }
 
 
 def save(result: dict) -> Path:
+    """``http_load.json`` (this run) and a row in ``http_load.csv`` (every run)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "http_load.json").write_text(json.dumps(result, indent=2) + "\n")
     path = RESULTS / "http_load.csv"
-    fields = [k for k in result if k != "error_samples"]
-    new = not path.exists()
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerow(result)
+    row = {k: v for k, v in result.items() if k != "error_samples"}
+    rows = []
+    if path.exists():
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    fields = list(dict.fromkeys([*(rows[0].keys() if rows else []), *row]))
+    with open(path, "w", newline="") as f:  # rewritten whole, so new columns line up
+        writer = csv.DictWriter(f, fieldnames=fields, restval="")
+        writer.writeheader()
+        writer.writerows([*rows, row])
     return path
 
 
@@ -188,7 +199,8 @@ def main(seconds: float = 30.0, clients: int = 16, url: str | None = None,
               f"{result['errors']} errors, {result['searches_per_s']}/s")
         print(f"latency ms: p50 {result['p50_ms']}  p90 {result['p90_ms']}  "
               f"p99 {result['p99_ms']}  max {result['max_ms']}")
-        print(f"hardware: {result['hardware']}; saved {path}")
+        print(f"hardware: {result['hardware']}; 1-min load average before/after "
+              f"{result['load_avg_1min']}; saved {path}")
         for sample in result["error_samples"]:
             print(f"  error: {sample}")
     return result
