@@ -68,3 +68,28 @@ def test_readable_table(ingested_archive):
     out = run_cli("search", "a motorcycle", "-k", "2", home=home).stdout.splitlines()
     assert out[0].startswith("2 hits for 'a motorcycle'")
     assert "motorcycle.mp4" in out[1] and "00:0" in out[1]
+
+
+def test_query_layer_through_the_cli(ingested_archive):
+    home, _ = ingested_archive
+    out = json.loads(run_cli("search", "a band playing electric guitars on stage", "-k", "2",
+                             "--summaries", "--json", home=home).stdout)
+    assert out["lang"] is None and out["detected_language"]["code"] == "eng_Latn"
+    top = out["hits"][0]
+    assert top["video_path"].endswith("concert.mp4") and top["snippet_id"] in top["snippet_ids"]
+    assert top["summary"]["kind"] == "labels" and "not a caption" in top["summary"]["text"]
+    # tags filter, then query by example from a hit
+    video_id = top["video_id"]
+    assert run_cli("tag", str(video_id), "live", "music", home=home).stdout.split() == ["live", "music"]
+    tagged = json.loads(run_cli("search", "a cat", "--tag", "live", "--json", home=home).stdout)
+    assert {h["video_id"] for h in tagged["hits"]} == {video_id}
+    like = json.loads(run_cli("search", "--like", str(top["snippet_id"]), "-k", "3", "--snippets",
+                              "--json", home=home).stdout)
+    assert top["snippet_id"] not in [h["snippet_id"] for h in like["hits"]]
+    assert like["hits"][0]["video_id"] == video_id  # the concert's other snippets look most alike
+    first = json.loads(run_cli("summarize", str(top["snippet_id"]), "--lang", "fra_Latn", "--json",
+                               home=home).stdout)
+    again = json.loads(run_cli("summarize", str(top["snippet_id"]), "--lang", "fra_Latn", "--json",
+                               home=home).stdout)
+    assert first["kind"] == "labels" and (first["cached"], again["cached"]) == (False, True)
+    assert again["text"] == first["text"]
