@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(VENV)/bin/vidsonar demo
 
 test: $(STAMP)
-	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium) || echo "chromium not installed: the browser test will be skipped"
+	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) || echo "chromium not installed: the browser test will be skipped"
 	$(VENV)/bin/python -m pytest
 
 clean:
