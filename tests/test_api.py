@@ -128,6 +128,7 @@ def test_space_tells_languages_and_options(client):
     body = client.get("/api/space").json()
     assert body["space"] == SPACE and "fra_Latn" in body["languages"]
     assert body["needs_language"] is False and body["has_decoder"] is True
+    assert body["auto_language"] is True
     assert {"lang", "k"} <= set(body["search_options"])
     if "rerank" in body["search_options"]:
         assert "none" in body["rerankers"]

@@ -102,10 +102,17 @@ def test_search_shows_thumbnails_with_time_codes_and_plays(server, page):
     url, _ = server
     page.goto(url)
     page.wait_for_selector("#lang option:nth-child(3)", state="attached")  # languages loaded
+    page.fill("#q", "una taza de café")  # language left on Auto
+    page.click("#search-form button[type=submit]")
+    page.wait_for_selector('#results[data-for="una taza de café"] .hit')
+    assert "coffee" in page.locator(".hit .name").first.inner_text()
+    if "detected" in page.inner_text("#status"):  # where the query layer detects languages
+        assert "spa_Latn" in page.inner_text("#status")
+
     page.fill("#q", "un chat")
     page.select_option("#lang", "fra_Latn")
     page.click("#search-form button[type=submit]")
-    page.wait_for_selector(".hit")
+    page.wait_for_selector('#results[data-for="un chat"] .hit')
     assert "hits in" in page.inner_text("#status")
     codes = page.locator(".hit .timecode").all_inner_texts()
     assert codes and all(re.fullmatch(r"\d\d:\d\d\.\d–\d\d:\d\d\.\d", c) for c in codes), codes

@@ -205,8 +205,14 @@ def space_info(request: Request) -> dict:
         from search.rerank import RERANKERS
     except ImportError:
         RERANKERS = ()
+    try:  # the query layer detects a query's language offline when this is installed
+        import encoders.language_id  # noqa: F401
+        detects = True
+    except ImportError:
+        detects = False
     return {"space": space.name, "languages": list(space.languages),
             "needs_language": space.needs_language, "has_decoder": space.has_decoder,
+            "auto_language": detects or not space.needs_language,
             "search_options": options, "rerankers": list(RERANKERS) if "rerank" in options else []}
 
 

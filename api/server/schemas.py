@@ -124,7 +124,9 @@ class SummaryOut(BaseModel):
 class SpaceOut(BaseModel):
     space: str
     languages: list[str]
-    needs_language: bool = Field(description="True when a query must name its language")
+    needs_language: bool = Field(description="True when the text encoder needs the query's language")
+    auto_language: bool = Field(True, description="True when a query may omit its language "
+                                                  "(detected, or not needed)")
     has_decoder: bool = Field(description="True when the space can verbalize hits (summaries)")
     search_options: list[str] = Field(description="Keyword options the query layer accepts")
     rerankers: list[str] = Field(default_factory=list, description="Values of the rerank option")

@@ -51,7 +51,7 @@ async function loadLanguages() {
     .map((code) => ({ code, label: languageName(code) }))
     .sort((a, b) => a.label.localeCompare(b.label));
   for (const { code, label } of options) select.add(new Option(label, code));
-  if (data.needs_language) {  // no auto-detection in this space: preselect the browser's language
+  if (!data.auto_language) {  // the query must name its language: preselect the browser's
     const base = (navigator.language || "en").slice(0, 2);
     const guess = options.find((o) => o.code.startsWith(base)) || options.find((o) => o.code === "eng_Latn");
     select.querySelector('option[value=""]').disabled = true;
@@ -80,11 +80,14 @@ async function search(event) {
   history.replaceState(null, "", `?${params}`);
   try {
     const result = await api(`/api/search?${params}`);
-    state.lastLang = result.lang;
-    const how = result.lang_source === "detected" ? "detected: " : "";
+    const detected = result.detected_language;
+    state.lastLang = result.lang || (detected && detected.code) || null;
+    const how = { given: "", default: "default: " }[result.lang_source] ?? "detected: ";
+    const shown = result.lang || (detected && detected.code);
     status.textContent = `${result.hits.length} hits in ${Math.round(result.took_ms)} ms` +
-      (result.lang ? ` · ${how}${languageName(result.lang)}` : "");
+      (shown ? ` · ${how}${languageName(shown)}` : "");
     showHits(result.hits);
+    $("#results").dataset.for = result.query;  // which search the grid shows (for tests, too)
   } catch (e) {
     status.textContent = e.message;
     status.classList.add("error");
