@@ -1,0 +1,136 @@
+"""Ingestion throughput: snippets per second and x real time, with the time of each stage.
+
+    python -m benchmarks.retrieval.ingest [--videos N] [--pe-core MODEL[@WEIGHTS]] [--device cuda]
+
+Three modes on the same videos (the shipped set: 21 photo pans and the real concert video):
+
+- ``decode``: PyAV decoding into 8-frame snippets only (``indexer.decode.iter_snippets``);
+- ``decode+lite``: the real ingestion pipeline (``Ingestor``) with the lite space;
+- ``decode+<PE-Core>``: the same pipeline with a PE-Core image tower as a dual encoder. Offline it
+  is ``PE-Core-T-16-384`` with random weights (the smallest real architecture: the cost of a
+  forward pass does not depend on the weights); pass a larger one and ``--device cuda`` on a GPU.
+
+Models are loaded and run once before timing, so load time is not counted. Pipeline stages
+(``hash``, ``decode``, ``encode``, ``thumbnails``, ``write``, ``index_save``) come from
+``IngestReport.stage_seconds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.retrieval import results
+from indexer.decode import iter_snippets
+from indexer.sampling import DEFAULT_WINDOW, FRAMES_PER_SNIPPET
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+DEFAULT_PE_CORE = "PE-Core-T-16-384"
+
+
+def decode_only(paths: list[Path], size: int = 224) -> dict:
+    snippets, media, started = 0, 0.0, time.perf_counter()
+    for path in paths:
+        end = 0.0
+        for snippet in iter_snippets(path, DEFAULT_WINDOW, FRAMES_PER_SNIPPET, size):
+            snippets += 1
+            end = float(snippet.window.end)
+        media += end  # the last window ends where the footage ends
+    wall = time.perf_counter() - started
+    return _row(snippets, media, wall, {"decode": wall}, size)
+
+
+def pipeline(paths: list[Path], space_name: str, home: Path) -> dict:
+    from search.archive import Archive
+    archive = Archive(home, space_name)
+    space = archive.space
+    warm = np.zeros((1, FRAMES_PER_SNIPPET, space.frame_size, space.frame_size, 3), np.uint8)
+    space.encode_snippets(warm)  # loads the models (and lite's label cache) outside the timing
+    report = archive.ingestor().ingest(paths)
+    if report.failed:
+        raise RuntimeError(f"ingestion failed: {report.failed}")
+    return _row(report.snippets, report.media_seconds, report.wall_seconds, dict(report.stage_seconds),
+                space.frame_size)
+
+
+def _row(snippets: int, media: float, wall: float, stages: dict[str, float], size: int) -> dict:
+    return {"snippets": snippets, "media_seconds": round(media, 2), "wall_seconds": round(wall, 3),
+            "snippets_per_s": round(snippets / wall, 2) if wall else None,
+            "x_realtime": round(media / wall, 2) if wall else None, "frame_size": size,
+            "stage_seconds": {k: round(v, 3) for k, v in sorted(stages.items())}}
+
+
+def pe_core_space(spec: str, device: str) -> str:
+    """Register ``spec`` (MODEL[@WEIGHTS]) as a dual-encoder space for the pipeline; its name."""
+    from encoders.openclip import open_clip
+    from encoders.registry import add_space_config
+    model, _, weights = spec.partition("@")
+    dim = int((open_clip().get_model_config(model) or {}).get("embed_dim", 0))
+    name = f"bench-{model.lower()}"
+    add_space_config({"name": name, "family": "open-clip-dual", "dim": dim,
+                      "description": f"ingest benchmark: {spec}",
+                      "vision": {"model": model, "weights": weights or None}, "options": {"device": device}})
+    return name
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--videos", type=int, help="use only the first N videos of the set")
+    ap.add_argument("--pe-core", default=DEFAULT_PE_CORE,
+                    help="open_clip MODEL[@WEIGHTS] for the backbone mode, 'none' to skip (default: %(default)s)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--work", type=Path, help="folder for the clips and the throwaway archives")
+    ap.add_argument("--db", type=Path, help="DuckDB file (default: OUT/retrieval.duckdb)")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    args.db = args.db or args.out / "retrieval.duckdb"
+
+    from benchmarks.retrieval.datasets import load_manifest
+    from benchmarks.retrieval.shipped import build_shipped_set
+    work = args.work or Path(tempfile.mkdtemp(prefix="vidsonar-ingest-"))
+    paths = load_manifest(build_shipped_set(work / "shipped")).clips[:args.videos]
+    paths = [Path(p) for p in paths]
+    run = results.Run.new("ingest")
+    modes = {"decode": decode_only(paths)}
+    modes["decode+lite"] = pipeline(paths, "lite", work / f"home-{run.run_id}-lite")
+    if args.pe_core != "none":
+        modes[f"decode+{args.pe_core}"] = pipeline(paths, pe_core_space(args.pe_core, args.device),
+                                                   work / f"home-{run.run_id}-pe")
+    rows = []
+    for mode, r in modes.items():
+        rows += [{"system": mode, "dataset": "shipped", "metric": k, "value": r[k]}
+                 for k in ("snippets", "media_seconds", "wall_seconds", "snippets_per_s", "x_realtime", "frame_size")]
+        rows += [{"system": mode, "dataset": "shipped", "metric": f"stage.{k}_s", "value": v}
+                 for k, v in r["stage_seconds"].items()]
+    results.write(args.db, run, rows)
+    csv = results.export_csv(args.db, args.out / "ingest.csv", run.run_id)
+    report = {"run_id": run.run_id, "hardware": run.hardware, "git_revision": run.git_revision,
+              "videos": len(paths), "device": args.device, "modes": modes, "files": [str(csv), str(args.db)]}
+    (args.out / "ingest.json").write_text(json.dumps(report, indent=1) + "\n")
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(markdown(modes))
+        print(f"{len(paths)} videos; run {run.run_id} on {run.hardware} ({args.device}) at {run.git_revision}")
+    return report
+
+
+def markdown(modes: dict[str, dict]) -> str:
+    stages = sorted({s for r in modes.values() for s in r["stage_seconds"]})
+    lines = ["| mode | snippets | footage s | wall s | snippets/s | x real time | " + " | ".join(f"{s} s" for s in stages) + " |",
+             "|" + "---|" * (6 + len(stages))]
+    for mode, r in modes.items():
+        lines.append(f"| {mode} | {r['snippets']} | {r['media_seconds']} | {r['wall_seconds']} | "
+                     f"{r['snippets_per_s']} | {r['x_realtime']} | "
+                     + " | ".join(str(r["stage_seconds"].get(s, "")) for s in stages) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Systems under test, and the one set of snippets they all see.
+
+A system is a concept space: a registered one (``lite``, a trained ``v-sonar`` space, the
+``siglip2`` / ``pe-core`` dual-encoder baselines, ``dual-test``), or any open_clip model as a
+native dual encoder, named ``open_clip:MODEL[@WEIGHTS]`` (e.g.
+``open_clip:ViT-B-32@openai``, ``open_clip:PE-Core-B-16@hf-hub:timm/PE-Core-B-16``).
+
+Every video is decoded once into one snippet: ``FRAMES`` frames at the centres of equal parts
+of the whole video (as the paper encodes a clip), centre-cropped to a square at the largest
+frame size any system reads, and kept in a memory-mapped array. Each system then reads the
+same pixels and resizes them to its own input, as it would at ingestion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from encoders.base import ConceptSpace, SpaceConfig
+from vidsonar.errors import InputError
+
+FRAMES = 8
+#: one window longer than any video: iter_snippets then samples the video's real extent
+WHOLE_VIDEO = 10 ** 7
+
+
+def load_system(name: str, home=None, device: str | None = None) -> ConceptSpace:
+    """A space by registry name or ``open_clip:MODEL[@WEIGHTS]``."""
+    from encoders.registry import get_space_config, load_space, scan_dir
+    from vidsonar.home import Home
+    h = home if isinstance(home, Home) else Home.resolve(home)
+    scan_dir(h.root / "spaces")
+    if name.startswith("open_clip:"):
+        return load_space(open_clip_config(name, device))
+    cfg = get_space_config(name)
+    if cfg.family == "label-bridge":
+        return load_space(cfg, cache_dir=h.cache)
+    return load_space(cfg, device=device) if device else load_space(cfg)
+
+
+def open_clip_config(name: str, device: str | None = None) -> SpaceConfig:
+    model, _, weights = name.removeprefix("open_clip:").partition("@")
+    if not model:
+        raise InputError(f"system {name!r}: give open_clip:MODEL[@WEIGHTS]")
+    from encoders.openclip import open_clip
+    arch = open_clip().get_model_config(model) or {}
+    return SpaceConfig(name=name, family="open-clip-dual", dim=int(arch.get("embed_dim", 0)),
+                       description=f"open_clip {model} as a native dual encoder",
+                       vision={"model": model, "weights": weights or None},
+                       options={"device": device or "auto"})
+
+
+def decode_clips(paths: Sequence[str], size: int, out: Path, frames: int = FRAMES) -> np.ndarray:
+    """(videos, frames, size, size, 3) uint8, memory-mapped at ``out`` (reused if complete)."""
+    from encoders.frames import center_crop
+    from indexer.decode import iter_snippets
+    shape = (len(paths), frames, size, size, 3)
+    done = out.with_suffix(".done")
+    if out.exists() and done.exists() and done.read_text() == "\n".join(paths):
+        arr = np.load(out, mmap_mode="r")
+        if arr.shape == shape:
+            return arr
+    out.parent.mkdir(parents=True, exist_ok=True)
+    arr = np.lib.format.open_memmap(out, mode="w+", dtype=np.uint8, shape=shape)
+    for i, path in enumerate(paths):
+        snippet = next(iter_snippets(Path(path), WHOLE_VIDEO, frames, size))
+        arr[i] = center_crop(snippet.frames, size)
+    arr.flush()
+    done.write_text("\n".join(paths))
+    return arr
+
+
+def encode_vision(space: ConceptSpace, snippets: np.ndarray, batch: int = 16) -> np.ndarray:
+    return np.concatenate([space.encode_snippets(np.asarray(snippets[i:i + batch]))
+                           for i in range(0, len(snippets), batch)])
+
+
+def encode_captions(space: ConceptSpace, texts: Sequence[str], langs: Sequence[str],
+                    side: str = "source") -> np.ndarray:
+    """Captions, encoded per language group, back in the given order.
+
+    ``side="source"``: captions as the passage side of asymmetric text encoders (they describe
+    the footage, as documents do); ``"query"``: as search queries."""
+    out: np.ndarray | None = None
+    for lang in dict.fromkeys(langs):
+        idx = [i for i, code in enumerate(langs) if code == lang]
+        batch = [texts[i] for i in idx]
+        vec = space.encode_source(batch, lang) if side == "source" else space.encode_query(batch, lang)
+        if out is None:
+            out = np.zeros((len(texts), vec.shape[1]), np.float32)
+        out[idx] = vec
+    return out if out is not None else np.zeros((0, space.dim), np.float32)
