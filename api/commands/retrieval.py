@@ -19,7 +19,7 @@ def register(main: click.Group) -> None:
     @click.option("--device", help="Torch device for the models (e.g. cuda).")
     @click.option("--text-side", type=click.Choice(["source", "query"]), default="source", show_default=True,
                   help="Encode captions as passages or as queries.")
-    @click.option("--work", type=click.Path(file_okay=False), help="Folder for decoded snippets and clips.")
+    @click.option("--work", type=click.Path(file_okay=False), help="Folder where the shipped clips are made (reused).")
     @click.option("--out", type=click.Path(file_okay=False),
                   help="Folder for the CSV, PNGs and retrieval.duckdb (default: benchmarks/results).")
     @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
