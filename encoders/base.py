@@ -94,6 +94,13 @@ class ConceptSpace(ABC):
     def encode_snippets(self, frames: np.ndarray) -> np.ndarray:
         """(n, f, H, W, 3) uint8 RGB frames -> (n, dim) unit vectors, one per snippet."""
 
+    def _snippet_batch(self, frames: np.ndarray) -> tuple[np.ndarray, int, int]:
+        """Checked (n, f, H, W, 3) frames, with n and f, for ``encode_snippets``."""
+        frames = np.asarray(frames)
+        if frames.ndim != 5:
+            raise ValueError(f"expected (n, frames, H, W, 3) snippets, got shape {frames.shape}")
+        return frames, frames.shape[0], frames.shape[1]
+
     def encode_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Images as 1-frame snippets; each (H, W, 3) uint8, any size."""
         return np.concatenate([self.encode_snippets(fit_frame(img, self.frame_size)[None, None])

@@ -40,10 +40,7 @@ class DualEncoderSpace(ConceptSpace):
         return l2_normalize(self.backbone.encode_text(texts))
 
     def encode_snippets(self, frames: np.ndarray) -> np.ndarray:
-        frames = np.asarray(frames)
-        if frames.ndim != 5:
-            raise ValueError(f"expected (n, frames, H, W, 3) snippets, got shape {frames.shape}")
-        n, f = frames.shape[:2]
+        frames, n, f = self._snippet_batch(frames)
         if n == 0:
             return np.zeros((0, self.dim), np.float32)
         feats = l2_normalize(self.backbone.features(frames.reshape(-1, *frames.shape[2:])))

@@ -140,10 +140,7 @@ class LabelBridgeSpace(ConceptSpace):
         return p / p.sum(axis=1, keepdims=True)
 
     def encode_snippets(self, frames: np.ndarray) -> np.ndarray:
-        frames = np.asarray(frames)
-        if frames.ndim != 5:
-            raise ValueError(f"expected (n, frames, H, W, 3) snippets, got shape {frames.shape}")
-        n, f = frames.shape[:2]
+        frames, n, f = self._snippet_batch(frames)
         if n == 0:
             return np.zeros((0, self.dim), np.float32)
         probs = self.class_probabilities(frames.reshape(n * f, *frames.shape[2:]))

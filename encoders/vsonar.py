@@ -143,10 +143,7 @@ class VSonarSpace(ConceptSpace):
 
     def embed_snippets(self, frames: np.ndarray) -> np.ndarray:
         """(n, f, H, W, 3) uint8 -> (n, dim) raw vectors in the teacher's own scale."""
-        frames = np.asarray(frames)
-        if frames.ndim != 5:
-            raise ValueError(f"expected (n, frames, H, W, 3) snippets, got shape {frames.shape}")
-        n, f = frames.shape[:2]
+        frames, n, f = self._snippet_batch(frames)
         if n == 0:
             return np.zeros((0, self.dim), np.float32)
         keep = uniform_indices(f, self.frames_per_snippet)

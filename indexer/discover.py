@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
+
+from storage.atomic import sha256_file
 
 VIDEO_SUFFIXES = frozenset({
     ".3g2", ".3gp", ".asf", ".avi", ".f4v", ".flv", ".gif", ".m1v", ".m2ts", ".m2v", ".m4v",
@@ -35,10 +36,6 @@ def discover(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return list(found.values())
 
 
-def content_hash(path: Path, chunk: int = 1 << 20) -> str:
+def content_hash(path: Path) -> str:
     """SHA-256 of the file's bytes: the same footage at another path or name is the same video."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_file(path)

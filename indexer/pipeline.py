@@ -70,6 +70,9 @@ class Ingestor:
         started = time.perf_counter()
         report = IngestReport()
         files = discover(paths)
+        # Load (or rebuild) the index before this run commits anything: loaded lazily after the
+        # first video's catalog commit, it would be rebuilt with that video and then get it again.
+        _ = self.store.index
         run_id = self.catalog.start_run(self.space.name)
         try:
             for path in files:

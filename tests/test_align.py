@@ -85,12 +85,24 @@ def test_align_ingest_search_decode(tmp_path):
     ingest = cli(home, "--space", "tiny-vsonar", "ingest", str(clip.path), "--window", "1", "--json")
     assert ingest.returncode == 0, ingest.stderr[-3000:]
     assert json.loads(ingest.stdout.strip().splitlines()[-1])["snippets"] >= 2
-    search = cli(home, "--space", "tiny-vsonar", "search", "un chat", "--lang", "fra_Latn", "-k", "2", "--json")
+    search = cli(home, "--space", "tiny-vsonar", "search", "un chat", "--lang", "fra_Latn", "-k", "2",
+                 "--snippets", "--json")
     assert search.returncode == 0, search.stderr[-3000:]
     hits = json.loads(search.stdout.strip().splitlines()[-1])["hits"]
     assert len(hits) == 2
     bad = cli(home, "--space", "tiny-vsonar", "search", "un chat", "--lang", "fra_Latm")
     assert bad.returncode == 1 and "fra_Latn" in bad.stderr
+    # the query layer on a space with a decoder: decoded summaries (not labels), round-trip rerank
+    full = cli(home, "--space", "tiny-vsonar", "search", "un chat", "--lang", "fra_Latn", "-k", "2",
+               "--snippets", "--summaries", "--summary-lang", "deu_Latn", "--rerank", "roundtrip", "--json")
+    assert full.returncode == 0, full.stderr[-3000:]
+    out = json.loads(full.stdout.strip().splitlines()[-1])
+    assert out["rerank"] == "roundtrip" and len(out["hits"]) == 2
+    assert {h["summary"]["kind"] for h in out["hits"]} == {"decoded"}
+    assert {h["summary"]["lang"] for h in out["hits"]} == {"deu_Latn"}
+    detected = cli(home, "--space", "tiny-vsonar", "search",
+                   "Une femme traverse la rue sous la pluie avec un parapluie rouge", "--json")
+    assert json.loads(detected.stdout.strip().splitlines()[-1])["lang_source"] == "detected"
 
     from encoders.registry import load_space, scan_dir
     from indexer.decode import iter_snippets

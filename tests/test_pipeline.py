@@ -42,7 +42,7 @@ def test_index_is_rebuilt_when_out_of_step_with_the_catalog(home, clips, lite_sp
     fresh = Archive(home)
     fresh.__dict__["space"] = lite_space
     assert fresh.store.index.count == 4  # rebuilt from the catalog
-    hits = fresh.searcher().search("a white square", k=4).hits
+    hits = fresh.searcher().search("a white square", k=4, moments=False, collapse=False).hits
     assert len(hits) == 4 and {h.video_id for h in hits} == {1, 2}
 
 
@@ -63,3 +63,10 @@ def test_snippet_vectors_are_unit_norm_and_distinct(lite_space):
     assert v.shape == (2, 384)
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     assert v[0] @ v[1] < 0.9999
+
+
+def test_first_ingest_into_a_new_home_adds_each_vector_once(home, clips, lite_space):
+    archive = Archive(home)
+    archive.__dict__["space"] = lite_space
+    report = archive.ingestor().ingest(clips)
+    assert archive.store.index.count == report.snippets == archive.catalog.embedding_count("lite")
