@@ -112,7 +112,7 @@ def run(dataset: str = "synthetic", n: int = 1_000_000, nq: int = 1000, k: int =
     notes: dict[str, str] = {}
     truth = None
     vidsonar = None
-    nprobes, efs = (4, 8, 16, 32, 64), (16, 32, 64, 128)
+    nprobes, efs = (4, 8, 16, 32), (16, 32, 64, 128)
     for name in ("faiss-flat", *[s for s in SYSTEMS if s != "faiss-flat"]):
         if name not in systems and not (name == "faiss-flat" and truth is None):
             continue
@@ -125,12 +125,13 @@ def run(dataset: str = "synthetic", n: int = 1_000_000, nq: int = 1000, k: int =
             continue
         system = {
             "faiss-flat": lambda: S.Flat(workdir),
-            "vidsonar": lambda: S.Vidsonar(workdir, nprobes, (5, 10, 20)),
+            "vidsonar": lambda: S.Vidsonar(workdir, nprobes, (5, 10, 40)),
             "faiss-refine": lambda: S.FaissRefine(workdir, vidsonar, (16, 32)),
             "faiss-hnsw32": lambda: S.FaissHNSW(workdir, efs),
             "hnswlib": lambda: S.Hnswlib(workdir, efs),
             "lancedb": lambda: S.Lance(workdir, (8, 16, 32), vidsonar.choice.nlist if vidsonar else 256,
-                                       vidsonar.choice.bytes_per_vector - 16 if vidsonar else dim // 16, 10),
+                                       vidsonar.choice.bytes_per_vector - 16 if vidsonar else dim // 16,
+                                       vidsonar.choice.k_factor if vidsonar else 20),
         }[name]()
         log(f"{name}: building on {n} x {dim}")
         started = time.perf_counter()
