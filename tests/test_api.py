@@ -250,6 +250,32 @@ def test_video_stream_supports_range(client):
     assert client.get("/api/videos/4242/stream").status_code == 404
 
 
+def test_footage_browsers_cannot_play_streams_as_an_mp4_preview(tmp_path):
+    import av
+
+    from indexer.samples import write_video
+    from search.archive import Archive
+    home = tmp_path / "home"
+    frames = [np.full((64, 96, 3), (40 * i) % 255, np.uint8) for i in range(24)]
+    avi = write_video(tmp_path / "old.avi", frames, fps=8, codec="mpeg4")
+    assert Archive(home, SPACE).ingestor(window=1.0).ingest([avi]).ingested == 1
+    with TestClient(create_app(settings_for(home))) as c:
+        video = c.get("/api/videos").json()[0]
+        resp = c.get(video["video_url"])
+        assert resp.status_code == 200 and resp.headers["content-type"] == "video/mp4"
+        preview = tmp_path / "preview.mp4"
+        preview.write_bytes(resp.content)
+        with av.open(str(preview)) as container:
+            stream = container.streams.video[0]
+            assert stream.codec_context.name == "h264"
+            assert abs(float(stream.duration * stream.time_base) - 3.0) < 0.2  # time codes kept
+        assert (home / "previews" / f"{video['id']}.mp4").exists()  # made once, then cached
+        original = c.get(video["video_url"], params={"original": True})
+        assert original.content == avi.read_bytes()
+        assert c.delete(f"/api/videos/{video['id']}", headers={"X-API-Key": KEY}).status_code == 200
+        assert not (home / "previews" / f"{video['id']}.mp4").exists()
+
+
 def test_page_and_static_files(client):
     page = client.get("/")
     assert page.status_code == 200 and 'id="search-form"' in page.text

@@ -6,6 +6,7 @@ Layout::
         catalog.db          SQLite catalog (unless VIDSONAR_DB_URL names another database)
         index/              FAISS index + manifest.json, one per concept space
         thumbs/             JPEG thumbnails, thumbs/<video_id>/<snippet_index>.jpg
+        previews/           browser-playable MP4s of footage browsers cannot play, made on demand
         cache/              derived data safe to delete (e.g. label-prompt embeddings);
                             $VIDSONAR_CACHE puts it elsewhere, to share it between archives
 """
@@ -41,6 +42,10 @@ class Home:
     @property
     def thumbs(self) -> Path:
         return self.root / "thumbs"
+
+    @property
+    def previews(self) -> Path:
+        return self.root / "previews"
 
     @property
     def cache(self) -> Path:

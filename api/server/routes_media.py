@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import mimetypes
 import shutil
+import threading
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 
 from api.server.auth import require_read, require_write
@@ -15,6 +17,7 @@ from api.server.schemas import DeletedOut, VideoOut, error_responses
 from vidsonar.errors import NotFoundError
 
 router = APIRouter(prefix="/api/videos", tags=["videos"], responses=error_responses(401, 403, 404))
+_preview_lock = threading.Lock()  # one transcode at a time; others wait for it, then reuse it
 
 
 def _video_json(video) -> dict:
@@ -40,16 +43,27 @@ def video(request: Request, video_id: int) -> dict:
 
 
 @router.get("/{video_id}/stream", response_class=FileResponse, dependencies=[Depends(require_read)],
-            summary="The video file, with HTTP Range support",
+            summary="The video, with HTTP Range support: the file itself where browsers play it, "
+                    "else a browser-playable MP4 preview (made once, then cached)",
             responses={200: {"content": {"video/*": {}}}, 206: {"description": "Partial content"},
                        416: {"description": "Range not satisfiable"}})
-def stream(request: Request, video_id: int) -> FileResponse:
-    found = server(request).catalog.video(video_id)
+def stream(request: Request, video_id: int,
+           original: Annotated[bool, Query(description="The file as ingested, never a preview")] = False
+           ) -> FileResponse:
+    from indexer.previews import browser_playable, make_preview
+    state = server(request)
+    found = state.catalog.video(video_id)
     if found is None or found.status != "ok":
         raise NotFoundError(f"no playable video {video_id}")
     path = Path(found.path)
     if not path.is_file():
         raise NotFoundError(f"the file of video {video_id} is gone from {found.path}; re-ingest it")
+    if not original and not browser_playable(path):
+        preview = state.archive.home.previews / f"{video_id}.mp4"
+        with _preview_lock:
+            if not preview.exists():
+                make_preview(path, preview)
+        return FileResponse(preview, media_type="video/mp4", content_disposition_type="inline")
     kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return FileResponse(path, media_type=kind, content_disposition_type="inline")
 
@@ -65,6 +79,7 @@ def delete(request: Request, video_id: int) -> dict:
             raise NotFoundError(f"no video {video_id}")
         # the index is saved without the vectors before the catalog rows go (see IndexStore)
         removed, _ = state.store.delete_video(video_id, thumbs=state.archive.home.thumbs)
+        (state.archive.home.previews / f"{video_id}.mp4").unlink(missing_ok=True)
     file_removed = False
     path = Path(found.path).resolve()
     if path.is_relative_to(state.upload_dir) and path.is_file():

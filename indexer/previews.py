@@ -1,0 +1,57 @@
+"""Browser-playable previews of footage browsers cannot play (AVI, WMV, MPEG-2, Theora...).
+
+Made with an ffmpeg filter graph (``ffmpeg-python`` driving the static ffmpeg binary that
+``imageio-ffmpeg`` ships): scale to at most 480 lines, H.264 + AAC in MP4 with the index at
+the front (``+faststart``), so a player can seek to a hit's time code before the file has
+downloaded. Time codes are kept: no trimming, no frame-rate change.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from indexer.decode import probe
+from vidsonar.errors import MediaError
+
+#: what the major browsers play natively, by container suffix and video codec
+BROWSER_CONTAINERS = frozenset({".mp4", ".m4v", ".mov", ".webm"})
+BROWSER_CODECS = frozenset({"h264", "vp8", "vp9", "av1"})
+PREVIEW_LINES = 480
+
+
+def browser_playable(path: Path) -> bool:
+    path = Path(path)
+    return path.suffix.lower() in BROWSER_CONTAINERS and probe(path).codec in BROWSER_CODECS
+
+
+def make_preview(src: Path, dst: Path, lines: int = PREVIEW_LINES) -> Path:
+    """Transcode ``src`` to a faststart H.264 MP4 at ``dst`` (written atomically)."""
+    import ffmpeg
+    import imageio_ffmpeg
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp.mp4")
+    stream = ffmpeg.input(str(src))
+    video = stream.video.filter("scale", -2, f"min({lines},trunc(ih/2)*2)")
+    audio = stream.audio if _has_audio(src) else None
+    streams = [video, audio] if audio is not None else [video]
+    out = ffmpeg.output(*streams, str(tmp), vcodec="libx264", preset="veryfast", crf=26,
+                        pix_fmt="yuv420p", movflags="+faststart",
+                        **({"acodec": "aac", "audio_bitrate": "96k"} if audio is not None else {}))
+    try:
+        # packets the decoder rejects are skipped, as in decoding for the index (Theora
+        # files can reject most of theirs and still play); ffmpeg gives up above 2/3 by default
+        out.global_args("-max_error_rate", "1").overwrite_output().run(
+            cmd=imageio_ffmpeg.get_ffmpeg_exe(), quiet=True)
+    except ffmpeg.Error as exc:
+        tmp.unlink(missing_ok=True)
+        detail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or ["ffmpeg failed"]
+        raise MediaError(str(src), f"cannot make a browser preview: {detail[0]}") from exc
+    tmp.replace(dst)
+    return dst
+
+
+def _has_audio(path: Path) -> bool:
+    import av
+    with av.open(str(path)) as container:
+        return bool(container.streams.audio)
