@@ -41,8 +41,22 @@ class DecodedSnippet:
     rotation: int = 0  # clockwise degrees applied to make the frames upright
 
 
-def _open(path: Path):
+def pyav():
+    """The ``av`` module with FFmpeg's log callback into Python switched off.
+
+    torchvision (imported by open_clip, timm...) turns PyAV's logging on at import. Then an
+    FFmpeg decoder thread that logs while the main thread frees the codec (holding the GIL)
+    waits for the GIL forever: a deadlock seen when a snippet generator is closed early.
+    Setting the level back here, on every open, keeps FFmpeg's threads away from Python.
+    """
     import av
+    import av.logging
+    av.logging.set_level(None)
+    return av
+
+
+def _open(path: Path):
+    av = pyav()
     path = Path(path)
     if not path.is_file():
         raise DecodeError(str(path), "no such file")
@@ -114,7 +128,7 @@ def iter_snippets(path: Path, window: Fraction | float = DEFAULT_WINDOW,
                   frames: int = FRAMES_PER_SNIPPET, short_side: int = 224,
                   info: VideoInfo | None = None) -> Iterator[DecodedSnippet]:
     """Yield the snippets of a video in order. Raises DecodeError on unreadable media."""
-    import av
+    av = pyav()
     window = as_fraction(window)
     container = _open(path)
     try:
@@ -179,7 +193,7 @@ def _decode(container, stream, errors: list[str]):
     skipped too, as the ffmpeg command does, and noted in ``errors``; demuxing errors
     (a damaged container) still end decoding.
     """
-    import av
+    av = pyav()
     for packet in container.demux(stream):
         if packet.size == 0 and packet.pts is not None:
             continue

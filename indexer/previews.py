@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from indexer.decode import probe
+from indexer.decode import probe, pyav
 from vidsonar.errors import MediaError
 
 #: what the major browsers play natively, by container suffix and video codec
@@ -52,6 +52,6 @@ def make_preview(src: Path, dst: Path, lines: int = PREVIEW_LINES) -> Path:
 
 
 def _has_audio(path: Path) -> bool:
-    import av
+    av = pyav()
     with av.open(str(path)) as container:
         return bool(container.streams.audio)

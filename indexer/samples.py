@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from encoders.frames import fit_frame
+from indexer.decode import pyav
 
 #: photo name -> what it shows (English), as queries describe it
 PHOTOS: dict[str, str] = {
@@ -79,7 +80,7 @@ def _pad_to(frame: np.ndarray, h: int, w: int) -> np.ndarray:
 
 def write_video(path: Path, frames: list[np.ndarray], fps: int, codec: str = "libx264") -> Path:
     """Encode RGB frames with PyAV (H.264 in MP4 by default)."""
-    import av
+    av = pyav()
     path.parent.mkdir(parents=True, exist_ok=True)
     h, w = frames[0].shape[:2]
     with av.open(str(path), "w") as container:

@@ -96,3 +96,17 @@ def test_probe_reports_geometry(tmp_path):
     info = probe(path)
     assert (info.width, info.height, info.codec) == (96, 64, "h264")
     assert info.fps == pytest.approx(12)
+
+
+def test_closing_a_generator_early_after_torchvision_does_not_deadlock(tmp_path):
+    """torchvision turns PyAV's log callback on; closing a decoder mid-stream then deadlocked
+    (a decoder thread logging waits for the GIL the freeing main thread holds). Runs in a
+    subprocess so that a regression fails by timeout instead of hanging the suite."""
+    import sys
+    path = write_video(tmp_path / "c.mp4", moving_frames(48, w=96, h=64), fps=6)
+    script = ("import sys, torchvision; from indexer.decode import iter_snippets\n"
+              f"for _ in range(150): next(iter_snippets({str(path)!r}, 1.0, 4, 224))\n"
+              "print('done')")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    assert proc.returncode == 0 and proc.stdout.strip() == "done", proc.stderr[-2000:]
