@@ -159,8 +159,9 @@ def run(dataset: str = "synthetic", n: int = 1_000_000, nq: int = 1000, k: int =
             vidsonar = system
         elif name != "faiss-refine":
             system.close()
-        if name == "faiss-flat":
-            del system
+        # the last search closure holds its system: drop both, or one HNSW graph (4 GB at
+        # 1M x 1024) outlives its turn
+        search = system = None
         gc.collect()
     if vidsonar is not None:
         vidsonar.close()
