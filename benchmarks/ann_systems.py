@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from abc import ABC, abstractmethod
 from dataclasses import replace
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,7 +37,8 @@ def _read_through(path: Path, chunk: int = 64 << 20) -> None:
             pass
 
 
-class System:
+class System(ABC):
+    """One system under test: build it on the base vectors, then search it in each setting."""
     name = ""
 
     def __init__(self, workdir: Path):
@@ -44,11 +46,11 @@ class System:
         self.ram_bytes = 0
         self.disk_bytes = 0
 
-    def build(self, base: np.ndarray) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def build(self, base: np.ndarray) -> None: ...
 
-    def settings(self) -> Iterator[tuple[str, SearchFn]]:
-        raise NotImplementedError
+    @abstractmethod
+    def settings(self) -> Iterator[tuple[str, SearchFn]]: ...
 
     def close(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
