@@ -17,18 +17,21 @@ import numpy as np
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--home", required=True)
+    ap.add_argument("--split", default="val", choices=["val", "heldout"],
+                    help="val: unseen crops of trained photos; heldout: photos never trained on "
+                         "(prepare with captioned_photos.heldout_photos)")
     args = ap.parse_args()
     from encoders.registry import load_space, scan_dir
     from indexer.align.data import load_frames, read_manifest
     from indexer.align.trainer import retrieval_r1
     home = Path(args.home)
     scan_dir(home / "spaces")
-    val = read_manifest(home / "align" / "data" / "photos224" / "val.jsonl")
+    val = read_manifest(home / "align" / "data" / "photos224" / f"{args.split}.jsonl")
     items = {p.key: p for p in val}
     frames = [load_frames(p, 1, 224) for p in items.values()]
     groups = [p.group for p in items.values()]
     queries = {(p.caption, p.group): p for p in val}
-    out = {"val_items": len(items), "queries": len(queries)}
+    out = {"split": args.split, "items": len(items), "queries": len(queries)}
     for name in ("lite", "lite-aligned"):
         space = load_space(name, **({"cache_dir": home / "cache"} if name == "lite" else {}))
         vecs = np.concatenate([space.encode_snippets(f[None]) for f in frames])

@@ -1,7 +1,7 @@
 """Meaning, with the real bundled models: queries in six languages find the right moment.
 
-Measured on the sample archive (48 queries): right moment in the top 3 for 90% overall;
-per language eng 100%, fra 88%, deu 75%, zho 100%, hin 88%, spa 88% (vidsonar demo prints
+Measured on the sample archive (48 queries): right moment in the top 3 for 92% overall;
+per language eng 100%, fra 88%, deu 75%, zho 100%, hin 88%, spa 100% (vidsonar demo prints
 the same figures). The thresholds below leave room for encoder noise, not for a broken bridge:
 random ranking would put the right moment in the top 3 about 20% of the time.
 """
