@@ -185,14 +185,10 @@ def _exact(search: S.SearchFn, queries: np.ndarray, k: int, path: Path) -> tuple
 
 def hardware() -> dict:
     import faiss
-    model = ""
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                     if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+
+    from benchmarks.machine import cpu_model
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cpu": model or platform.processor(), "cores": os.cpu_count(),
+    return {"cpu": cpu_model(), "cores": os.cpu_count(),
             "ram_gib": round(mem, 1), "gpu": "none", "load_average": os.getloadavg(),
             "faiss": faiss.__version__, "python": platform.python_version()}
 

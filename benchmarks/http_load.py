@@ -118,13 +118,8 @@ async def _load(url: str, clients: int, seconds: float) -> tuple[list[float], li
 
 
 def hardware() -> str:
-    model = ""
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                     if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{os.cpu_count()} CPUs {model}; {platform.system()} {platform.release()}".strip()
+    from benchmarks.machine import cpu_model
+    return f"{os.cpu_count()} CPUs {cpu_model()}; {platform.system()} {platform.release()}".strip()
 
 
 def run(seconds: float = 30.0, clients: int = 16, url: str | None = None,

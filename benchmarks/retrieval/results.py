@@ -12,7 +12,6 @@ matter, e.g. ingestion throughput).
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import uuid
 from collections.abc import Iterable
@@ -45,15 +44,8 @@ class Run:
 
 def hardware() -> str:
     """CPU model and count, and the GPU if torch sees one."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    parts = [f"{cpu} x{os.cpu_count()}"]
+    from benchmarks.machine import cpu_model
+    parts = [f"{cpu_model()} x{os.cpu_count()}"]
     try:
         import torch
         if torch.cuda.is_available():
