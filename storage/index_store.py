@@ -24,13 +24,16 @@ import numpy as np
 from storage.catalog import Catalog
 from storage.gpu import gpu_count
 from storage.ids import video_id_range
-from storage.index_choice import choose_index
+from storage.index_choice import DEFAULT_K_FACTOR, choose_index
 from storage.index_choice import outgrown as outgrown_reason
+from storage.tuning import TARGET_RECALL, exact_neighbours, tune
 from storage.vectors import VectorIndex, exists
 from vidsonar.errors import CorruptIndexError, IndexError_
 
 log = logging.getLogger(__name__)
 
+TUNE_QUERIES = 200
+TUNE_K = 10
 TRAIN_SAMPLE = 100_000
 ADD_BATCH = 50_000
 
@@ -90,7 +93,7 @@ class IndexStore:
         choice = choose_index(count, self.dim, self.memory_budget, gpu=self.gpus > 0)
         index = VectorIndex.create(factory or choice.factory, self.dim, self.space,
                                    choice.params if params is None else params,
-                                   choice.k_factor if k_factor is None else k_factor,
+                                   self._k_factor(factory, choice, k_factor),
                                    directory=self.directory)
         if not index.is_trained:
             sample = self._training_sample(count, min(choice.train_size or TRAIN_SAMPLE, TRAIN_SAMPLE))
@@ -102,12 +105,41 @@ class IndexStore:
             added += len(ids)
             log.info("added %d / %d vectors (%.0f s)", added, count, time.perf_counter() - started)
         index.manifest = replace(index.manifest, built_count=count)
+        if params is None and k_factor is None and "IVF" in index.manifest.factory:
+            self._tune(index, count)
         index.save(self.directory)
         index.gpu = self.gpus > 0
         self._index, self.dirty = index, False
         log.info("built %s index of %d vectors in %.1f s", index.manifest.factory, count,
                  time.perf_counter() - started)
         return index
+
+    @staticmethod
+    def _k_factor(factory: str | None, choice, k_factor: int | None) -> int:
+        """The rerank depth: as given, else the choice's, else the default for a PQ factory
+        named by hand (PQ codes alone lose most of the recall)."""
+        if k_factor is not None:
+            return k_factor
+        if factory is None or factory == choice.factory:
+            return choice.k_factor
+        return DEFAULT_K_FACTOR if "PQ" in factory else 0
+
+    def _tune(self, index: VectorIndex, count: int, queries: int = TUNE_QUERIES) -> None:
+        """Set nprobe and the rerank depth from recall measured on the collection itself
+        (see storage.tuning)."""
+        rng = np.random.default_rng(1)
+        keep = min(1.0, 2 * queries / max(count, 1))
+        picked = [(i[m], v[m]) for i, v in self.catalog.embeddings(self.space)
+                  for m in [rng.random(len(i)) < keep]]
+        ids = np.concatenate([p[0] for p in picked])[:queries]
+        vectors = np.concatenate([p[1] for p in picked])[:queries]
+        if not len(ids):
+            return
+        truth = exact_neighbours(vectors, self.catalog.embeddings(self.space), TUNE_K + 1)
+        nlist = int(index.manifest.factory.split("IVF")[1].split(",")[0].split("_")[0])
+        (k_factor, nprobe), table = tune(index, vectors, ids, truth, nlist, TUNE_K)
+        log.info("rerank x%d, nprobe=%d chosen (target recall@%d >= %.2f, %d sampled queries): %s",
+                 k_factor, nprobe, TUNE_K, TARGET_RECALL, len(ids), table)
 
     def _training_sample(self, count: int, size: int) -> np.ndarray:
         rng = np.random.default_rng(0)

@@ -99,3 +99,35 @@ def test_outgrown_after_ten_times_the_built_size(archive):
     from dataclasses import replace
     store.index.manifest = replace(store.index.manifest, built_count=500)
     assert store.outgrown()
+
+
+def test_exact_neighbours_streams_batches_like_brute_force():
+    from storage.tuning import exact_neighbours
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((500, 16)).astype(np.float32)
+    ids = np.arange(1000, 1500)
+    queries = rng.standard_normal((7, 16)).astype(np.float32)
+    batches = [(ids[i:i + 64], base[i:i + 64]) for i in range(0, 500, 64)]
+    got = exact_neighbours(queries, batches, 5)
+    want = ids[np.argsort(-(queries @ base.T), axis=1)[:, :5]]
+    assert [set(r) for r in got] == [set(r) for r in want]
+
+
+def test_rebuild_tunes_nprobe_to_reach_the_recall_target(tmp_path):
+    """Unclustered vectors spread their neighbours over many lists: a small nprobe is not enough."""
+    from storage.tuning import TARGET_RECALL, exact_neighbours, recall_without_self
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    rng = np.random.default_rng(3)
+    data = rng.standard_normal((4000, DIM)).astype(np.float32)
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    _, ids = add_video(catalog, 4000, data, "spread")
+    store = IndexStore(catalog, "test", DIM, tmp_path / "index")
+    index = store.rebuild(factory="IVF64,PQ8np")
+    nprobe = int(index.manifest.params.split("=")[1])
+    assert nprobe > 8  # the fixed default would have stopped short
+    sample = rng.choice(4000, 100, replace=False)
+    truth = exact_neighbours(data[sample], catalog.embeddings("test"), 11)
+    _, found = store.search(data[sample], 11)
+    assert recall_without_self(found, truth, ids[sample], 10) >= TARGET_RECALL - 0.05
+    reloaded = VectorIndex.load(tmp_path / "index", space="test", dim=DIM)
+    assert reloaded.manifest.params == f"nprobe={nprobe}"
