@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from indexer.jsonl import read_jsonl, write_jsonl
 from vidsonar.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -111,17 +112,12 @@ def _need(path: Path, what: str) -> Path:
 def load_manifest(path: str | Path, name: str | None = None) -> Dataset:
     path = _need(Path(path), "manifest")
     pairs = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            video = row.get("video", row.get("media"))
-            caption, lang = row["caption"], row.get("language", row.get("lang"))
-            if not video or not lang:
-                raise KeyError("video" if not video else "language")
-        except (ValueError, KeyError) as exc:
-            raise InputError(f"{path}:{n}: each line needs video, caption and language ({exc})") from exc
+    for n, row in read_jsonl(path):
+        video = row.get("video", row.get("media"))
+        caption, lang = row.get("caption"), row.get("language", row.get("lang"))
+        if not video or caption is None or not lang:
+            missing = "video" if not video else "caption" if caption is None else "language"
+            raise InputError(f"{path}:{n}: each line needs video, caption and language ({missing!r})")
         if row.get("start") is not None or row.get("end") is not None:
             raise InputError(f"{path}:{n}: time spans (start/end) are not supported by the "
                              "retrieval benchmark; cut them into clips")
@@ -129,11 +125,7 @@ def load_manifest(path: str | Path, name: str | None = None) -> Dataset:
     return _finish(name or path.stem, pairs)
 
 
-def write_manifest(path: str | Path, rows: list[dict]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return path
+write_manifest = write_jsonl
 
 
 # --- MSR-VTT and Multi-MSRVTT -------------------------------------------------------------------

@@ -12,13 +12,13 @@ inputs; a video span gives up to ``frames`` frames spread evenly over it.
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from indexer.jsonl import read_jsonl, write_jsonl
 from vidsonar.errors import DecodeError, InputError, MediaError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
@@ -45,30 +45,21 @@ class Pair:
 
 def read_manifest(path: str | Path) -> list[Pair]:
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"manifest {path} does not exist")
     pairs = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for n, row in read_jsonl(path):
         try:
-            row = json.loads(line)
             media = Path(row["media"]).expanduser()
             pairs.append(Pair(media if media.is_absolute() else (path.parent / media).resolve(),
                               str(row["caption"]), str(row.get("lang", "eng_Latn")),
                               row.get("start"), row.get("end"), str(row.get("group", ""))))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (KeyError, TypeError) as exc:
             raise InputError(f"{path}:{n}: not a manifest row ({exc}); need media, caption, lang") from exc
     if not pairs:
         raise InputError(f"manifest {path} is empty")
     return pairs
 
 
-def write_manifest(path: str | Path, rows: list[dict]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return path
+write_manifest = write_jsonl
 
 
 def split(pairs: list[Pair], fraction: float, seed: int, max_val: int) -> tuple[list[Pair], list[Pair]]:
