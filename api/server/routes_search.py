@@ -14,8 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse
 
@@ -25,8 +23,9 @@ from api.server.schemas import (FiltersIn, SearchIn, SearchOut, SnippetOut, Spac
                                 SummaryOut, error_responses)
 from api.server.state import ServerState
 from indexer.thumbs import thumbnail_path
+from search.rerank import RERANKERS
 from search.searcher import MAX_K
-from storage.catalog import Embedding
+from storage.annotations import Filters
 from storage.ids import unpack_snippet_id
 from vidsonar.errors import InputError, NotFoundError
 
@@ -82,11 +81,6 @@ def _search(state: ServerState, body: SearchIn) -> dict:
 
 def filters_from(given: FiltersIn):
     """The query layer's Filters from their HTTP form (empty filters filter nothing)."""
-    try:
-        from storage.annotations import Filters
-    except ImportError:
-        raise UnsupportedOptionError("search option(s) filters not supported by this server's "
-                                     "query layer") from None
     values = given.model_dump(exclude_defaults=True)
     for name in ("video_ids", "tags"):
         if name in values:
@@ -129,34 +123,23 @@ def search_example(
     if (file is None) == (snippet_id is None):
         raise InputError("give exactly one example: an image or video file, or a snippet_id")
     started = time.perf_counter()
-    by_example = getattr(state.searcher, "search_example", None)
-    if by_example is not None:
-        if snippet_id is not None:
-            result = by_example(like=snippet_id, k=k).to_json()
-        else:
-            with _example_file(state, file) as (kind, path):
-                result = by_example(k=k, **{kind: str(path)}).to_json()
-    else:  # a query layer without search by example: images and snippets only
-        if snippet_id is not None:
-            vector = snippet_vector(state, snippet_id)
-        else:
-            with _example_file(state, file, kinds=("image",)) as (_, path):
-                vector = state.space.encode_images([_read_image(path)])[0]
-        result = {"query": None, "lang": None, "space": state.space.name,
-                  "hits": [dict(h.__dict__) for h in state.searcher.search_vector(vector, k)]}
+    if snippet_id is not None:
+        result = state.searcher.search_example(like=snippet_id, k=k).to_json()
+    else:
+        with _example_file(state, file) as (kind, path):
+            result = state.searcher.search_example(k=k, **{kind: str(path)}).to_json()
     took = time.perf_counter() - started
     state.metrics.searches.labels("example").observe(took)
     return with_urls(result, took)
 
 
 @contextmanager
-def _example_file(state: ServerState, file: UploadFile, kinds=("image", "video")):
+def _example_file(state: ServerState, file: UploadFile):
     """The uploaded example in a temporary file (the query layer reads examples from paths)."""
     kind = (file.content_type or "").split("/")[0].lower()
     suffix = Path(file.filename or "").suffix.lower()
-    if kind not in kinds:
-        raise UnsupportedTypeError(f"example of type {file.content_type!r} is not "
-                                   f"{' or '.join('an ' + k if k[0] in 'aeiou' else 'a ' + k for k in kinds)}")
+    if kind not in ("image", "video"):
+        raise UnsupportedTypeError(f"example of type {file.content_type!r} is not an image or a video")
     if not suffix.isascii() or not suffix[1:].isalnum():
         suffix = ".jpg" if kind == "image" else ".mp4"
     folder = state.upload_dir / ".examples"
@@ -175,24 +158,6 @@ def _example_file(state: ServerState, file: UploadFile, kinds=("image", "video")
         path.unlink(missing_ok=True)
 
 
-def _read_image(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise UnsupportedTypeError(f"cannot read the example as an image: {exc}") from exc
-
-
-def snippet_vector(state: ServerState, snippet_id: int) -> np.ndarray:
-    with state.catalog.session() as s:
-        blob = s.scalar(sa.select(Embedding.vector).where(
-            Embedding.snippet_id == snippet_id, Embedding.space == state.space.name))
-    if blob is None:
-        raise NotFoundError(f"no snippet {snippet_id} in the {state.space.name!r} space")
-    return np.frombuffer(blob, dtype=np.float16).astype(np.float32)
-
-
 @router.get("/space", response_model=SpaceOut,
             summary="The concept space: its languages and what search can do with it")
 def space_info(request: Request) -> dict:
@@ -201,18 +166,9 @@ def space_info(request: Request) -> dict:
     params = inspect.signature(state.searcher.search).parameters
     options = [n for n, p in params.items() if n not in ("self", "query")
                and p.kind is not inspect.Parameter.VAR_KEYWORD]
-    try:
-        from search.rerank import RERANKERS
-    except ImportError:
-        RERANKERS = ()
-    try:  # the query layer detects a query's language offline when this is installed
-        import encoders.language_id  # noqa: F401
-        detects = True
-    except ImportError:
-        detects = False
     return {"space": space.name, "languages": list(space.languages),
             "needs_language": space.needs_language, "has_decoder": space.has_decoder,
-            "auto_language": detects or not space.needs_language,
+            "auto_language": True,  # detected offline (encoders.language_id) when not given
             "search_options": options, "rerankers": list(RERANKERS) if "rerank" in options else []}
 
 
@@ -245,12 +201,4 @@ def summary(request: Request, snippet_id: int,
             lang: Annotated[str, Query(description="FLORES-200 code or alias")] = "eng_Latn") -> dict:
     state = server(request)
     code = state.space.resolve_language(lang) or lang
-    summarize = getattr(state.searcher, "summarize", None)
-    if summarize is None:  # a query layer without summaries: decode the vector here
-        text = state.space.decode(snippet_vector(state, snippet_id)[None, :], code)[0]
-        return {"snippet_id": snippet_id, "lang": code, "text": text, "kind": "decoded",
-                "model": state.space.name}
-    out = summarize(snippet_id, code)
-    if hasattr(out, "to_json"):
-        return out.to_json()
-    return out if isinstance(out, dict) else {"snippet_id": snippet_id, "lang": code, "text": str(out)}
+    return state.searcher.summarize(snippet_id, code).to_json()
