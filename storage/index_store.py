@@ -99,14 +99,20 @@ class IndexStore:
             sample = self._training_sample(count, min(choice.train_size or TRAIN_SAMPLE, TRAIN_SAMPLE))
             log.info("training %s on %d of %d vectors", index.manifest.factory, len(sample), count)
             index.train(sample)
-        added = 0
+        tuning = params is None and k_factor is None and "IVF" in index.manifest.factory
+        rng, keep = np.random.default_rng(1), min(1.0, 2 * TUNE_QUERIES / max(count, 1))
+        added, picked = 0, []
         for ids, vectors in self.catalog.embeddings(self.space, batch=ADD_BATCH):
             index.add(ids, vectors)
+            if tuning:  # the tuning queries are sampled here, saving a pass over the catalog
+                chosen = rng.random(len(ids)) < keep
+                picked.append((ids[chosen], vectors[chosen]))
             added += len(ids)
             log.info("added %d / %d vectors (%.0f s)", added, count, time.perf_counter() - started)
         index.manifest = replace(index.manifest, built_count=count)
-        if params is None and k_factor is None and "IVF" in index.manifest.factory:
-            self._tune(index, count)
+        if tuning and picked:
+            self._tune(index, np.concatenate([p[0] for p in picked])[:TUNE_QUERIES],
+                       np.concatenate([p[1] for p in picked])[:TUNE_QUERIES])
         index.save(self.directory)
         index.gpu = self.gpus > 0
         self._index, self.dirty = index, False
@@ -124,15 +130,9 @@ class IndexStore:
             return choice.k_factor
         return DEFAULT_K_FACTOR if "PQ" in factory else 0
 
-    def _tune(self, index: VectorIndex, count: int, queries: int = TUNE_QUERIES) -> None:
-        """Set nprobe and the rerank depth from recall measured on the collection itself
-        (see storage.tuning)."""
-        rng = np.random.default_rng(1)
-        keep = min(1.0, 2 * queries / max(count, 1))
-        picked = [(i[m], v[m]) for i, v in self.catalog.embeddings(self.space)
-                  for m in [rng.random(len(i)) < keep]]
-        ids = np.concatenate([p[0] for p in picked])[:queries]
-        vectors = np.concatenate([p[1] for p in picked])[:queries]
+    def _tune(self, index: VectorIndex, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Set nprobe and the rerank depth from recall measured on a sample of the collection
+        itself (see storage.tuning)."""
         if not len(ids):
             return
         truth = exact_neighbours(vectors, self.catalog.embeddings(self.space), TUNE_K + 1)
