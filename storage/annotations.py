@@ -4,7 +4,6 @@ and the filters search applies through them (tables from migration 3)."""
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,9 +108,6 @@ class Filters:
         for tag in self.tags:
             conds.append(Video.id.in_(sa.select(Tag.video_id).where(Tag.tag == tag)))
         return sa.and_(*conds)
-
-    def matches_path(self, path: str) -> bool:
-        return self.path_glob is None or fnmatch.fnmatchcase(path, self.path_glob)
 
 
 def _glob_to_like(glob: str) -> str:

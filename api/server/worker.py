@@ -43,7 +43,6 @@ class IngestWorker:
         self._queue: queue.Queue[int | None] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.current: int | None = None
 
     def start(self) -> list[int]:
         """Start the thread; return the ids of the jobs resumed from the catalog."""
@@ -69,20 +68,12 @@ class IngestWorker:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    @property
-    def backlog(self) -> int:
-        return self._queue.qsize()
-
     def _run(self) -> None:
         while not self._stop.is_set():
             job_id = self._queue.get()
             if job_id is None:
                 break
-            self.current = job_id
-            try:
-                self.run_job(job_id)
-            finally:
-                self.current = None
+            self.run_job(job_id)
 
     def run_job(self, job_id: int) -> None:
         job = self.jobs.get(job_id)

@@ -74,20 +74,3 @@ def iter_decoded(paths: Sequence[str], size: int, chunk: int = 256, workers: int
 def encode_vision(space: ConceptSpace, snippets: np.ndarray, batch: int = 16) -> np.ndarray:
     return np.concatenate([space.encode_snippets(np.asarray(snippets[i:i + batch]))
                            for i in range(0, len(snippets), batch)])
-
-
-def encode_captions(space: ConceptSpace, texts: Sequence[str], langs: Sequence[str],
-                    side: str = "source") -> np.ndarray:
-    """Captions, encoded per language group, back in the given order.
-
-    ``side="source"``: captions as the passage side of asymmetric text encoders (they describe
-    the footage, as documents do); ``"query"``: as search queries."""
-    out: np.ndarray | None = None
-    for lang in dict.fromkeys(langs):
-        idx = [i for i, code in enumerate(langs) if code == lang]
-        batch = [texts[i] for i in idx]
-        vec = space.encode_source(batch, lang) if side == "source" else space.encode_query(batch, lang)
-        if out is None:
-            out = np.zeros((len(texts), vec.shape[1]), np.float32)
-        out[idx] = vec
-    return out if out is not None else np.zeros((0, space.dim), np.float32)

@@ -60,7 +60,6 @@ class AlignConfig:
     seed: int = 42
     device: str = "auto"
     bf16: bool = True
-    num_workers: int = 0
     prepare: dict = field(default_factory=dict)
     source: str = ""
 
