@@ -134,24 +134,23 @@ class Catalog:
     def record_failure(self, path: str, content_hash: str, size: int, error: str,
                        run_id: int | None) -> int:
         """Record (or update) a failed video, so that failures are listed, never lost."""
-        with self.session() as s:
-            video = s.scalar(sa.select(Video).where(Video.content_hash == content_hash))
-            if video is None:
-                video = Video(path=path, content_hash=content_hash, size_bytes=size, status="failed")
-                s.add(video)
-            video.status, video.error, video.run_id, video.path = "failed", error, run_id, path
-            video.ingested_at = utcnow()
-            s.flush()
-            return video.id
+        return self._put_video(path, content_hash, size, run_id, "failed", error, stamp=True)
 
     def reserve_video(self, path: str, content_hash: str, size: int, run_id: int | None) -> int:
         """A video row (status 'pending') whose id packs into snippet ids."""
+        return self._put_video(path, content_hash, size, run_id, "pending", None, stamp=False)
+
+    def _put_video(self, path: str, content_hash: str, size: int, run_id: int | None, status: str,
+                   error: str | None, stamp: bool) -> int:
+        """The row of these bytes (created if new) with the given status; its id."""
         with self.session() as s:
             video = s.scalar(sa.select(Video).where(Video.content_hash == content_hash))
             if video is None:
-                video = Video(path=path, content_hash=content_hash, size_bytes=size, status="pending")
+                video = Video(path=path, content_hash=content_hash, size_bytes=size, status=status)
                 s.add(video)
-            video.status, video.error, video.path, video.run_id = "pending", None, path, run_id
+            video.status, video.error, video.path, video.run_id = status, error, path, run_id
+            if stamp:
+                video.ingested_at = utcnow()
             s.flush()
             return video.id
 
