@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from api.cli import timecode
-from indexer.samples import QUERIES, build_sample_archive, is_relevant
+from samples.footage import QUERIES, build_sample_archive, is_relevant
 from search.archive import Archive
 
 TOP = 3

@@ -22,8 +22,8 @@ def main() -> None:
                          "(prepare with captioned_photos.heldout_photos)")
     args = ap.parse_args()
     from encoders.registry import load_space, scan_dir
-    from indexer.align.data import load_frames, read_manifest
-    from indexer.align.trainer import retrieval_r1
+    from align.data import load_frames, read_manifest
+    from align.trainer import retrieval_r1
     home = Path(args.home)
     scan_dir(home / "spaces")
     val = read_manifest(home / "align" / "data" / "photos224" / f"{args.split}.jsonl")

@@ -37,7 +37,7 @@ WARM_UP_SECONDS = 3.0
 
 
 def queries() -> list[dict]:
-    from indexer.samples import QUERIES
+    from samples.footage import QUERIES
     out = []
     for i, (lang, text) in enumerate((lang, text) for by_lang in QUERIES.values()
                                      for lang, text in by_lang.items()):
@@ -51,7 +51,7 @@ def ensure_archive(home: Path) -> None:
     archive = Archive(home)
     if archive.catalog.counts()["videos"]:
         return
-    from indexer.samples import build_sample_archive
+    from samples.footage import build_sample_archive
     videos = build_sample_archive(home.parent / f"{home.name}-samples")
     archive.ingestor().ingest([v.path for v in videos])
 

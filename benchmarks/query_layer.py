@@ -4,7 +4,7 @@
 
 The archive is the demo's sample footage plus distractor clips of every other skimage photo.
 Each of the 8 concepts is asked in 6 languages (48 queries); a hit is relevant when its video
-shows the concept during the hit's time range (``indexer.samples.is_relevant``).
+shows the concept during the hit's time range (``samples.footage.is_relevant``).
 
 - rerank: R@1 and MRR of the first relevant snippet (moments off, so snippets are ranked as
   they are), for no reranking and each alignment-consistency variant at several weights.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.samples import QUERIES, SampleVideo, build_sample_archive, is_relevant, make_clip
+from samples.footage import QUERIES, SampleVideo, build_sample_archive, is_relevant, make_clip
 from search.archive import Archive
 
 DISTRACTORS = ("brick", "grass", "gravel", "moon", "hubble_deep_field", "coins", "horse", "retina",

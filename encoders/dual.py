@@ -25,7 +25,7 @@ class DualEncoderSpace(ConceptSpace):
     @cached_property
     def backbone(self):
         from encoders.openclip import OpenClipBackbone
-        from encoders.sonar import pick_device
+        from encoders.device import pick_device
         v = self.config.vision
         return OpenClipBackbone(v["model"], v.get("weights"), device=str(pick_device(self.device_spec)),
                                 precision=v.get("precision", "fp32"))

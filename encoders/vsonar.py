@@ -82,7 +82,7 @@ class VSonarSpace(ConceptSpace):
 
     @cached_property
     def torch_device(self) -> str:
-        from encoders.sonar import pick_device
+        from encoders.device import pick_device
         return str(pick_device(self.device_spec))
 
     # --- models, loaded on first use -------------------------------------------------------

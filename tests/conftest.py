@@ -77,7 +77,7 @@ def write_vfr_video(path: Path, times: list[Fraction], w: int = 96, h: int = 64)
 @pytest.fixture(scope="session")
 def bad_files(tmp_path_factory) -> dict[str, Path]:
     """One file for each way a video can be bad."""
-    from indexer.samples import write_video
+    from samples.footage import write_video
     d = tmp_path_factory.mktemp("bad")
     files = {"empty": d / "empty.mp4", "text": d / "notes.mp4", "audio_only": d / "audio.m4a",
              "truncated": d / "truncated.mp4"}
@@ -109,7 +109,7 @@ def _write_audio_only(path: Path) -> None:
 @pytest.fixture(scope="session")
 def sample_videos(tmp_path_factory):
     """The demo's sample archive: real photos as clips and reels, and the real concert video."""
-    from indexer.samples import build_sample_archive
+    from samples.footage import build_sample_archive
     return build_sample_archive(tmp_path_factory.mktemp("samples"))
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import yaml
 
-from indexer.align.config import AlignConfig, load_config
-from indexer.align.data import read_manifest, split
-from indexer.align.trainer import lr_factor, retrieval_r1
+from align.config import AlignConfig, load_config
+from align.data import read_manifest, split
+from align.trainer import lr_factor, retrieval_r1
 from vidsonar.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +79,7 @@ def test_align_ingest_search_decode(tmp_path):
     assert (home / "spaces" / "tiny-vsonar.json").exists()
 
     # the registered space ingests video, answers SONAR-encoded queries, and decodes hits
-    from indexer.samples import make_clip
+    from samples.footage import make_clip
     clip = make_clip(tmp_path / "clips" / "cat-rocket.mp4", ["chelsea", "rocket"], seconds=2.0, fps=6,
                      size=(96, 64))
     ingest = cli(home, "--space", "tiny-vsonar", "ingest", str(clip.path), "--window", "1", "--json")

@@ -57,7 +57,7 @@ add_space_config({"name": SPACE, "family": "hash-test", "dim": 16, "languages": 
 
 
 def write_clip(path: Path, colour: tuple[int, int, int], seconds: float = 3.0, fps: int = 8) -> Path:
-    from indexer.samples import write_video
+    from samples.footage import write_video
     rng = np.random.default_rng(sum(colour))
     frames = []
     for i in range(int(seconds * fps)):
@@ -253,7 +253,7 @@ def test_video_stream_supports_range(client):
 def test_footage_browsers_cannot_play_streams_as_an_mp4_preview(tmp_path):
     import av
 
-    from indexer.samples import write_video
+    from samples.footage import write_video
     from search.archive import Archive
     home = tmp_path / "home"
     frames = [np.full((64, 96, 3), (40 * i) % 255, np.uint8) for i in range(24)]

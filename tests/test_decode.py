@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from indexer.decode import iter_snippets, probe
-from indexer.samples import write_video
+from samples.footage import write_video
 from tests.conftest import moving_frames, write_vfr_video
 from vidsonar.errors import DecodeError, NoVideoStreamError
 

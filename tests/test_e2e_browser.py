@@ -57,7 +57,7 @@ def server(tmp_path_factory):
         pytest.skip("Debian's chromium is not installed at /usr/bin/chromium "
                     "(apt-get install chromium; `make test` does it)")
     pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
-    from indexer.samples import make_clip
+    from samples.footage import make_clip
     home = tmp_path_factory.mktemp("e2e-home")
     media = tmp_path_factory.mktemp("e2e-media")
     for name in ("coffee", "chelsea"):

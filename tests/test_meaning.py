@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from indexer.samples import QUERIES, is_relevant
+from samples.footage import QUERIES, is_relevant
 from search.archive import Archive
 
 pytestmark = pytest.mark.slow

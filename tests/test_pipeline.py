@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from indexer.samples import write_video
+from samples.footage import write_video
 from search.archive import Archive
 from storage.vectors import INDEX_FILE
 from tests.conftest import moving_frames

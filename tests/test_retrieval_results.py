@@ -42,7 +42,7 @@ def test_benchmark_run_end_to_end(tmp_path):
 
     from api.cli import main
     from benchmarks.retrieval.datasets import write_manifest
-    from indexer.samples import make_clip
+    from samples.footage import make_clip
     rows = []
     for name, caption in (("chelsea", "a cat"), ("coffee", "a cup of coffee"), ("rocket", "a rocket")):
         make_clip(tmp_path / f"{name}.mp4", [name], seconds=1.0, fps=8, size=(96, 64))

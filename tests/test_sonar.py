@@ -8,7 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from encoders.sonar import SonarTextDecoder, SonarTextEncoder, make_tiny_sonar, model_card, sonar_languages
+from encoders.sonar import SonarTextDecoder, SonarTextEncoder, model_card, sonar_languages
+from encoders.tiny_sonar import make_tiny_sonar
 from vidsonar.errors import UnknownLanguageError, WeightSourceError
 
 SENTENCES = ["a cat sits on the mat", "a cup of coffee", "une tasse de café", "a rocket on the pad",

@@ -28,8 +28,8 @@ def register(main: click.Group) -> None:
         """
         from dataclasses import replace
 
-        from indexer.align import align as run_align
-        from indexer.align import load_config
+        from align import align as run_align
+        from align import load_config
         cfg = load_config(config)
         if name:
             cfg = replace(cfg, name=name)

@@ -3,7 +3,7 @@
 21 clips are slow pans over the CC0 photos of ``skimage.data`` (made on the fly, a few KB
 each); the 22nd is the real 60 s concert video of ``iscc-samples``. The captions were written
 for this benchmark, phrased like video captions and not like the demo's queries
-(``indexer.samples.QUERIES``) that the lite space was tuned on. Only code and a generated
+(``samples.footage.QUERIES``) that the lite space was tuned on. Only code and a generated
 JSONL manifest exist; no media is committed.
 
 Caveat: the tiny v-Sonar of ``examples/align-tiny.yaml`` is trained on crops of these same
@@ -158,8 +158,8 @@ CAPTIONS: dict[str, tuple[str, ...]] = {
 
 def build_shipped_set(folder: str | Path, seconds: float = 4.0, fps: int = 12) -> Path:
     """Write the clips and ``manifest.jsonl`` into ``folder`` (clips already there are reused)."""
-    from indexer.align.captions import photo
-    from indexer.samples import concert_video, pan_frames, write_video
+    from samples.captions import photo
+    from samples.footage import concert_video, pan_frames, write_video
     folder = Path(folder)
     rows = []
     for name, captions in CAPTIONS.items():

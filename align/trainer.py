@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.align.config import AlignConfig, StageConfig
-from indexer.align.data import Pair, read_manifest, split
+from align.config import AlignConfig, StageConfig
+from align.data import Pair, read_manifest, split
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +85,9 @@ class _Trainer:
 
         from encoders.backbones import load_backbone
         from encoders.projector import ProjectorConfig, VSonarProjector
-        from encoders.sonar import pick_device
+        from encoders.device import pick_device
         from encoders.vsonar import build_teacher
-        from indexer.align.cache import MediaCache
+        from align.cache import MediaCache
         self.torch, self.config, self.home = torch, config, home
         self.workdir = Path(config.expand(config.workdir, home.root))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -132,7 +132,7 @@ class _Trainer:
         return space
 
     def _targets(self, pairs: list[Pair], query: bool = False) -> np.ndarray:
-        from indexer.align.cache import teacher_targets
+        from align.cache import teacher_targets
         return teacher_targets(self.home.cache / "align", self.teacher, self.teacher_id, pairs, query)
 
     def _bar(self, total: int, desc: str):
@@ -324,14 +324,14 @@ def prepare(config: AlignConfig, home) -> None:
     """Generate what ``prepare`` asks for: the captioned photo set, a tiny SONAR."""
     spec = config.prepare or {}
     if "captioned_photos" in spec:
-        from indexer.align.captions import make_captioned_photos
+        from samples.captions import make_captioned_photos
         opts = dict(spec["captioned_photos"])
         folder = Path(config.expand(opts.pop("dir"), home.root))
         if not (folder / "train.jsonl").exists() or (opts.get("videos") and not (folder / "video-train.jsonl").exists()):
             make_captioned_photos(folder, **opts)
     if "tiny_sonar" in spec:
-        from encoders.sonar import make_tiny_sonar
-        from indexer.align.captions import all_captions
+        from encoders.tiny_sonar import make_tiny_sonar
+        from samples.captions import all_captions
         opts = dict(spec["tiny_sonar"])
         folder = Path(config.expand(opts.pop("dir"), home.root))
         if not (folder / "sonar.json").exists():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.align.data import write_manifest
+from indexer.jsonl import write_jsonl as write_manifest
 
 #: photo -> captions; the last one is kept for validation
 CAPTIONS: dict[str, list[tuple[str, str]]] = {
@@ -66,7 +66,7 @@ CAPTIONS: dict[str, list[tuple[str, str]]] = {
 
 def photo(name: str) -> np.ndarray:
     from encoders.frames import _as_rgb
-    from indexer.samples import load_photo
+    from samples.footage import load_photo
     img = load_photo(name)
     if img.ndim == 3 and img.shape[-1] == 4:  # RGBA logo on transparency: flatten onto white
         alpha = img[..., 3:4].astype(np.float32) / 255.0
@@ -122,7 +122,7 @@ def make_captioned_photos(folder: str | Path, crops: int = 8, val_crops: int = 2
 
 def _make_videos(folder: Path, names: list[str], size: int) -> dict[str, Path]:
     """One 2 s pan per photo; its two 1 s halves are two captioned spans (train / val)."""
-    from indexer.samples import pan_frames, write_video
+    from samples.footage import pan_frames, write_video
     train, val = [], []
     for name in names:
         path = folder / "clips" / f"{name}.mp4"

@@ -7,7 +7,7 @@
     trainer.py   the training loop, validation metrics, best checkpoint, space registration
 """
 
-from indexer.align.config import AlignConfig, StageConfig, load_config
-from indexer.align.trainer import AlignResult, align
+from align.config import AlignConfig, StageConfig, load_config
+from align.trainer import AlignResult, align
 
 __all__ = ["AlignConfig", "StageConfig", "load_config", "align", "AlignResult"]

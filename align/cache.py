@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.align.data import Pair, load_frames
+from align.data import Pair, load_frames
 
 
 def _digest(*parts: object) -> str:

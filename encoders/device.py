@@ -1,0 +1,19 @@
+"""Where a model runs: the device and number format a space or trainer asks for."""
+
+from __future__ import annotations
+
+
+def pick_device(device: str | None = "auto"):
+    import torch
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def pick_dtype(dtype: str | None, device):
+    """float16 on GPU (SONAR was trained in fp16), float32 on CPU unless told otherwise."""
+    import torch
+    if dtype in (None, "", "auto"):
+        return torch.float16 if device.type == "cuda" else torch.float32
+    return {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
+            "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}[dtype]
