@@ -7,31 +7,13 @@ scripts; errors go to stderr with exit status 1.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import sys
 
 import click
 
-from vidsonar.errors import VidsonarError
-
-
-def fail_cleanly(fn):
-    """Print project errors as one line a user can act on, not a traceback."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except VidsonarError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-    return wrapper
-
-
-def archive_from(ctx: click.Context):
-    from search.archive import Archive
-    return Archive(ctx.obj["home"], ctx.obj["space"])
+from api.clikit import archive_from, fail_cleanly, timecode
 
 
 @click.group()
@@ -247,12 +229,6 @@ def _register_command_modules() -> None:
     import api.commands
     for module in pkgutil.iter_modules(api.commands.__path__):
         importlib.import_module(f"api.commands.{module.name}").register(main)
-
-
-def timecode(seconds: float) -> str:
-    minutes, secs = divmod(seconds, 60)
-    hours, minutes = divmod(int(minutes), 60)
-    return f"{hours:d}:{minutes:02d}:{secs:06.3f}" if hours else f"{minutes:02d}:{secs:06.3f}"
 
 
 _register_command_modules()
