@@ -92,6 +92,10 @@ class OpenClipBackbone(FrameBackbone):
         self.feature_dim = int(probe.shape[-1])
         self.cache_key = f"open_clip:{model}@{weights or 'random'}/{self.image_size}"
 
+    @classmethod
+    def from_spec(cls, spec: dict, device: str = "cpu") -> "OpenClipBackbone":
+        return cls(spec["model"], spec.get("weights"), device=device, precision=spec.get("precision", "fp32"))
+
     def to_tensor(self, crops: np.ndarray):
         torch = self.torch
         x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float() / 255.0

@@ -92,7 +92,7 @@ class VSonarSpace(ConceptSpace):
 
     @cached_property
     def backbone(self):
-        from encoders.backbones import load_backbone
+        from encoders.vision import load_backbone
         return load_backbone(self.config.vision, device=self.torch_device)
 
     @cached_property
