@@ -43,11 +43,7 @@ class Archive:
 
     @cached_property
     def space(self) -> ConceptSpace:
-        return load_space(self.space_name, **self._space_kwargs())
-
-    def _space_kwargs(self) -> dict:
-        cfg = get_space_config(self.space_name)
-        return {"cache_dir": self.home.cache} if cfg.family == "label-bridge" else {}
+        return load_space(self.space_name, cache_dir=self.home.cache)
 
     @cached_property
     def store(self) -> IndexStore:

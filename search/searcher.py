@@ -200,11 +200,10 @@ class Searcher:
         if method == "ac-candidates":
             ac = alignment_consistency(query, vectors)
         elif method == "ac-anchors":
-            anchors = getattr(self.space, "anchors", None)
-            if anchors is None:
+            if not self.space.has_anchors:
                 raise InputError(f"concept space {self.space.name!r} has no concept anchors; "
                                  "use --rerank ac-candidates")
-            ac = alignment_consistency(query, vectors, anchors)
+            ac = alignment_consistency(query, vectors, self.space.anchors)
         else:  # roundtrip: decode each candidate, re-encode the text, compare with the query
             if not self.space.has_decoder:
                 raise InputError(f"--rerank roundtrip needs a space with a text decoder; "
