@@ -7,8 +7,6 @@ reaches clients without a change here.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from search.searcher import MAX_K
@@ -55,9 +53,8 @@ class SearchIn(BaseModel):
     summary_lang: str | None = Field(None, description="Language of the summaries")
     filters: FiltersIn | None = None
     rerank: str | None = Field(None, description="Reranking method (see /api/space)")
-    options: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Further keyword options of the query layer (filters, reranking), passed through")
+
+    model_config = ConfigDict(extra="forbid")  # an option the server does not know is a 422 naming it
 
 
 class IngestIn(BaseModel):
