@@ -36,7 +36,7 @@ def open_clip():
     try:
         import open_clip as oc
     except ImportError as exc:
-        raise MissingDependencyError("open_clip_torch", "Perception Encoder / SigLIP2 backbones") from exc
+        raise MissingDependencyError("open_clip_torch", "Perception Encoder / SigLIP2 backbones", "vision") from exc
     oc.add_model_config(Path(str(resources.files("encoders").joinpath("configs/open_clip"))))
     return oc
 

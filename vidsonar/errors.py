@@ -84,6 +84,15 @@ class CorruptIndexError(IndexError_):
 
 
 class MissingDependencyError(VidsonarError, ImportError):
-    def __init__(self, package: str, purpose: str):
-        super().__init__(f"{purpose} needs the Python package {package!r}; "
-                         f"install it into vidsonar's environment (pip install {package})")
+    """A package is missing: the message names the project's extra that brings it.
+
+    ``extra`` is the ``[project.optional-dependencies]`` group of pyproject.toml
+    (``vision``, ``sonar``, ``server``, ...); None for a core dependency, which a plain
+    install of vidsonar brings.
+    """
+
+    def __init__(self, package: str, purpose: str, extra: str | None = None):
+        self.package, self.extra = package, extra
+        how = (f"install the project's extra: pip install 'vidsonar[{extra}]'" if extra else
+               "it is a core dependency: reinstall vidsonar (pip install vidsonar, or `make venv`)")
+        super().__init__(f"{purpose} needs the Python package {package!r}; {how}")
