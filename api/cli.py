@@ -115,9 +115,10 @@ def search(ctx: click.Context, query: str | None, lang: str | None, k: int, imag
         click.echo(json.dumps(result.to_json(), ensure_ascii=False))
         return
     lang_note = result.lang or ""
-    if result.lang_source == "detected" or (result.detected_language and not result.lang):
-        det = result.detected_language
-        lang_note = f"detected {det['code']} ({det['confidence']:.0%})" if det else lang_note
+    if result.lang_source == "detected" and result.detected_language:
+        lang_note = f"detected {result.lang} ({result.detected_language['confidence']:.0%})"
+    elif result.lang_source == "default":
+        lang_note = f"{result.lang} (default)"
     click.echo(f"{len(result.hits)} hits for {result.query!r} ({result.space} space"
                f"{', ' + lang_note if lang_note else ''})")
     for hit in result.hits:
