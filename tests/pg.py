@@ -54,6 +54,7 @@ class PgCluster:
         self.root = Path(tempfile.mkdtemp(prefix="vidsonar-pg-"))
         self.data = self.root / "data"
         self.pid: int | None = None
+        self._admin = None  # an engine on the maintenance database, for CREATE DATABASE
         if self.as_root:
             user = pwd.getpwnam(SERVER_USER)
             os.chown(self.root, user.pw_uid, user.pw_gid)
@@ -86,16 +87,17 @@ class PgCluster:
         """A new empty database; its SQLAlchemy URL."""
         import sqlalchemy as sa
         name = f"t_{uuid.uuid4().hex[:12]}"
-        engine = sa.create_engine(self.url(), isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as conn:
-                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        finally:
-            engine.dispose()
+        if self._admin is None:
+            self._admin = sa.create_engine(self.url(), isolation_level="AUTOCOMMIT")
+        with self._admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
         return self.url(name)
 
     def stop(self) -> None:
         """Fast shutdown by the postmaster's pid (SIGINT), then the directory goes."""
+        if self._admin is not None:
+            self._admin.dispose()
+            self._admin = None
         if self.pid is not None:
             try:
                 os.kill(self.pid, signal.SIGINT)

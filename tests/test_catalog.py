@@ -35,16 +35,6 @@ def _add_video(catalog, digest="h1", n=3, dim=4, space="s"):
     return vid, records, vectors
 
 
-def test_migrations_are_recorded_and_idempotent(tmp_path):
-    url = f"sqlite:///{tmp_path / 'm.db'}"
-    Catalog(url)
-    Catalog(url)  # opening again applies nothing new
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        assert migrations.applied_versions(conn) == {m[0] for m in migrations.MIGRATIONS}
-        assert migrations.upgrade(conn) == []
-
-
 def test_complete_video_writes_snippets_and_float16_embeddings(catalog):
     vid, records, vectors = _add_video(catalog)
     video = catalog.video(vid)
