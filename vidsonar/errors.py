@@ -13,6 +13,7 @@
     ├── IndexError_                    the vector index on disk (HTTP 409/500)
     │   ├── SpaceMismatchError         index built with another concept space or dimension
     │   └── CorruptIndexError          manifest or index file damaged
+    ├── CatalogError                   the catalog database: a schema this code cannot migrate
     └── MissingDependencyError         an optional package (extra) is not installed
 
 Messages name the problem and, where possible, what to do about it.
@@ -81,6 +82,10 @@ class SpaceMismatchError(IndexError_):
 
 class CorruptIndexError(IndexError_):
     pass
+
+
+class CatalogError(VidsonarError):
+    """The catalog's schema is one this code cannot bring up to date (newer, or unknown)."""
 
 
 class MissingDependencyError(VidsonarError, ImportError):
