@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse
 from api.server.auth import require_read, require_write
 from api.server.routes_search import server, video_url
 from api.server.schemas import DeletedOut, VideoOut, error_responses
+from storage.shots import shots_of
 from vidsonar.errors import NotFoundError
 
 router = APIRouter(prefix="/api/videos", tags=["videos"], responses=error_responses(401, 403, 404))
@@ -39,7 +40,9 @@ def video(request: Request, video_id: int) -> dict:
     found = server(request).catalog.video(video_id)
     if found is None:
         raise NotFoundError(f"no video {video_id}")
-    return _video_json(found)
+    shots = [{"index": s.index, "start": s.start, "end": s.end, "detector": s.detector,
+              "threshold": s.threshold} for s in shots_of(server(request).catalog, video_id)]
+    return {**_video_json(found), "shots": shots}
 
 
 @router.get("/{video_id}/stream", response_class=FileResponse, dependencies=[Depends(require_read)],
