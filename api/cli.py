@@ -34,9 +34,15 @@ def main(ctx: click.Context, home: str | None, space: str | None, verbose: int) 
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--window", default=4.0, show_default=True, help="Snippet length in seconds.")
+@click.option("--shots", type=click.Choice(["transnetv2", "scenedetect", "none"]), default=None,
+              help="Shot detector whose cuts no snippet crosses; none: the fixed grid "
+                   "[default: the ingestor's, see README 'Snippets'].")
+@click.option("--shot-threshold", type=float, default=None,
+              help="Detector threshold (TransNetV2 probability, default 0.5; scenedetect 27).")
 @click.pass_context
 @fail_cleanly
-def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: float) -> None:
+def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: float,
+           shots: str | None, shot_threshold: float | None) -> None:
     """Ingest video files and folders (recursively)."""
     from indexer.discover import discover
     archive = archive_from(ctx)
@@ -49,7 +55,9 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: fl
         if bar is not None:
             bar.set_postfix_str(f"{outcome}: {path.name}"[:40])
             bar.update(1)
-    report = archive.ingestor(window=window).ingest(files, progress=progress)
+    options = {"shots": shots} if shots else {}
+    report = archive.ingestor(window=window, shot_threshold=shot_threshold, **options).ingest(
+        files, progress=progress)
     if bar is not None:
         bar.close()
     if as_json:

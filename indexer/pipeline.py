@@ -26,10 +26,12 @@ from encoders.base import ConceptSpace
 from indexer.decode import iter_snippets, probe
 from indexer.discover import content_hash, discover
 from indexer.sampling import DEFAULT_WINDOW, FRAMES_PER_SNIPPET
+from indexer.shots import DEFAULT_DETECTOR, iter_shot_snippets, make_detector
 from indexer.thumbs import save_thumbnail, thumbnail_path
 from storage.catalog import Catalog, SnippetRecord
 from storage.ids import MAX_SNIPPETS_PER_VIDEO, pack_snippet_id
 from storage.index_store import IndexStore
+from storage.shots import record_shots
 from vidsonar.errors import MediaError, VidsonarError
 
 log = logging.getLogger(__name__)
@@ -61,9 +63,12 @@ class IngestReport:
 class Ingestor:
     def __init__(self, catalog: Catalog, space: ConceptSpace, store: IndexStore, thumbs: Path,
                  window: Fraction | float = DEFAULT_WINDOW, frames: int = FRAMES_PER_SNIPPET,
-                 batch_snippets: int = 16):
+                 batch_snippets: int = 16, shots: str = DEFAULT_DETECTOR,
+                 shot_threshold: float | None = None):
         self.catalog, self.space, self.store, self.thumbs = catalog, space, store, Path(thumbs)
         self.window, self.frames, self.batch_snippets = window, frames, batch_snippets
+        self.shots, self.shot_threshold = shots, shot_threshold  # detector name, or "none"
+        make_detector(shots, shot_threshold)  # a bad name or threshold fails before any work
 
     def ingest(self, paths: Iterable[str | Path],
                progress: Callable[[Path, str], None] | None = None) -> IngestReport:
@@ -105,8 +110,10 @@ class Ingestor:
                 report.skipped += 1
                 return "skipped"
             video_id = self.catalog.reserve_video(str(path), digest, size, run_id)
-            info, records, vectors = self._embed_video(path, video_id, report)
+            info, records, vectors, shots = self._embed_video(path, video_id, report)
             with _timed(report, "write"):
+                if shots is not None:
+                    record_shots(self.catalog, video_id, *shots)
                 self.catalog.complete_video(video_id, space=self.space.name, info=info,
                                             snippets=records, vectors=vectors)
                 self.store.add(np.array([r.id for r in records], np.int64), vectors)
@@ -141,7 +148,13 @@ class Ingestor:
                 vectors.append(self.space.encode_snippets(np.stack([s.frames for s in batch])))
             batch.clear()
 
-        snippets = iter_snippets(path, self.window, self.frames, self.space.frame_size, info)
+        detector = make_detector(self.shots, self.shot_threshold, info.fps)
+        segmenter: list = []  # the shot segmenter, once the reader starts
+        if detector is None:
+            snippets = iter_snippets(path, self.window, self.frames, self.space.frame_size, info)
+        else:  # windows inside the shots the detector finds while decoding
+            snippets = iter_shot_snippets(path, detector, self.window, self.frames,
+                                          self.space.frame_size, info, segmenter)
         while True:
             with _timed(report, "decode"):
                 snippet = next(snippets, None)
@@ -162,7 +175,8 @@ class Ingestor:
             flush()
         meta = {"duration": records[-1].end, "fps": info.fps, "width": info.width,
                 "height": info.height, "rotation": rotation}
-        return meta, records, np.concatenate(vectors)
+        shots = None if detector is None else (segmenter[0].shots, detector.name, detector.threshold)
+        return meta, records, np.concatenate(vectors), shots
 
 
 class _timed:

@@ -127,11 +127,29 @@ def _v3_tags_and_summaries(conn: Connection) -> None:
     md.tables["summaries"].create(conn)
 
 
+def _v6_shots(conn: Connection) -> None:
+    """Each video's shots as its detector found them (flash cuts merged), in order."""
+    md = sa.MetaData()
+    sa.Table("videos", md, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table(
+        "shots", md,
+        sa.Column("video_id", sa.Integer, sa.ForeignKey("videos.id", ondelete="CASCADE"),
+                  primary_key=True),
+        sa.Column("idx", sa.Integer, primary_key=True),
+        sa.Column("start", sa.Float, nullable=False),
+        sa.Column("end", sa.Float, nullable=False),
+        sa.Column("detector", sa.String(32), nullable=False),
+        sa.Column("threshold", sa.Float),
+    )
+    md.tables["shots"].create(conn)
+
+
 # every numbered migration; each has its Alembic revision (tests/test_catalog.py checks)
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: videos, snippets, embeddings, ingest runs", _v1_initial),
     (2, "ingest jobs queued by the server", _v2_ingest_jobs),
     (3, "video tags and cached summaries", _v3_tags_and_summaries),
+    (6, "shots of each video", _v6_shots),
 ]
 
 

@@ -15,6 +15,7 @@ from api.server.auth import require_read, require_write
 from api.server.deps import StateDep
 from api.server.routes_search import video_url
 from api.server.schemas import DeletedOut, VideoOut, error_responses
+from storage.shots import shots_of
 from vidsonar.errors import NotFoundError
 
 router = APIRouter(prefix="/api/videos", tags=["videos"], responses=error_responses(401, 403, 404))
@@ -40,7 +41,9 @@ def video(state: StateDep, video_id: int) -> dict:
     found = state.catalog.video(video_id)
     if found is None:
         raise NotFoundError(f"no video {video_id}")
-    return _video_json(found)
+    shots = [{"index": s.index, "start": s.start, "end": s.end, "detector": s.detector,
+              "threshold": s.threshold} for s in shots_of(server(request).catalog, video_id)]
+    return {**_video_json(found), "shots": shots}
 
 
 @router.get("/{video_id}/stream", response_class=FileResponse, dependencies=[Depends(require_read)],

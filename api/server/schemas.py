@@ -94,6 +94,14 @@ class SnippetOut(BaseModel):
     video_url: str
 
 
+class ShotOut(BaseModel):
+    index: int
+    start: float
+    end: float
+    detector: str = Field(description="transnetv2 or scenedetect")
+    threshold: float | None
+
+
 class VideoOut(BaseModel):
     id: int
     path: str
@@ -106,6 +114,9 @@ class VideoOut(BaseModel):
     size_bytes: int
     ingested_at: dt.datetime
     video_url: str
+    shots: list[ShotOut] | None = Field(
+        None, description="GET /api/videos/{id} only: the shots no snippet crosses, in order "
+                          "(empty when ingested with --shots none)")
 
 
 class SummaryOut(BaseModel):
