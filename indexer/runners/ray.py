@@ -46,7 +46,7 @@ def import_ray():
         import ray
         import ray.data  # noqa: F401
     except ImportError as exc:
-        raise MissingDependencyError("ray[data]", "the Ray ingestion runner (pip install 'vidsonar[ray]')") from exc
+        raise MissingDependencyError("vidsonar[ray]", "the Ray ingestion runner (--runner ray)") from exc
     return ray
 
 
