@@ -39,13 +39,30 @@ def main(ctx: click.Context, home: str | None, space: str | None, verbose: int) 
                    "[default: the ingestor's, see README 'Snippets'].")
 @click.option("--shot-threshold", type=float, default=None,
               help="Detector threshold (TransNetV2 probability, default 0.5; scenedetect 27).")
+@click.option("--runner", type=click.Choice(["local", "sequential", "ray"]), default="local",
+              show_default=True, help="local: decoding overlaps encoding; sequential: one file at "
+              "a time; ray: Ray Data (a local cluster unless --ray-address).")
+@click.option("--ray-address", help="Ray cluster to run on (--runner ray), e.g. ray://head:10001 or auto.")
+@click.option("--encoders", default=1, show_default=True, help="Encoder actors (--runner ray).")
+@click.option("--gpus-per-encoder", default=0.0, show_default=True,
+              help="GPUs per encoder actor (--runner ray; dropped with a warning if the cluster has none).")
+@click.option("--checkpoint-every", type=int, envvar="VIDSONAR_CHECKPOINT_EVERY",
+              help="Save the index every N videos (default 50; 0: off).")
+@click.option("--checkpoint-seconds", type=float, envvar="VIDSONAR_CHECKPOINT_SECONDS",
+              help="Save the index every M seconds (default 60; 0: off).")
 @click.pass_context
 @fail_cleanly
-def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: float,
-           shots: str | None, shot_threshold: float | None) -> None:
-    """Ingest video files and folders (recursively)."""
+def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: float, runner: str,
+           ray_address: str | None, encoders: int, gpus_per_encoder: float,
+           checkpoint_every: int | None, checkpoint_seconds: float | None, shots: str | None,
+           shot_threshold: float | None) -> None:
+    """Ingest video files and folders (recursively); a killed run resumes where it stopped."""
     from indexer.discover import discover
+    from indexer.runners.ray import RayOptions
+    from indexer.stages import Checkpoints
     archive = archive_from(ctx)
+    options = dict(runner=runner, checkpoints=Checkpoints.from_env(checkpoint_every, checkpoint_seconds),
+                   ray_options=RayOptions(ray_address, encoders, gpus_per_encoder))
     files = discover(paths)
     bar = None
     if sys.stderr.isatty() and not as_json:
@@ -55,9 +72,10 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: fl
         if bar is not None:
             bar.set_postfix_str(f"{outcome}: {path.name}"[:40])
             bar.update(1)
-    options = {"shots": shots} if shots else {}
+    if shots:
+        options["shots"] = shots
     report = archive.ingestor(window=window, shot_threshold=shot_threshold, **options).ingest(
-        files, progress=progress)
+        paths, progress=progress)
     if bar is not None:
         bar.close()
     if as_json:

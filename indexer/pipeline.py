@@ -1,190 +1,128 @@
-"""Ingestion as reader -> mapper -> writer, each stage timed.
+"""Ingestion: the stages of ``indexer.stages`` composed by a runner of ``indexer.runners``.
 
-- reader: hash the file, skip footage already ingested, decode 8-frame snippets (PyAV);
-- mapper: embed snippets in batches with the concept space's vision encoder;
-- writer: thumbnails, then the catalog (one transaction per video), then the index.
+- plan (driver): discover, stat, hash (or trust an unchanged finished item), reserve ids;
+- read (pure): a path -> its snippet rows (8 frames, exact time codes, thumbnail JPEG), or an error row;
+- encode: embed snippet rows in batches, with the model built once per worker;
+- write (driver): thumbnails, catalog rows and vectors, then the index, per video.
 
-Every file fails alone: its error is recorded in the catalog and the report, and the batch
-goes on. A video's rows are written only once all its snippets are embedded, so a failure
-half-way leaves no partial video behind.
+Runners: ``local`` (default; decoding overlaps encoding in threads, batches span videos),
+``sequential`` (one file at a time, as the pipeline always ran) and ``ray`` (Ray Data).
+
+Every file fails alone: its error is recorded in the catalog, its ingestion item and the
+report, and the batch goes on. A video's rows are written only once all its snippets are
+embedded, so a failure half-way leaves no partial video behind. Every run is a job (kind
+``cli`` unless a server job is given), and a run killed at any moment is finished by the
+next: unchanged finished files are skipped unhashed, leftovers of the killed run are swept.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
-
 from encoders.base import ConceptSpace
-from indexer.decode import iter_snippets, probe
-from indexer.discover import content_hash, discover
+from indexer.discover import discover
+from indexer.report import IngestReport
 from indexer.sampling import DEFAULT_WINDOW, FRAMES_PER_SNIPPET
-from indexer.shots import DEFAULT_DETECTOR, iter_shot_snippets, make_detector
-from indexer.thumbs import save_thumbnail, thumbnail_path
-from storage.catalog import Catalog, SnippetRecord
-from storage.ids import MAX_SNIPPETS_PER_VIDEO, pack_snippet_id
+from indexer.shots import DEFAULT_DETECTOR, make_detector
+from indexer.stages import (Checkpoints, Encoder, Planner, ReadSpec, SpaceSpec, Writer,
+                            sweep_incomplete)
+from storage.catalog import Catalog
 from storage.index_store import IndexStore
-from storage.shots import record_shots
-from vidsonar.errors import MediaError, VidsonarError
+from storage.items import ItemStore
+from storage.jobs import DONE, FAILED, JobStore
+from vidsonar.errors import InputError
 
 log = logging.getLogger(__name__)
 
+RUNNERS = ("local", "sequential", "ray")
 
-@dataclass
-class IngestReport:
-    ingested: int = 0
-    skipped: int = 0
-    snippets: int = 0
-    failed: list[dict] = field(default_factory=list)
-    media_seconds: float = 0.0
-    wall_seconds: float = 0.0
-    stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-
-    @property
-    def realtime_factor(self) -> float:
-        """Seconds of footage ingested per second of wall time."""
-        return self.media_seconds / self.wall_seconds if self.wall_seconds else 0.0
-
-    def to_json(self) -> dict:
-        return {"ingested": self.ingested, "skipped": self.skipped, "snippets": self.snippets,
-                "failed": self.failed, "media_seconds": round(self.media_seconds, 3),
-                "wall_seconds": round(self.wall_seconds, 3),
-                "x_realtime": round(self.realtime_factor, 2),
-                "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()}}
+__all__ = ["Ingestor", "IngestReport", "RUNNERS"]
 
 
 class Ingestor:
     def __init__(self, catalog: Catalog, space: ConceptSpace, store: IndexStore, thumbs: Path,
                  window: Fraction | float = DEFAULT_WINDOW, frames: int = FRAMES_PER_SNIPPET,
-                 batch_snippets: int = 16, shots: str = DEFAULT_DETECTOR,
+                 batch_snippets: int = 16, runner: str = "local", ray_options=None,
+                 checkpoints: Checkpoints | None = None, shots: str = DEFAULT_DETECTOR,
                  shot_threshold: float | None = None):
+        if runner not in RUNNERS:
+            raise InputError(f"unknown runner {runner!r}; choose one of {', '.join(RUNNERS)}")
         self.catalog, self.space, self.store, self.thumbs = catalog, space, store, Path(thumbs)
         self.window, self.frames, self.batch_snippets = window, frames, batch_snippets
+        self.runner, self.ray_options = runner, ray_options
+        self.checkpoints = checkpoints or Checkpoints.from_env()
         self.shots, self.shot_threshold = shots, shot_threshold  # detector name, or "none"
         make_detector(shots, shot_threshold)  # a bad name or threshold fails before any work
 
     def ingest(self, paths: Iterable[str | Path],
-               progress: Callable[[Path, str], None] | None = None) -> IngestReport:
+               progress: Callable[[Path, str], None] | None = None,
+               job_id: int | None = None) -> IngestReport:
+        """Ingest files and folders. ``job_id``: the server job this run serves (else a CLI job)."""
         started = time.perf_counter()
-        report = IngestReport()
+        report = IngestReport(runner=self.runner)
+        paths = list(paths)
         files = discover(paths)
         # Load (or rebuild) the index before this run commits anything: loaded lazily after the
         # first video's catalog commit, it would be rebuilt with that video and then get it again.
         _ = self.store.index
+        jobs, items = JobStore(self.catalog), ItemStore(self.catalog)
+        own_job = job_id is None
+        if own_job:
+            job_id = jobs.create("cli", [str(p) for p in paths], self.space.name).id
+            jobs.start(job_id, total=len(files))
+        sweep_incomplete(self.catalog, items, jobs, self.thumbs)
         run_id = self.catalog.start_run(self.space.name)
+        writer = Writer(self.catalog, self.store, self.thumbs, self.space.name, items, report,
+                        run_id, job_id, self.checkpoints,
+                        self._progress(jobs, job_id, report, progress) if own_job else progress)
+        planner = Planner(self.catalog, items, run_id, job_id, report)
+        status, error = FAILED, None
         try:
-            for path in files:
-                outcome = self._ingest_one(path, run_id, report)
-                if progress:
-                    progress(path, outcome)
+            self._run(planner.plan(files), writer, report)
+            status = DONE
+        except BaseException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            raise
         finally:
-            with _timed(report, "index_save"):
-                self.store.save()
+            writer.checkpoint()
             report.wall_seconds = time.perf_counter() - started
             self.catalog.finish_run(run_id, ingested=report.ingested, skipped=report.skipped,
                                     failed=len(report.failed), snippets=report.snippets,
                                     media_seconds=report.media_seconds,
                                     wall_seconds=report.wall_seconds)
+            if own_job:
+                jobs.finish(job_id, status, error=error)
+        if writer.unfinished():
+            log.error("files planned but never written: %s", [str(i.path) for i in writer.unfinished()])
         if self.store.outgrown():
             log.info("collection outgrew its %s index: rebuilding", self.store.index.manifest.factory)
-            with _timed(report, "reindex"):
+            with report.timed("reindex"):
                 self.store.rebuild()
         return report
 
-    def _ingest_one(self, path: Path, run_id: int, report: IngestReport) -> str:
-        video_id, digest, size = None, None, 0
-        try:
-            with _timed(report, "hash"):
-                if not path.is_file():
-                    raise MediaError(str(path), "no such file")
-                digest, size = content_hash(path), path.stat().st_size
-            known = self.catalog.video_by_hash(digest)
-            if known is not None and known.status == "ok":
-                report.skipped += 1
-                return "skipped"
-            video_id = self.catalog.reserve_video(str(path), digest, size, run_id)
-            info, records, vectors, shots = self._embed_video(path, video_id, report)
-            with _timed(report, "write"):
-                if shots is not None:
-                    record_shots(self.catalog, video_id, *shots)
-                self.catalog.complete_video(video_id, space=self.space.name, info=info,
-                                            snippets=records, vectors=vectors)
-                self.store.add(np.array([r.id for r in records], np.int64), vectors)
-            report.ingested += 1
-            report.snippets += len(records)
-            report.media_seconds += info["duration"]
-            return "ingested"
-        except (VidsonarError, OSError, ValueError, RuntimeError) as exc:
-            # one file's failure must not stop the batch; record it and go on
-            message = str(exc) if isinstance(exc, MediaError) else f"{path}: {type(exc).__name__}: {exc}"
-            log.warning("failed: %s", message)
-            report.failed.append({"path": str(path), "error": message})
-            if video_id is not None:
-                shutil.rmtree(self.thumbs / str(video_id), ignore_errors=True)
-            try:
-                key = digest or f"unreadable:{path.resolve()}"  # unique even without content
-                self.catalog.record_failure(str(path), key, size, message, run_id)
-            except Exception:  # noqa: BLE001 - the report still carries the failure
-                log.exception("could not record the failure of %s", path)
-            return "failed"
+    def _run(self, plan, writer: Writer, report: IngestReport) -> None:
+        spec = ReadSpec.of(self.window, self.frames, self.space.frame_size, self.shots,
+                           self.shot_threshold)
+        if self.runner == "ray":
+            from indexer.runners.ray import RayOptions, run_ray
+            run_ray(plan, SpaceSpec.of(self.space), spec, writer, report,
+                    self.ray_options or RayOptions(), self.batch_snippets)
+            return
+        from indexer.runners.local import run_overlapped, run_sequential
+        run = run_overlapped if self.runner == "local" else run_sequential
+        run(plan, Encoder(space=self.space), spec, writer, report, self.batch_snippets)
 
-    def _embed_video(self, path: Path, video_id: int, report: IngestReport):
-        with _timed(report, "decode"):
-            info = probe(path)
-        records: list[SnippetRecord] = []
-        vectors: list[np.ndarray] = []
-        batch: list = []
-        rotation = 0
-
-        def flush() -> None:
-            with _timed(report, "encode"):
-                vectors.append(self.space.encode_snippets(np.stack([s.frames for s in batch])))
-            batch.clear()
-
-        detector = make_detector(self.shots, self.shot_threshold, info.fps)
-        segmenter: list = []  # the shot segmenter, once the reader starts
-        if detector is None:
-            snippets = iter_snippets(path, self.window, self.frames, self.space.frame_size, info)
-        else:  # windows inside the shots the detector finds while decoding
-            snippets = iter_shot_snippets(path, detector, self.window, self.frames,
-                                          self.space.frame_size, info, segmenter)
-        while True:
-            with _timed(report, "decode"):
-                snippet = next(snippets, None)
-            if snippet is None:
-                break
-            w, rotation = snippet.window, snippet.rotation
-            if w.index >= MAX_SNIPPETS_PER_VIDEO:
-                raise MediaError(str(path), f"longer than {MAX_SNIPPETS_PER_VIDEO} snippets")
-            with _timed(report, "thumbnails"):
-                save_thumbnail(snippet.frames[len(snippet.frames) // 2],
-                               thumbnail_path(self.thumbs, video_id, w.index))
-            records.append(SnippetRecord(pack_snippet_id(video_id, w.index), w.index, float(w.start),
-                                         float(w.end), [float(t) for t in w.frame_times]))
-            batch.append(snippet)
-            if len(batch) >= self.batch_snippets:
-                flush()
-        if batch:
-            flush()
-        meta = {"duration": records[-1].end, "fps": info.fps, "width": info.width,
-                "height": info.height, "rotation": rotation}
-        shots = None if detector is None else (segmenter[0].shots, detector.name, detector.threshold)
-        return meta, records, np.concatenate(vectors), shots
-
-
-class _timed:
-    def __init__(self, report: IngestReport, stage: str):
-        self.report, self.stage = report, stage
-
-    def __enter__(self):
-        self.t = time.perf_counter()
-
-    def __exit__(self, *exc):
-        self.report.stage_seconds[self.stage] += time.perf_counter() - self.t
+    @staticmethod
+    def _progress(jobs: JobStore, job_id: int, report: IngestReport, then):
+        """Advance this run's own job row, then call the caller's progress callback."""
+        def progress(path: Path, outcome: str) -> None:
+            error = report.failed and next((f["error"] for f in reversed(report.failed)
+                                            if f["path"] == str(path)), None)
+            jobs.advance(job_id, str(path), outcome, error or None)
+            if then:
+                then(path, outcome)
+        return progress

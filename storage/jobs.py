@@ -18,9 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.catalog import Base, Catalog, utcnow
+from storage.items import owner_alive, this_owner
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
-KINDS = ("upload", "paths")
+KINDS = ("upload", "paths", "cli")
+#: jobs the server runs (and resumes); "cli" jobs record `vidsonar ingest` runs
+SERVER_KINDS = ("upload", "paths")
 
 
 class IngestJob(Base):
@@ -42,6 +45,7 @@ class IngestJob(Base):
     errors: Mapped[list] = mapped_column(sa.JSON, default=list)
     error: Mapped[str | None] = mapped_column(sa.Text)
     attempts: Mapped[int] = mapped_column(default=0)
+    owner: Mapped[str | None] = mapped_column(sa.String(200))  # host:pid running it (migration 5)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class JobView:
     errors: list[dict]
     error: str | None
     attempts: int
+    owner: str | None = None
 
     @classmethod
     def of(cls, row: IngestJob) -> "JobView":
@@ -99,9 +104,14 @@ class JobStore:
             return [JobView.of(j) for j in s.scalars(q)]
 
     def unfinished(self) -> list[JobView]:
-        """Queued and running jobs, oldest first: what a starting server must (re)run."""
+        """Queued and running server jobs, oldest first: what a starting server must (re)run.
+
+        CLI runs are never resumed by the server: their files are skipped or redone by the
+        next `vidsonar ingest` of the same paths.
+        """
         with self.catalog.session() as s:
-            q = (sa.select(IngestJob).where(IngestJob.status.in_([QUEUED, RUNNING]))
+            q = (sa.select(IngestJob).where(IngestJob.status.in_([QUEUED, RUNNING]),
+                                            IngestJob.kind.in_(SERVER_KINDS))
                  .order_by(IngestJob.id))
             return [JobView.of(j) for j in s.scalars(q)]
 
@@ -112,10 +122,27 @@ class JobStore:
         return {status: found.get(status, 0) for status in (QUEUED, RUNNING, DONE, FAILED)}
 
     def start(self, job_id: int, total: int) -> None:
-        """Mark a job running; a resumed job starts its counters afresh."""
+        """Mark a job running (owned by this process); a resumed job starts its counters afresh."""
         self._update(job_id, status=RUNNING, started_at=utcnow(), finished_at=None, total=total,
                      done=0, ingested=0, skipped=0, failed=0, errors=[], error=None, current=None,
-                     attempts=IngestJob.attempts + 1)
+                     attempts=IngestJob.attempts + 1, owner=this_owner())
+
+    def live_running(self) -> list[int]:
+        """Ids of running jobs whose owning process still runs (anywhere we cannot check)."""
+        with self.catalog.session() as s:
+            rows = s.execute(sa.select(IngestJob.id, IngestJob.owner)
+                             .where(IngestJob.status == RUNNING)).all()
+        return [job_id for job_id, owner in rows if owner_alive(owner)]
+
+    def reap_dead_cli(self) -> list[int]:
+        """Mark CLI runs left 'running' by a process that is gone (killed) as failed."""
+        with self.catalog.session() as s:
+            rows = s.execute(sa.select(IngestJob.id, IngestJob.owner)
+                             .where(IngestJob.status == RUNNING, IngestJob.kind == "cli")).all()
+        dead = [job_id for job_id, owner in rows if not owner_alive(owner)]
+        for job_id in dead:
+            self.finish(job_id, FAILED, error="interrupted: the process running it is gone")
+        return dead
 
     def advance(self, job_id: int, path: str, outcome: str, error: str | None = None) -> None:
         """Count one finished file; ``outcome`` is ingested, skipped or failed."""

@@ -127,6 +127,36 @@ def _v3_tags_and_summaries(conn: Connection) -> None:
     md.tables["summaries"].create(conn)
 
 
+def _v5_ingest_items(conn: Connection) -> None:
+    """One row per file ever offered for ingestion (CLI runs and server jobs alike).
+
+    ``size_bytes`` and ``mtime_ns`` let a resumed run skip a finished file without hashing it
+    again; ``status`` is pending while the file is in hand, so a crash leaves a trace to sweep.
+    Jobs gain ``owner`` (host:pid), so a run can tell a live writer from a killed one.
+    """
+    md = sa.MetaData()
+    sa.Table("videos", md, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table("ingest_jobs", md, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table(
+        "ingest_items", md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("path", sa.Text, nullable=False, unique=True),
+        sa.Column("size_bytes", sa.BigInteger, nullable=False),
+        sa.Column("mtime_ns", sa.BigInteger, nullable=False),
+        sa.Column("content_hash", sa.String(64)),
+        sa.Column("status", sa.String(16), nullable=False, index=True),
+        sa.Column("error", sa.Text),
+        sa.Column("attempts", sa.Integer, nullable=False, default=0),
+        sa.Column("hashes", sa.Integer, nullable=False, default=0),
+        sa.Column("video_id", sa.Integer, sa.ForeignKey("videos.id", ondelete="SET NULL")),
+        sa.Column("job_id", sa.Integer, sa.ForeignKey("ingest_jobs.id", ondelete="SET NULL")),
+        sa.Column("hashed_at", sa.DateTime),
+        sa.Column("updated_at", sa.DateTime, nullable=False),
+    )
+    md.tables["ingest_items"].create(conn)
+    conn.execute(sa.text("ALTER TABLE ingest_jobs ADD COLUMN owner VARCHAR(200)"))
+
+
 def _v6_shots(conn: Connection) -> None:
     """Each video's shots as its detector found them (flash cuts merged), in order."""
     md = sa.MetaData()
@@ -149,6 +179,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: videos, snippets, embeddings, ingest runs", _v1_initial),
     (2, "ingest jobs queued by the server", _v2_ingest_jobs),
     (3, "video tags and cached summaries", _v3_tags_and_summaries),
+    (5, "ingestion items (resumable runs) and job owners", _v5_ingest_items),
     (6, "shots of each video", _v6_shots),
 ]
 

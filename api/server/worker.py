@@ -93,7 +93,7 @@ class IngestWorker:
                 if self._stop.is_set():
                     raise _Stopping
 
-            self.archive.ingestor().ingest(files, progress=progress)
+            self.archive.ingestor().ingest(files, progress=progress, job_id=job_id)
         except _Stopping:
             self.jobs.requeue(job_id)
             log.info("job %d stopped with the server; it resumes on the next start", job_id)

@@ -3,7 +3,7 @@ from alembic import op
 
 from storage import migrations
 
-revision, down_revision = "0006", "0003"
+revision, down_revision = "0006", "0005"
 
 
 def upgrade() -> None:

@@ -1,0 +1,163 @@
+"""Local runners: the stages in one process.
+
+- ``run_sequential``: one file at a time, batches within a video (the pipeline as it was);
+- ``run_overlapped`` (the default): a decoder thread plans and reads (hashing, decoding,
+  thumbnail JPEGs) while another thread embeds batches that span videos, and the calling
+  thread writes (catalog, thumbnails, index) and reports progress. Decoding thus overlaps
+  encoding, and nothing but embedding runs on the encoder's thread. PyAV, torch and
+  onnxruntime release the GIL in their heavy loops, which is what makes threads pay.
+
+Batches are cut at fixed sizes in arrival order (never on a timer), so a run's batches,
+and so its vectors, are the same every time.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+
+from indexer.stages.encode import Encoder
+from indexer.stages.plan import READ, PlanItem
+from indexer.stages.read import ReadSpec, read_video
+from indexer.stages.write import Writer
+
+_DONE = ("done", None)
+
+
+def _timed_rows(rows: Iterator[dict], report) -> Iterator[dict]:
+    """Rows of the read stage, the time spent producing them counted as decoding."""
+    while True:
+        with report.timed("decode"):
+            r = next(rows, None)
+        if r is None:
+            return
+        yield r
+
+
+def run_sequential(plan: Iterable[PlanItem], encoder: Encoder, spec: ReadSpec, writer: Writer,
+                   report, batch_snippets: int = 16) -> None:
+    for item in plan:
+        writer.planned(item)
+        if item.action != READ:
+            continue
+        batch: list[dict] = []
+        for r in _timed_rows(read_video(item.task(), spec), report):
+            if r["kind"] == "snippet":
+                batch.append(r)
+                if len(batch) >= batch_snippets:
+                    _encode_into(encoder, batch, writer, report)
+                continue
+            if r["kind"] == "error":
+                batch.clear()
+            _encode_into(encoder, batch, writer, report)
+            writer.accept(r)
+
+
+def _encode_into(encoder: Encoder, batch: list[dict], writer: Writer, report) -> None:
+    if batch:
+        with report.timed("encode"):
+            out = encoder.encode_rows(batch)
+        batch.clear()
+        for r in out:
+            writer.accept(r)
+
+
+class _Stop(Exception):
+    pass
+
+
+def run_overlapped(plan: Iterable[PlanItem], encoder: Encoder, spec: ReadSpec, writer: Writer,
+                   report, batch_snippets: int = 16, queue_snippets: int | None = None) -> None:
+    stop = threading.Event()
+    depth = queue_snippets or 2 * batch_snippets
+    decoded: queue.Queue = queue.Queue(maxsize=depth)  # bounded: decoded frames are big
+    encoded: queue.Queue = queue.Queue(maxsize=4 * batch_snippets)
+
+    def put(q: queue.Queue, message) -> None:
+        while not stop.is_set():
+            try:
+                q.put(message, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise _Stop
+
+    def decode() -> None:
+        try:
+            for item in plan:
+                put(decoded, ("plan", item))
+                if item.action == READ:
+                    for r in _timed_rows(read_video(item.task(), spec), report):
+                        put(decoded, ("row", r))
+            put(decoded, _DONE)
+        except _Stop:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            _hand_over(put, decoded, exc)
+
+    def encode() -> None:
+        batch: list[dict] = []
+        try:
+            while True:
+                kind, value = _get(decoded, stop)
+                if kind == "row" and value["kind"] == "snippet":
+                    batch.append(value)
+                    if len(batch) >= batch_snippets:
+                        _flush(batch)
+                    continue
+                if kind == "done":
+                    _flush(batch)
+                if kind == "row" and value["kind"] == "error":  # its snippets need no embedding
+                    batch[:] = [r for r in batch if r["video_id"] != value["video_id"]]
+                put(encoded, (kind, value))  # plan items, end and error rows pass through
+                if kind in ("done", "error"):
+                    return
+        except _Stop:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            _hand_over(put, encoded, exc)
+
+    def _flush(batch: list[dict]) -> None:
+        if batch:
+            with report.timed("encode"):
+                out = encoder.encode_rows(batch)
+            batch.clear()
+            for r in out:
+                put(encoded, ("row", r))
+
+    threads = [threading.Thread(target=decode, name="vidsonar-decode", daemon=True),
+               threading.Thread(target=encode, name="vidsonar-encode", daemon=True)]
+    for t in threads:
+        t.start()
+    try:
+        while True:
+            kind, value = _get(encoded, stop)
+            if kind == "done":
+                break
+            if kind == "error":
+                raise value
+            if kind == "plan":
+                writer.planned(value)
+            else:
+                writer.accept(value)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+
+
+def _get(q: queue.Queue, stop: threading.Event):
+    while True:
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            if stop.is_set():
+                raise _Stop from None
+
+
+def _hand_over(put, q: queue.Queue, exc: BaseException) -> None:
+    try:
+        put(q, ("error", exc))
+    except _Stop:
+        pass

@@ -1,0 +1,136 @@
+"""The plan stage (on the driver): discover files, stat and hash them, reserve video ids.
+
+Each file becomes a ``PlanItem`` with an ``action``: ``read`` (a video id is reserved and
+its item row is pending), ``skip`` (its bytes are already an ingested video), or ``fail``
+(it cannot even be hashed). A file whose ingestion item is ``done`` with the same path,
+size and mtime, and whose video is still in the catalog, is skipped without hashing.
+
+``sweep_incomplete`` runs before planning: it deletes the rows and thumbnails of videos
+that a killed run left ``pending`` (their items are pending and no live run owns them),
+and thumbnail folders that belong to no video.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from indexer.discover import content_hash
+from indexer.stages.read import FILE_ERRORS, error_message
+from storage.catalog import Catalog, Video
+from storage.items import DONE, FAILED, PENDING, ItemStore
+from storage.jobs import JobStore
+from vidsonar.errors import MediaError
+
+log = logging.getLogger(__name__)
+
+READ, SKIP, FAIL = "read", "skip", "fail"
+DUPLICATE = "duplicate"  # the same bytes as a file planned earlier in this run, not yet written
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    order: int  # position in the run: reports list failures in this order
+    path: Path
+    action: str  # read | skip | fail | duplicate (of video_id, in flight)
+    size: int = 0
+    mtime_ns: int = 0
+    digest: str | None = None
+    video_id: int | None = None
+    error: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The ingestion item's key: the absolute path."""
+        return str(self.path.resolve())
+
+    def task(self) -> dict:
+        """What the read stage needs (plain data, for any runner)."""
+        return {"video_id": int(self.video_id), "path": str(self.path), "order": self.order}
+
+
+class Planner:
+    def __init__(self, catalog: Catalog, items: ItemStore, run_id: int | None,
+                 job_id: int | None, report):
+        self.catalog, self.items, self.run_id, self.job_id = catalog, items, run_id, job_id
+        self.report = report
+        self._reserved: set[str] = set()  # digests reserved by this run
+
+    def plan(self, files: Iterable[Path]) -> Iterator[PlanItem]:
+        for order, path in enumerate(files):
+            yield self.plan_one(order, Path(path))
+
+    def plan_one(self, order: int, path: Path) -> PlanItem:
+        size = mtime = 0
+        digest = None
+        try:
+            with self.report.timed("hash"):
+                if not path.is_file():
+                    raise MediaError(str(path), "no such file")
+                st = path.stat()
+                size, mtime = st.st_size, st.st_mtime_ns
+                key = str(path.resolve())
+                item = self.items.get(key)
+                if self._unchanged_and_done(item, size, mtime):
+                    self.items.put(key, size=size, mtime_ns=mtime, status=DONE, job_id=self.job_id)
+                    return PlanItem(order, path, SKIP, size, mtime, item.content_hash, item.video_id)
+                digest = content_hash(path)
+                self.report.hashed += 1
+            known = self.catalog.video_by_hash(digest)
+            if known is not None and known.status == "ok":
+                self.items.put(key, size=size, mtime_ns=mtime, status=DONE, job_id=self.job_id,
+                               content_hash=digest, video_id=known.id, hashed=True)
+                return PlanItem(order, path, SKIP, size, mtime, digest, known.id)
+            if digest in self._reserved:  # its twin is in flight: the writer settles it after
+                return PlanItem(order, path, DUPLICATE, size, mtime, digest, known.id)
+            self._reserved.add(digest)
+            video_id = self.catalog.reserve_video(str(path), digest, size, self.run_id)
+            self.items.put(key, size=size, mtime_ns=mtime, status=PENDING, job_id=self.job_id,
+                           content_hash=digest, video_id=video_id, hashed=True, attempt=True)
+            return PlanItem(order, path, READ, size, mtime, digest, video_id)
+        except FILE_ERRORS as exc:
+            return PlanItem(order, path, FAIL, size, mtime, digest, None, error_message(path, exc))
+
+    def _unchanged_and_done(self, item, size: int, mtime: int) -> bool:
+        if item is None or item.status != DONE or item.video_id is None:
+            return False
+        if item.size_bytes != size or item.mtime_ns != mtime:
+            return False
+        video = self.catalog.video(item.video_id)  # deleted since? then ingest it again
+        return video is not None and video.status == "ok" and video.content_hash == item.content_hash
+
+
+def sweep_incomplete(catalog: Catalog, items: ItemStore, jobs: JobStore, thumbs: Path) -> list[int]:
+    """Delete videos left pending by runs that are gone, and orphan thumbnail folders.
+
+    Pending videos held by a live run (another CLI, the server's worker) are left alone. A
+    pending video's vectors never reached the index (it is added after the catalog marks the
+    video ok), so only catalog rows and thumbnails need sweeping. Returns the swept video ids.
+    """
+    jobs.reap_dead_cli()
+    live = set(jobs.live_running())
+    held = {i.video_id for i in items.pending() if i.job_id in live and i.video_id is not None}
+    swept = []
+    for video in catalog.videos(status="pending"):
+        if video.id in held:
+            continue
+        catalog.delete_video(video.id)
+        shutil.rmtree(Path(thumbs) / str(video.id), ignore_errors=True)
+        swept.append(video.id)
+    for item in items.pending():
+        if item.job_id not in live:
+            items.set_status(item.path, FAILED, error="interrupted: the run was killed; retried next run")
+    if Path(thumbs).is_dir():
+        with catalog.session() as s:
+            known = set(s.scalars(sa.select(Video.id)))
+        for folder in Path(thumbs).iterdir():
+            if folder.is_dir() and folder.name.isdigit() and int(folder.name) not in known:
+                shutil.rmtree(folder, ignore_errors=True)
+    if swept:
+        log.info("swept %d videos a killed run left incomplete: %s", len(swept), swept)
+    return swept

@@ -1,0 +1,183 @@
+"""The write stage (on the driver): per video, thumbnails, then catalog rows and vectors, then the index.
+
+Rows arrive in any order (Ray) or in file order (local); a video is written once its end row
+and all ``n`` of its snippet rows are in. Writing is idempotent per video: thumbnails are
+overwritten, ``complete_video`` replaces the video's snippets in one transaction, and the
+index gets the vectors only after that commit. Thumbnails go first, while the video is still
+``pending``, so a crash never leaves an ``ok`` video without its thumbnails; the next run
+sweeps what a crash left pending.
+
+The index is checkpointed every ``every_videos`` videos or ``every_seconds`` seconds, so a
+crash loses at most that much index work (the catalog loses none).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from indexer.stages.plan import DUPLICATE, FAIL, SKIP, PlanItem
+from indexer.thumbs import thumbnail_path
+from storage.catalog import Catalog, SnippetRecord
+from storage.ids import pack_snippet_id
+from storage.index_store import IndexStore
+from storage.items import DONE, FAILED, ItemStore
+from storage.shots import record_shots
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Checkpoints:
+    """When to save the index during a run (0 turns a trigger off)."""
+    every_videos: int = 50
+    every_seconds: float = 60.0
+
+    @classmethod
+    def from_env(cls, every_videos: int | None = None, every_seconds: float | None = None):
+        """Options win, then $VIDSONAR_CHECKPOINT_EVERY / $VIDSONAR_CHECKPOINT_SECONDS."""
+        videos = every_videos if every_videos is not None else int(
+            os.environ.get("VIDSONAR_CHECKPOINT_EVERY", cls.every_videos))
+        seconds = every_seconds if every_seconds is not None else float(
+            os.environ.get("VIDSONAR_CHECKPOINT_SECONDS", cls.every_seconds))
+        return cls(max(0, videos), max(0.0, seconds))
+
+
+def checkpoint_index(store: IndexStore) -> None:
+    """Make the index on disk reflect every vector added so far (one seam to swap for a log)."""
+    store.save()
+
+
+class Writer:
+    def __init__(self, catalog: Catalog, store: IndexStore, thumbs: Path, space: str,
+                 items: ItemStore, report, run_id: int | None, job_id: int | None = None,
+                 checkpoints: Checkpoints = Checkpoints(),
+                 progress: Callable[[Path, str], None] | None = None):
+        self.catalog, self.store, self.thumbs, self.space = catalog, store, Path(thumbs), space
+        self.items, self.report, self.run_id, self.job_id = items, report, run_id, job_id
+        self.checkpoints, self.progress = checkpoints, progress
+        self.plans: dict[int, PlanItem] = {}  # video id -> what the plan said, for files in flight
+        self._rows: dict[int, list[dict]] = {}
+        self._ends: dict[int, dict] = {}
+        self._failures: list[tuple[int, dict]] = []
+        self._twins: dict[int, list[PlanItem]] = {}  # video id -> later files with the same bytes
+        self._since_checkpoint, self._last_checkpoint = 0, time.monotonic()
+
+    # --- what the plan decided ---------------------------------------------------------
+    def planned(self, item: PlanItem) -> None:
+        """Take a plan item: skips and plan failures are final here; reads wait for rows."""
+        if item.action == SKIP:
+            self.report.skipped += 1
+            self._tell(item.path, "skipped")
+        elif item.action == FAIL:
+            self._fail(item, item.error or "failed")
+        elif item.action == DUPLICATE:
+            self._twins.setdefault(item.video_id, []).append(item)
+        else:
+            self.plans[item.video_id] = item
+
+    # --- rows from the read/encode stages ----------------------------------------------
+    def accept(self, r: dict) -> None:
+        video_id = int(r["video_id"])
+        item = self.plans.get(video_id)
+        if item is None:
+            return  # a late row of a video that already failed
+        if r["kind"] == "error" or r.get("error"):
+            self._fail(item, r["error"])
+        elif r["kind"] == "end":
+            self._ends[video_id] = r
+        else:
+            self._rows.setdefault(video_id, []).append(r)
+        end = self._ends.get(video_id)
+        if end is not None and len(self._rows.get(video_id, ())) == int(end["n"]):
+            self._complete(item, sorted(self._rows.pop(video_id, []), key=lambda x: int(x["idx"])),
+                           self._ends.pop(video_id))
+
+    def _complete(self, item: PlanItem, rows: list[dict], end: dict) -> None:
+        del self.plans[item.video_id]
+        try:
+            with self.report.timed("thumbnails"):
+                for r in rows:
+                    path = thumbnail_path(self.thumbs, item.video_id, int(r["idx"]))
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(r["thumb"])
+            records = [SnippetRecord(pack_snippet_id(item.video_id, int(r["idx"])), int(r["idx"]), float(r["start"]), float(r["end"]),
+                                     json.loads(r["frame_times"])) for r in rows]
+            vectors = np.stack([np.frombuffer(r["vector"], dtype=np.float32) for r in rows])
+            info = {"duration": records[-1].end, "fps": None if end["fps"] < 0 else float(end["fps"]),
+                    "width": int(end["width"]), "height": int(end["height"]),
+                    "rotation": int(end["rotation"])}
+            with self.report.timed("write"):
+                if end.get("shots"):
+                    record_shots(self.catalog, item.video_id, json.loads(end["shots"]),
+                                 end["detector"], None if end["threshold"] < 0 else end["threshold"])
+                self.catalog.complete_video(item.video_id, space=self.space, info=info,
+                                            snippets=records, vectors=vectors)
+                self.store.add(np.array([r.id for r in records], np.int64), vectors)
+                self.items.set_status(item.key, DONE, video_id=item.video_id)
+        except (OSError, ValueError, RuntimeError) as exc:
+            self.plans[item.video_id] = item
+            self._fail(item, f"{item.path}: {type(exc).__name__}: {exc}")
+            return
+        self.report.ingested += 1
+        self.report.snippets += len(records)
+        self.report.media_seconds += info["duration"]
+        self._since_checkpoint += 1
+        self._maybe_checkpoint()
+        self._tell(item.path, "ingested")
+        for twin in self._twins.pop(item.video_id, []):
+            self.items.put(twin.key, size=twin.size, mtime_ns=twin.mtime_ns, status=DONE,
+                           job_id=self.job_id, content_hash=twin.digest, video_id=item.video_id)
+            self.report.skipped += 1
+            self._tell(twin.path, "skipped")
+
+    def _fail(self, item: PlanItem, message: str) -> None:
+        log.warning("failed: %s", message)
+        self.plans.pop(item.video_id, None)
+        self._rows.pop(item.video_id, None)
+        self._ends.pop(item.video_id, None)
+        self._failures.append((item.order, {"path": str(item.path), "error": message}))
+        if item.video_id is not None:
+            shutil.rmtree(self.thumbs / str(item.video_id), ignore_errors=True)
+        try:
+            key = item.digest or f"unreadable:{item.path.resolve()}"  # unique even without content
+            self.catalog.record_failure(str(item.path), key, item.size, message, self.run_id)
+            self.items.put(item.key, size=item.size, mtime_ns=item.mtime_ns, status=FAILED,
+                           job_id=self.job_id, error=message)
+        except Exception:  # noqa: BLE001 - the report still carries the failure
+            log.exception("could not record the failure of %s", item.path)
+        self.report.failed = [f for _, f in sorted(self._failures, key=lambda x: x[0])]
+        self._tell(item.path, "failed")
+        for twin in self._twins.pop(item.video_id, []) if item.video_id is not None else []:
+            self._fail(replace(twin, video_id=None),
+                       f"{twin.path}: the same bytes as {item.path}, which failed: {message}")
+
+    def _tell(self, path: Path, outcome: str) -> None:
+        if self.progress:
+            self.progress(path, outcome)
+
+    # --- the index ---------------------------------------------------------------------
+    def _maybe_checkpoint(self) -> None:
+        c = self.checkpoints
+        due = (c.every_videos and self._since_checkpoint >= c.every_videos) or \
+              (c.every_seconds and time.monotonic() - self._last_checkpoint >= c.every_seconds)
+        if due:
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        with self.report.timed("index_save"):
+            checkpoint_index(self.store)
+        self._since_checkpoint, self._last_checkpoint = 0, time.monotonic()
+
+    def unfinished(self) -> list[PlanItem]:
+        """Videos the plan sent to be read whose rows never all came (a runner bug if any)."""
+        return list(self.plans.values())
+

@@ -1,0 +1,137 @@
+"""Ingestion items: one row per file offered for ingestion, shared by CLI runs and server jobs.
+
+Table ``ingest_items`` (migration 5). A file's row remembers its size, mtime and content hash
+from the last time it was hashed, so a resumed run skips a finished file whose path, size and
+mtime are unchanged without reading its bytes again. ``status`` moves
+``pending -> done | failed``: ``pending`` means a run had the file in hand; a row still pending
+when no live run owns it marks a video that never completed, which the next run sweeps.
+``hashes`` counts how often the file was hashed (what the crash test checks).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.catalog import Base, Catalog, utcnow
+
+PENDING, DONE, FAILED = "pending", "done", "failed"
+
+
+class IngestItem(Base):
+    __tablename__ = "ingest_items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(sa.Text, unique=True)
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(sa.BigInteger)
+    content_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    hashes: Mapped[int] = mapped_column(default=0)
+    video_id: Mapped[int | None] = mapped_column(sa.ForeignKey("videos.id", ondelete="SET NULL"))
+    job_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ingest_jobs.id", ondelete="SET NULL"))
+    hashed_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """A detached copy of an item row."""
+    id: int
+    path: str
+    size_bytes: int
+    mtime_ns: int
+    content_hash: str | None
+    status: str
+    error: str | None
+    attempts: int
+    hashes: int
+    video_id: int | None
+    job_id: int | None
+
+    @classmethod
+    def of(cls, row: IngestItem) -> "ItemView":
+        return cls(**{name: getattr(row, name) for name in cls.__dataclass_fields__})
+
+
+def this_owner() -> str:
+    """``host:pid`` of this process, recorded on jobs so others can tell if it still runs."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_alive(owner: str | None) -> bool:
+    """Whether the process named by ``owner`` runs; owners on other hosts count as alive."""
+    if not owner or ":" not in owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True  # cannot tell from here: never sweep another machine's work
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
+class ItemStore:
+    """Read and advance ingestion items in a catalog."""
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+
+    def get(self, path: str) -> ItemView | None:
+        with self.catalog.session() as s:
+            row = s.scalar(sa.select(IngestItem).where(IngestItem.path == path))
+            return None if row is None else ItemView.of(row)
+
+    def all(self) -> list[ItemView]:
+        with self.catalog.session() as s:
+            return [ItemView.of(r) for r in s.scalars(sa.select(IngestItem).order_by(IngestItem.id))]
+
+    def put(self, path: str, *, size: int, mtime_ns: int, status: str, job_id: int | None,
+            content_hash: str | None = None, video_id: int | None = None,
+            error: str | None = None, hashed: bool = False, attempt: bool = False) -> None:
+        """Create or update the row of ``path``; ``hashed`` counts a hash, ``attempt`` a try."""
+        with self.catalog.session() as s:
+            row = s.scalar(sa.select(IngestItem).where(IngestItem.path == path))
+            if row is None:
+                row = IngestItem(path=path, attempts=0, hashes=0)
+                s.add(row)
+            row.size_bytes, row.mtime_ns, row.status, row.job_id = size, mtime_ns, status, job_id
+            row.error, row.updated_at = error, utcnow()
+            if content_hash is not None:
+                row.content_hash = content_hash
+            if video_id is not None:
+                row.video_id = video_id
+            if hashed:
+                row.hashes = (row.hashes or 0) + 1
+                row.hashed_at = utcnow()
+            if attempt:
+                row.attempts = (row.attempts or 0) + 1
+
+    def set_status(self, path: str, status: str, error: str | None = None,
+                   video_id: int | None = None) -> None:
+        values = {"status": status, "error": error, "updated_at": utcnow()}
+        if video_id is not None:
+            values["video_id"] = video_id
+        with self.catalog.session() as s:
+            s.execute(sa.update(IngestItem).where(IngestItem.path == path).values(**values))
+
+    def pending(self) -> list[ItemView]:
+        with self.catalog.session() as s:
+            q = sa.select(IngestItem).where(IngestItem.status == PENDING).order_by(IngestItem.id)
+            return [ItemView.of(r) for r in s.scalars(q)]
+
+    def counts(self) -> dict[str, int]:
+        with self.catalog.session() as s:
+            found = dict(s.execute(sa.select(IngestItem.status, sa.func.count())
+                                   .group_by(IngestItem.status)).all())
+        return {status: found.get(status, 0) for status in (PENDING, DONE, FAILED)}

@@ -1,0 +1,182 @@
+"""Ingestion runners agree: overlapped local == sequential exactly, Ray == local; resumable items.
+
+Plumbing runs on the deterministic fake space (tests/fake_space.py): a snippet's vector depends
+on its own frames only, so runners that batch differently must give the same bytes. Ray runs
+for real on a session-scoped local cluster (2 CPUs, no GPU, dashboard off, a small object store).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from indexer.decode import iter_snippets
+from indexer.pipeline import Ingestor
+from samples.footage import write_video
+from storage.catalog import Catalog, Embedding, Snippet, Video
+from storage.index_store import IndexStore
+from storage.items import ItemStore
+from storage.jobs import JobStore
+from tests.conftest import REPO, moving_frames
+from tests.fake_space import fake_space
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    ray = pytest.importorskip("ray", reason="ray[data] is not installed (pip install 'vidsonar[ray]')")
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False,
+             object_store_memory=256 * 1024 * 1024, runtime_env={"env_vars": {"PYTHONPATH": path}})
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def footage(tmp_path_factory, bad_files) -> list[Path]:
+    """Clips of three shapes (so batches mix frame sizes), a duplicate, and every bad file."""
+    d = tmp_path_factory.mktemp("footage")
+    clips = [write_video(d / "a_wide.mp4", moving_frames(60, 96, 64, seed=1), fps=12),
+             write_video(d / "b_tall.mp4", moving_frames(75, 64, 96, seed=2), fps=15),
+             write_video(d / "c_square.mp4", moving_frames(40, 80, 80, seed=3), fps=10),
+             write_video(d / "d_long.mp4", moving_frames(150, 96, 64, seed=4), fps=12)]
+    twin = d / "e_twin_of_a.mp4"
+    shutil.copyfile(clips[0], twin)
+    return [clips[0], bad_files["text"], clips[1], bad_files["empty"], clips[2], twin,
+            bad_files["truncated"], clips[3], bad_files["audio_only"], d / "missing.mp4"]
+
+
+def ingest(root: Path, files, runner: str, **kwargs):
+    root.mkdir(parents=True, exist_ok=True)
+    catalog = Catalog(f"sqlite:///{root}/catalog.db")
+    space = kwargs.pop("space", None) or fake_space()
+    store = IndexStore(catalog, space.name, space.dim, root / "index")
+    kwargs.setdefault("shots", "none")  # the fixed grid: expected windows come from snippet_windows
+    report = Ingestor(catalog, space, store, root / "thumbs", runner=runner, **kwargs).ingest(files)
+    return report, catalog, store, space
+
+
+def expected_snippets(files, size: int) -> int:
+    """Snippets the decoder cuts from the good files (each distinct content once)."""
+    good = {p.read_bytes(): p for p in files if p.suffix == ".mp4" and p.parent.name.startswith("footage")
+            and p.exists()}
+    return sum(len(list(iter_snippets(p, 4, 8, size))) for p in good.values())
+
+
+def snapshot(catalog: Catalog, thumbs: Path) -> dict:
+    """Everything an archive holds, comparable across runs."""
+    with catalog.session() as s:
+        videos = [(v.id, v.path, v.content_hash, v.status, v.error, v.duration, v.fps, v.width,
+                   v.height, v.rotation) for v in s.scalars(sa.select(Video).order_by(Video.id))]
+        snippets = [(r.id, r.video_id, r.idx, r.start, r.end, tuple(r.frame_times))
+                    for r in s.scalars(sa.select(Snippet).order_by(Snippet.id))]
+        vectors = {e.snippet_id: np.frombuffer(e.vector, np.float16)
+                   for e in s.scalars(sa.select(Embedding))}
+    files = {str(p.relative_to(thumbs)): p.read_bytes() for p in sorted(Path(thumbs).rglob("*.jpg"))}
+    return {"videos": videos, "snippets": snippets, "vectors": vectors, "thumbs": files}
+
+
+def assert_same(a: dict, b: dict, atol: float = 0.0) -> None:
+    assert a["videos"] == b["videos"]
+    assert a["snippets"] == b["snippets"]
+    assert a["vectors"].keys() == b["vectors"].keys()
+    for k, v in a["vectors"].items():
+        np.testing.assert_allclose(v.astype(np.float32), b["vectors"][k].astype(np.float32), atol=atol)
+    assert a["thumbs"] == b["thumbs"]
+
+
+def test_overlapped_runner_equals_the_sequential_one_exactly(tmp_path, footage):
+    seq, seq_cat, seq_store, seq_space = ingest(tmp_path / "seq", footage, "sequential")
+    loc, loc_cat, loc_store, loc_space = ingest(tmp_path / "loc", footage, "local", batch_snippets=8)
+    assert_same(snapshot(seq_cat, tmp_path / "seq" / "thumbs"), snapshot(loc_cat, tmp_path / "loc" / "thumbs"))
+    assert loc.failed == seq.failed and len(loc.failed) == 5  # 4 bad files and the missing one
+    snippets = expected_snippets(footage, loc_space.frame_size)
+    assert (loc.ingested, loc.skipped, loc.snippets) == (seq.ingested, seq.skipped, seq.snippets) == (4, 1, snippets)
+    # batches spanned videos (one batch of 8 across 3 frame shapes vs one batch per video)
+    assert seq_space.calls == 4 and loc_space.calls == 3
+    assert loc_store.index.count == seq_store.index.count == snippets
+
+
+def test_time_codes_are_the_decoders(tmp_path, footage):
+    report, catalog, _, space = ingest(tmp_path, footage[:1], "local")
+    want = [(float(s.window.start), float(s.window.end), tuple(float(t) for t in s.window.frame_times))
+            for s in iter_snippets(footage[0], 4, 8, space.frame_size)]
+    with catalog.session() as s:
+        got = [(r.start, r.end, tuple(r.frame_times)) for r in s.scalars(sa.select(Snippet).order_by(Snippet.id))]
+    assert got == want and report.media_seconds == pytest.approx(5.0)
+
+
+def test_ray_runner_equals_the_local_one(tmp_path, footage, ray_cluster):
+    from indexer.runners.ray import RayOptions
+    loc, loc_cat, _, _ = ingest(tmp_path / "loc", footage, "local")
+    ray_report, ray_cat, ray_store, _ = ingest(tmp_path / "ray", footage, "ray",
+                                               ray_options=RayOptions(encoders=1), batch_snippets=4)
+    assert_same(snapshot(loc_cat, tmp_path / "loc" / "thumbs"),
+                snapshot(ray_cat, tmp_path / "ray" / "thumbs"), atol=1e-3)
+    assert ray_report.failed == loc.failed
+    snippets = expected_snippets(footage, 64)
+    assert (ray_report.ingested, ray_report.skipped, ray_report.snippets) == (4, 1, snippets)
+    assert ray_store.index.count == snippets and ray_report.runner == "ray"
+
+
+def test_gpus_are_asked_only_of_a_cluster_that_has_them(ray_cluster):
+    from indexer.runners.ray import gpus_to_request
+    assert gpus_to_request(ray_cluster, 1.0) == 0.0  # the session cluster has num_gpus=0
+    assert gpus_to_request(ray_cluster, 0.0) == 0.0
+
+
+def test_a_rerun_skips_unchanged_finished_files_without_hashing(tmp_path, footage):
+    first, catalog, _, _ = ingest(tmp_path, footage, "local")
+    assert first.hashed == 9  # every file that exists
+    again, _, _, _ = ingest(tmp_path, footage, "local")
+    # the five good files are trusted by path, size and mtime; the bad ones are tried again
+    assert again.hashed == 4 and again.skipped == 5 and again.ingested == 0
+    items = {Path(i.path).name: i for i in ItemStore(catalog).all()}
+    assert items["a_wide.mp4"].hashes == 1 and items["a_wide.mp4"].status == "done"
+    assert items["notes.mp4"].status == "failed" and items["notes.mp4"].attempts == 2
+    os.utime(footage[0], ns=(1, 1))  # touched: hashed again, found to be the same bytes
+    touched, _, _, _ = ingest(tmp_path, footage[:1], "local")
+    assert touched.hashed == 1 and touched.skipped == 1
+    kinds = {j.kind for j in JobStore(catalog).list()}
+    assert kinds == {"cli"} and all(j.status == "done" for j in JobStore(catalog).list())
+
+
+def test_a_deleted_video_is_ingested_again(tmp_path, footage):
+    _, catalog, store, _ = ingest(tmp_path, footage[:1], "local")
+    store.delete_video(1, tmp_path / "thumbs")
+    report, _, _, _ = ingest(tmp_path, footage[:1], "local")
+    assert report.ingested == 1 and report.hashed == 1
+
+
+def test_a_pending_video_left_by_a_dead_run_is_swept(tmp_path, footage):
+    _, catalog, _, _ = ingest(tmp_path, footage[:1], "local")
+    # what a kill leaves: a reserved (pending) video with thumbnails, its item pending,
+    # its job running under a process that is gone
+    jobs, items = JobStore(catalog), ItemStore(catalog)
+    job = jobs.create("cli", [str(footage[2])], "fake-test")
+    jobs.start(job.id, total=1)
+    with catalog.session() as s:
+        s.execute(sa.update(sa.table("ingest_jobs", sa.column("id"), sa.column("owner")))
+                  .where(sa.column("id") == job.id).values(owner="nohost-is-this:0"))
+    video_id = catalog.reserve_video(str(footage[2]), "f" * 64, 1, None)
+    items.put(str(footage[2].resolve()), size=1, mtime_ns=1, status="pending", job_id=job.id,
+              video_id=video_id)
+    (tmp_path / "thumbs" / str(video_id)).mkdir(parents=True)
+    (tmp_path / "thumbs" / str(video_id) / "0.jpg").write_bytes(b"x")
+    (tmp_path / "thumbs" / "999").mkdir()  # an orphan folder
+    report, _, _, _ = ingest(tmp_path, footage[:1], "local")
+    # another host's job counts as alive: its pending video is left alone
+    assert catalog.counts()["pending"] == 1 and (tmp_path / "thumbs" / str(video_id)).exists()
+    assert not (tmp_path / "thumbs" / "999").exists() and report.skipped == 1
+    with catalog.session() as s:
+        s.execute(sa.update(sa.table("ingest_jobs", sa.column("id"), sa.column("owner")))
+                  .where(sa.column("id") == job.id).values(owner=f"{socket.gethostname()}:999999999"))
+    ingest(tmp_path, footage[:1], "local")
+    assert catalog.counts()["pending"] == 0 and not (tmp_path / "thumbs" / str(video_id)).exists()
+    assert jobs.get(job.id).status == "failed" and "interrupted" in jobs.get(job.id).error
+    assert items.get(str(footage[2].resolve())).status == "failed"
