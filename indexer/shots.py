@@ -34,7 +34,7 @@ from indexer.sampling import (DEFAULT_WINDOW, FRAMES_PER_SNIPPET, MIN_SHOT, Wind
 from vidsonar.errors import InputError, MissingDependencyError
 
 DETECTORS = ("transnetv2", "scenedetect", "none")
-DEFAULT_DETECTOR = "transnetv2"
+DEFAULT_DETECTOR = "scenedetect"  # the figures in README "Snippets": free on CPU; TransNetV2 is not
 TRANSNET_SIZE = (48, 27)  # (w, h) the network was trained on
 
 
@@ -240,7 +240,11 @@ class ShotSegmenter:
     def _advance(self, cuts: list[int], decided: int) -> list[DecodedSnippet]:
         out: list[DecodedSnippet] = []
         for cut in cuts:
+            if cut < self.times_base:
+                continue  # reported later than the detector promised: too late to honour
             c = self._time_of(cut)
+            if c <= self.committed:
+                continue
             if self.pending is not None and c - self.pending >= self.min_shot:
                 out += self._close(self.pending)  # the shot after it is not a flash
                 self.pending = None
