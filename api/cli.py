@@ -36,7 +36,7 @@ def main(ctx: click.Context, home: str | None, space: str | None, verbose: int) 
 @click.option("--window", default=4.0, show_default=True, help="Snippet length in seconds.")
 @click.option("--shots", type=click.Choice(["transnetv2", "scenedetect", "none"]), default=None,
               help="Shot detector whose cuts no snippet crosses; none: the fixed grid "
-                   "[default: the ingestor's, see README 'Snippets'].")
+                   "[default: scenedetect, see README 'Snippets'].")
 @click.option("--shot-threshold", type=float, default=None,
               help="Detector threshold (TransNetV2 probability, default 0.5; scenedetect 27).")
 @click.option("--runner", type=click.Choice(["local", "sequential", "ray"]), default="local",

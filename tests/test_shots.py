@@ -98,14 +98,11 @@ def test_unknown_detector_and_bad_threshold_are_named():
 FPS = 24
 
 
-def _scene(photo: str, n: int, size=(192, 108)) -> list[np.ndarray]:
-    """A steady 1-px-per-frame pan over a photo: consecutive frames differ, no jumps."""
-    from encoders.frames import fit_frame
+def _scene(photo: str, n: int) -> list[np.ndarray]:
+    """A steady pan over a photo: consecutive frames differ, with no jumps."""
+    from benchmarks.shots import steady_pan
     from samples.footage import load_photo
-    w, h = size
-    img = fit_frame(load_photo(photo), h + n + 8)
-    img = img[:h + n + 8, :max(img.shape[1], w + n + 8)]
-    return [np.ascontiguousarray(img[i // 2:i // 2 + h, i:i + w]) for i in range(n)]
+    return steady_pan(load_photo(photo), n, (192, 108))
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +175,32 @@ def test_snippets_never_mix_the_scenes_of_a_reel(reels):
     for s in snippets:
         assert not any(s.window.start < c < s.window.end for c in cuts)
     assert snippets[-1].window.end == Fraction(148, FPS)
+
+
+# --- end to end ------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_a_reel_ingested_with_shots_finds_its_middle_scene_inside_that_scene(tmp_path, shared_cache):
+    """The real CLI ingests a three-scene reel with shots; the cat, in the middle, is found
+    inside its scene, and GET /api/videos/{id} lists the three shots."""
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from api.server import ServerSettings, create_app
+    from benchmarks.shots import make_reel
+    from tests.conftest import run_cli
+    path, cuts, spans = make_reel(tmp_path / "reel.mp4", [("rocket", 5.5), ("chelsea", 5.0), ("coffee", 5.5)],
+                                  size=(192, 108))
+    home = tmp_path / "home"
+    report = json.loads(run_cli("ingest", str(path), "--shots", "scenedetect", "--json", home=home).stdout)
+    assert report["ingested"] == 1
+    found = json.loads(run_cli("search", "a cat", "--lang", "eng_Latn", "-k", "3", "--json", home=home).stdout)
+    top = found["hits"][0]
+    _, start, end = spans[1]
+    assert start - 1e-6 <= top["start"] and top["end"] <= end + 1e-6, (top, spans)
+    with TestClient(create_app(ServerSettings(home=home, space="lite", warm_up=False))) as client:
+        video = client.get(f"/api/videos/{top['video_id']}").json()
+    shots = [(s["start"], s["end"]) for s in video["shots"]]
+    assert len(shots) == 3 and {s["detector"] for s in video["shots"]} == {"scenedetect"}
+    assert all(abs(a - c / 24) <= 2 / 24 for (a, _), c in zip(shots[1:], cuts))
