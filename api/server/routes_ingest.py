@@ -10,6 +10,7 @@ from api.server.auth import require_read, require_write
 from api.server.routes_search import server
 from api.server.schemas import IngestIn, JobOut, error_responses
 from api.server.uploads import check_content_type, check_ingest_paths, safe_filename, save_stream
+from api.server.validation import JobId
 from storage.jobs import JobView
 from vidsonar.errors import NotFoundError
 
@@ -65,7 +66,7 @@ def jobs(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 
 @router.get("/jobs/{job_id}", response_model=JobOut, dependencies=[Depends(require_read)],
             summary="One job: progress and per-file errors")
-def job(request: Request, job_id: int) -> dict:
+def job(request: Request, job_id: JobId) -> dict:
     found = server(request).jobs.get(job_id)
     if found is None:
         raise NotFoundError(f"no job {job_id}")

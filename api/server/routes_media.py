@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse
 from api.server.auth import require_read, require_write
 from api.server.routes_search import server, video_url
 from api.server.schemas import DeletedOut, VideoOut, error_responses
+from api.server.validation import VideoId
 from vidsonar.errors import NotFoundError
 
 router = APIRouter(prefix="/api/videos", tags=["videos"], responses=error_responses(401, 403, 404))
@@ -35,7 +36,7 @@ def videos(request: Request, status: str | None = None) -> list[dict]:
 
 @router.get("/{video_id}", response_model=VideoOut, dependencies=[Depends(require_read)],
             summary="One video")
-def video(request: Request, video_id: int) -> dict:
+def video(request: Request, video_id: VideoId) -> dict:
     found = server(request).catalog.video(video_id)
     if found is None:
         raise NotFoundError(f"no video {video_id}")
@@ -47,7 +48,7 @@ def video(request: Request, video_id: int) -> dict:
                     "else a browser-playable MP4 preview (made once, then cached)",
             responses={200: {"content": {"video/*": {}}}, 206: {"description": "Partial content"},
                        416: {"description": "Range not satisfiable"}})
-def stream(request: Request, video_id: int,
+def stream(request: Request, video_id: VideoId,
            original: Annotated[bool, Query(description="The file as ingested, never a preview")] = False
            ) -> FileResponse:
     from indexer.previews import browser_playable, make_preview
@@ -71,7 +72,7 @@ def stream(request: Request, video_id: int,
 @router.delete("/{video_id}", response_model=DeletedOut, dependencies=[Depends(require_write)],
                summary="Remove a video: catalog rows, index vectors, thumbnails, and its "
                        "file when it was uploaded")
-def delete(request: Request, video_id: int) -> dict:
+def delete(request: Request, video_id: VideoId) -> dict:
     state = server(request)
     with state.index_lock:  # one writer at a time: the ingest worker takes this lock too
         found = state.catalog.video(video_id)

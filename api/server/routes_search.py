@@ -22,6 +22,7 @@ from api.server.errors import PayloadTooLargeError, UnsupportedOptionError, Unsu
 from api.server.schemas import (FiltersIn, SearchIn, SearchOut, SnippetOut, SpaceOut,
                                 SummaryOut, error_responses)
 from api.server.state import ServerState
+from api.server.validation import INT64_MAX, SnippetId, typed_options
 from indexer.thumbs import thumbnail_path
 from search.rerank import RERANKERS
 from search.searcher import MAX_K
@@ -65,7 +66,7 @@ def call_with_options(method, *args, **options: Any):
     if unknown:
         raise UnsupportedOptionError(f"search option(s) {', '.join(unknown)} not supported by "
                                      "this server's query layer")
-    return method(*args, **given)
+    return method(*args, **typed_options(method, given))
 
 
 def _search(state: ServerState, body: SearchIn) -> dict:
@@ -116,7 +117,7 @@ def search_example(
     request: Request,
     file: Annotated[UploadFile | None, File(description="An image (JPEG, PNG, WebP) or a short "
                                                         "video clip")] = None,
-    snippet_id: Annotated[int | None, Form()] = None,
+    snippet_id: Annotated[int | None, Form(ge=0, le=INT64_MAX)] = None,
     k: Annotated[int, Form(ge=1, le=MAX_K)] = 10,
 ) -> dict:
     state = server(request)
@@ -173,7 +174,7 @@ def space_info(request: Request) -> dict:
 
 
 @router.get("/snippets/{snippet_id}", response_model=SnippetOut, summary="A snippet's details")
-def snippet(request: Request, snippet_id: int) -> dict:
+def snippet(request: Request, snippet_id: SnippetId) -> dict:
     row = server(request).catalog.snippets([snippet_id]).get(snippet_id)
     if row is None:
         raise NotFoundError(f"no snippet {snippet_id}")
@@ -185,7 +186,7 @@ def snippet(request: Request, snippet_id: int) -> dict:
 @router.get("/snippets/{snippet_id}/thumbnail", response_class=FileResponse,
             summary="A snippet's thumbnail (JPEG)",
             responses={200: {"content": {"image/jpeg": {}}}})
-def thumbnail(request: Request, snippet_id: int) -> FileResponse:
+def thumbnail(request: Request, snippet_id: SnippetId) -> FileResponse:
     video_id, index = unpack_snippet_id(snippet_id)
     path = thumbnail_path(server(request).archive.home.thumbs, video_id, index)
     if snippet_id < 0 or not path.is_file():
@@ -197,7 +198,7 @@ def thumbnail(request: Request, snippet_id: int) -> FileResponse:
 @router.get("/snippets/{snippet_id}/summary", response_model=SummaryOut,
             summary="A snippet verbalized in a language",
             responses={422: {"description": "The concept space has no text decoder"}})
-def summary(request: Request, snippet_id: int,
+def summary(request: Request, snippet_id: SnippetId,
             lang: Annotated[str, Query(description="FLORES-200 code or alias")] = "eng_Latn") -> dict:
     state = server(request)
     code = state.space.resolve_language(lang) or lang

@@ -7,11 +7,13 @@ reaches clients without a change here.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from search.searcher import MAX_K
+
+Int64 = Annotated[int, Field(ge=0, le=2**63 - 1)]  # ids: the catalog's and FAISS's int64
 
 
 class HitOut(BaseModel):
@@ -38,13 +40,14 @@ class SearchOut(BaseModel):
 
 class FiltersIn(BaseModel):
     """Which snippets a search may return; empty fields do not filter."""
-    video_ids: list[int] = Field(default_factory=list)
+    video_ids: list[Int64] = Field(default_factory=list, max_length=100_000)
     path_glob: str | None = Field(None, description="Shell pattern on the video path", examples=["*/2024/*.mp4"])
     min_duration: float | None = Field(None, ge=0, description="Of the video, in seconds")
     max_duration: float | None = Field(None, ge=0)
     ingested_after: dt.datetime | None = None
     ingested_before: dt.datetime | None = None
-    tags: list[str] = Field(default_factory=list, description="A video must carry every one")
+    tags: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list, max_length=100, description="A video must carry every one")
 
 
 class SearchIn(BaseModel):
@@ -58,6 +61,14 @@ class SearchIn(BaseModel):
     options: dict[str, Any] = Field(
         default_factory=dict,
         description="Further keyword options of the query layer (filters, reranking), passed through")
+
+    @field_validator("options")
+    @classmethod
+    def _options_are_not_fields(cls, options: dict[str, Any]) -> dict[str, Any]:
+        clash = sorted(set(options) & (set(cls.model_fields) | {"query"}))
+        if clash:
+            raise ValueError(f"{', '.join(clash)} must be given as top-level field(s), not in options")
+        return options
 
 
 class IngestIn(BaseModel):
