@@ -104,11 +104,18 @@ class Catalog:
 
     def __init__(self, url: str):
         self.url = url
-        self.engine = sa.create_engine(url, future=True)
-        if self.engine.dialect.name == "sqlite":
+        sqlite = sa.engine.make_url(url).get_backend_name() == "sqlite"
+        # a server database may restart under a long-lived process: test connections on checkout
+        self.engine = sa.create_engine(url, future=True, pool_pre_ping=not sqlite)
+        if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         schema.upgrade(self.engine)  # Alembic; safe when several processes open it at once
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password masked, safe to print or serve."""
+        return self.engine.url.render_as_string(hide_password=True)
 
     @contextmanager
     def session(self):

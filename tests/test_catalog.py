@@ -158,3 +158,13 @@ def test_jobs_round_trip(catalog):
     assert (got.status, got.attempts, got.done, got.failed) == ("done", 2, 1, 1)
     assert got.errors == [{"path": "/b", "error": "not a video"}] and got.paths == ["/a", "/b"]
     assert jobs.counts() == {"queued": 0, "running": 0, "done": 1, "failed": 0}
+
+
+def test_display_url_hides_the_password(db_url):
+    from sqlalchemy.engine import make_url
+    url = make_url(db_url)
+    if url.get_backend_name() == "postgresql":
+        url = url.set(password="s3cret-pw")  # trust auth: any password opens it
+    catalog = Catalog(url.render_as_string(hide_password=False))
+    assert "s3cret-pw" not in catalog.display_url and url.database in catalog.display_url
+    catalog.engine.dispose()
