@@ -37,10 +37,19 @@ def _text(resp) -> str:
     ({"query": "red", "options": {"beam_size": "many"}}, 400, "search option 'beam_size'"),
     ({"query": "red", "filters": {"tags": ["x" * 201]}}, 422, "at most 200 characters"),
     ({"query": "x" * 2001}, 422, "at most 2000 characters"),
+    ({"query": "red", "lang": "x" * 101}, 422, "at most 100 characters"),
+    ({"query": "red", "options": {f"o{i}": 1 for i in range(51)}}, 422, "at most 50 items"),
 ])
 def test_search_bodies_out_of_range_or_clashing(client, body, status, words):
     resp = client.post("/api/search", json=body)
     assert resp.status_code == status and words in _text(resp), _text(resp)
+
+
+def test_oversized_query_parameters(client):
+    assert client.get("/api/search", params={"q": "x" * 2001}).status_code == 422
+    assert client.get("/api/search", params={"q": "red", "lang": "x" * 101}).status_code == 422
+    snippet = client.get("/api/search", params={"q": "red"}).json()["hits"][0]["snippet_id"]
+    assert client.get(f"/api/snippets/{snippet}/summary", params={"lang": "x" * 101}).status_code == 422
 
 
 def test_options_of_the_right_type_pass_through(client):

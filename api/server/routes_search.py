@@ -93,11 +93,11 @@ def filters_from(given: FiltersIn):
 def search_get(
     request: Request,
     q: Annotated[str, Query(min_length=1, max_length=2000, description="What to find")],
-    lang: Annotated[str | None, Query(description="FLORES-200 code or alias; omit for auto")] = None,
+    lang: Annotated[str | None, Query(max_length=100, description="FLORES-200 code or alias; omit for auto")] = None,
     k: Annotated[int, Query(ge=1, le=MAX_K, description="Number of hits")] = 10,
     summaries: Annotated[bool, Query(description="Verbalize each hit")] = False,
-    summary_lang: Annotated[str | None, Query(description="Language of the summaries")] = None,
-    rerank: Annotated[str | None, Query(description="Reranking method (see /api/space)")] = None,
+    summary_lang: Annotated[str | None, Query(max_length=100, description="Language of the summaries")] = None,
+    rerank: Annotated[str | None, Query(max_length=100, description="Reranking method (see /api/space)")] = None,
 ) -> dict:
     body = SearchIn(query=q, lang=lang or None, k=k, summaries=summaries,
                     summary_lang=summary_lang or None, rerank=rerank or None)
@@ -199,7 +199,7 @@ def thumbnail(request: Request, snippet_id: SnippetId) -> FileResponse:
             summary="A snippet verbalized in a language",
             responses={422: {"description": "The concept space has no text decoder"}})
 def summary(request: Request, snippet_id: SnippetId,
-            lang: Annotated[str, Query(description="FLORES-200 code or alias")] = "eng_Latn") -> dict:
+            lang: Annotated[str, Query(max_length=100, description="FLORES-200 code or alias")] = "eng_Latn") -> dict:
     state = server(request)
     code = state.space.resolve_language(lang) or lang
     return state.searcher.summarize(snippet_id, code).to_json()

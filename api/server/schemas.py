@@ -52,14 +52,15 @@ class FiltersIn(BaseModel):
 
 class SearchIn(BaseModel):
     query: str = Field(min_length=1, max_length=2000, examples=["a cup of coffee"])
-    lang: str | None = Field(None, description="FLORES-200 code (fra_Latn) or alias (fr); none: auto")
+    lang: str | None = Field(None, max_length=100,
+                             description="FLORES-200 code (fra_Latn) or alias (fr); none: auto")
     k: int = Field(10, ge=1, le=MAX_K)
     summaries: bool = Field(False, description="Verbalize each hit (spaces with a text decoder)")
-    summary_lang: str | None = Field(None, description="Language of the summaries")
+    summary_lang: str | None = Field(None, max_length=100, description="Language of the summaries")
     filters: FiltersIn | None = None
-    rerank: str | None = Field(None, description="Reranking method (see /api/space)")
+    rerank: str | None = Field(None, max_length=100, description="Reranking method (see /api/space)")
     options: dict[str, Any] = Field(
-        default_factory=dict,
+        default_factory=dict, max_length=50,
         description="Further keyword options of the query layer (filters, reranking), passed through")
 
     @field_validator("options")
