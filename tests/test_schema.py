@@ -186,3 +186,22 @@ def test_processes_opening_a_new_catalog_at_once_migrate_it_once(db_url, tmp_pat
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0003"]
     engine.dispose()
+
+
+def test_a_failed_upgrade_leaves_the_catalog_as_it_was(engine, db_url, monkeypatch):
+    """All revisions run in one transaction: one failing half-way rolls back every table."""
+    real = migrations._v3_tags_and_summaries
+
+    def broken(conn):
+        real(conn)  # the tables are created, then the migration fails
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(migrations, "_v3_tags_and_summaries", broken)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        Catalog(db_url)
+    with engine.connect() as conn:
+        assert sa.inspect(conn).get_table_names() == []
+    monkeypatch.setattr(migrations, "_v3_tags_and_summaries", real)
+    Catalog(db_url).engine.dispose()
+    with engine.connect() as conn:
+        assert schema.current(conn) == "0003" and sa.inspect(conn).has_table("tags")
