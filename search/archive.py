@@ -78,7 +78,7 @@ class Archive:
         run = self.catalog.last_run()
         return {
             "home": str(self.home.root),
-            "catalog": self.home.db_url,
+            "catalog": self.catalog.display_url,  # never the password (GET /api/info shows it)
             **counts,
             "space": self.space_name,
             "spaces_in_catalog": self.catalog.spaces(),

@@ -104,11 +104,18 @@ class Catalog:
 
     def __init__(self, url: str):
         self.url = url
-        self.engine = sa.create_engine(url, future=True)
-        if self.engine.dialect.name == "sqlite":
+        sqlite = sa.engine.make_url(url).get_backend_name() == "sqlite"
+        # a server database may restart under a long-lived process: test connections on checkout
+        self.engine = sa.create_engine(url, future=True, pool_pre_ping=not sqlite)
+        if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         schema.upgrade(self.engine)  # Alembic; safe when several processes open it at once
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password masked, safe to print or serve."""
+        return self.engine.url.render_as_string(hide_password=True)
 
     @contextmanager
     def session(self):
@@ -143,16 +150,25 @@ class Catalog:
     def _put_video(self, path: str, content_hash: str, size: int, run_id: int | None, status: str,
                    error: str | None, stamp: bool) -> int:
         """The row of these bytes (created if new) with the given status; its id."""
-        with self.session() as s:
-            video = s.scalar(sa.select(Video).where(Video.content_hash == content_hash))
-            if video is None:
-                video = Video(path=path, content_hash=content_hash, size_bytes=size, status=status)
-                s.add(video)
-            video.status, video.error, video.path, video.run_id = status, error, path, run_id
-            if stamp:
-                video.ingested_at = utcnow()
-            s.flush()
-            return video.id
+        for attempt in (1, 2):
+            try:
+                with self.session() as s:
+                    video = s.scalar(sa.select(Video).where(Video.content_hash == content_hash))
+                    if video is None:
+                        video = Video(path=path, content_hash=content_hash, size_bytes=size,
+                                      status=status)
+                        s.add(video)
+                    video.status, video.error, video.path, video.run_id = status, error, path, run_id
+                    if stamp:
+                        video.ingested_at = utcnow()
+                    s.flush()
+                    return video.id
+            except sa.exc.IntegrityError:
+                # another process inserted these bytes between our select and insert: the
+                # row is there now, so the second attempt updates it
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def complete_video(self, video_id: int, *, space: str, info: dict,
                        snippets: Sequence[SnippetRecord], vectors: np.ndarray) -> None:
