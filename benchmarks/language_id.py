@@ -7,8 +7,9 @@ people type them to find a moment. For each identifier (``encoders.language_id.B
 built for the lite space's languages (e5's) unless told otherwise:
 
 - accuracy: top-1 language right, overall, by number of words and by language;
-  ``searched_right``: the language the searcher would use (the detection when its
+  ``searched_right``: the language the searcher would use is right (the detection when its
   confidence reaches ``search.searcher.MIN_DETECT_CONFIDENCE``, else the default eng_Latn);
+  ``confident_wrong``: a wrong detection above that threshold (SONAR is told a wrong code);
 - start-up, each in a fresh interpreter: import, build, first query, the whole set (lingua
   loads its models on first use), and resident memory after each step;
 - per-query time over the set once warm.
@@ -95,7 +96,7 @@ def accuracy(backend: str, langs: str, rows: list[tuple[str, int, str]], min_con
         det.detect(q)
     by_words: dict[int, list[int]] = defaultdict(list)
     by_lang: dict[str, list[int]] = defaultdict(list)
-    searched, wrong = [], []
+    searched, confident_wrong, wrong = [], [], []
     started = time.perf_counter()
     found = [det.detect(q) for _, _, q in rows]
     per_query_us = (time.perf_counter() - started) / len(rows) * 1e6
@@ -105,12 +106,13 @@ def accuracy(backend: str, langs: str, rows: list[tuple[str, int, str]], min_con
         by_lang[lang].append(ok)
         used = got.code if got is not None and got.confidence >= min_confidence else DEFAULT_LANG
         searched.append(int(used == lang))
+        confident_wrong.append(int(not ok and got is not None and got.confidence >= min_confidence))
         if not ok:
             wrong.append({"query": query, "lang": lang, "detected": got.code if got else None,
                           "confidence": got.confidence if got else None})
     mean = lambda v: round(sum(v) / len(v), 3)  # noqa: E731
     return {"accuracy": mean([x for v in by_words.values() for x in v]),
-            "searched_right": mean(searched),
+            "searched_right": mean(searched), "confident_wrong": mean(confident_wrong),
             "by_words": {str(w): mean(v) for w, v in sorted(by_words.items())},
             "by_language": {lang: mean(v) for lang, v in sorted(by_lang.items())},
             "per_query_us": round(per_query_us, 1), "wrong": wrong}
@@ -140,12 +142,12 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(result, ensure_ascii=False))
         return result
     print(f"{len(rows)} queries, {len(result['languages'])} languages; identifiers built for {args.languages}")
-    print(f"{'system':<11} {'acc':>5} {'1w':>5} {'2w':>5} {'3w':>5} {'searched':>8} {'us/q':>7} "
+    print(f"{'system':<11} {'acc':>5} {'1w':>5} {'2w':>5} {'3w':>5} {'searched':>8} {'conf.wrong':>10} {'us/q':>7} "
           f"{'import s':>8} {'build s':>7} {'1st q s':>7} {'cold set s':>10} {'MiB':>6}")
     for name, s in systems.items():
         st, w = s["startup"], s["by_words"]
         print(f"{name:<11} {s['accuracy']:>5.3f} {w['1']:>5.3f} {w['2']:>5.3f} {w['3']:>5.3f} "
-              f"{s['searched_right']:>8.3f} {s['per_query_us']:>7.1f} {st['import_s']:>8.3f} "
+              f"{s['searched_right']:>8.3f} {s['confident_wrong']:>10.3f} {s['per_query_us']:>7.1f} {st['import_s']:>8.3f} "
               f"{st['build_s']:>7.3f} {st['first_query_s']:>7.3f} {st['all_queries_cold_s']:>10.3f} "
               f"{st['memory_mib']:>6.1f}")
     print(f"saved {RESULTS / 'language_id.json'}")
