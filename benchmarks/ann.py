@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import ann_systems as S
+from storage.recall import recall_at_k
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SINGLE_BUDGET_S = 15.0  # per setting, for the one-query-at-a-time loop
@@ -68,11 +69,6 @@ def load_dataset(name: str, n: int, nq: int, dim: int = 1024) -> tuple[np.ndarra
     return np.memmap(path, np.float32, "r", shape=(n, dim)), gen.sample(nq, stream=1)
 
 
-def recall(found: np.ndarray, truth: np.ndarray, at: int) -> float:
-    hits = [len(set(f[:at].tolist()) & set(t[:at].tolist())) for f, t in zip(found, truth)]
-    return float(np.mean(hits)) / at
-
-
 def measure(search: S.SearchFn, queries: np.ndarray, truth: np.ndarray, k: int,
             batched: bool = True, batch_qps: float | None = None) -> dict:
     """Recall, batched QPS and single-query latencies of one operating point."""
@@ -96,7 +92,7 @@ def measure(search: S.SearchFn, queries: np.ndarray, truth: np.ndarray, k: int,
         found, qps = np.stack(results), len(results) / sum(singles)
     truth = truth[:len(found)]
     ms = np.array(singles) * 1000
-    return {"recall_at_1": recall(found, truth, 1), "recall_at_10": recall(found, truth, min(10, k)),
+    return {"recall_at_1": recall_at_k(found, truth, 1), "recall_at_10": recall_at_k(found, truth, min(10, k)),
             "qps": qps, "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
             "queries": len(found)}
 

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -107,8 +108,13 @@ def test_search_shows_thumbnails_with_time_codes_and_plays(server, page):
     page.click("#search-form button[type=submit]")
     page.wait_for_selector('#results[data-for="una taza de café"] .hit')
     assert "coffee" in page.locator(".hit .name").first.inner_text()
-    if "detected" in page.inner_text("#status"):  # where the query layer detects languages
-        assert "spa_Latn" in page.inner_text("#status")
+    # the language was left on Auto: the page says which language the server searched as, and how
+    query = urllib.parse.urlencode({"q": "una taza de café"})
+    with urllib.request.urlopen(f"{url}/api/search?{query}", timeout=30) as resp:
+        result = json.loads(resp.read())
+    assert result["lang"] and result["lang_source"] in ("detected", "default")
+    status = page.inner_text("#status")
+    assert f"· {result['lang_source']}: " in status, status
 
     page.fill("#q", "un chat")
     page.select_option("#lang", "fra_Latn")

@@ -191,7 +191,10 @@ def test_lite_summaries_are_labelled_and_cached(archive):
 
 
 def test_bad_requests(archive):
+    assert archive.search_vector(np.ones(384), 10)  # a vector needs no language and no k check
     with pytest.raises(InputError, match="k must be"):
-        archive.search_vector(np.ones(384), 10) and archive.search("x", k=0)
+        archive.search("x", k=0)
+    with pytest.raises(InputError, match="k must be"):
+        archive.search("x", k=10_000)
     with pytest.raises(InputError, match="unknown reranker"):
         archive.search("x", rerank="magic")
