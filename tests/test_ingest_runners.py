@@ -179,3 +179,14 @@ def test_a_pending_video_left_by_a_dead_run_is_swept(tmp_path, footage):
     assert catalog.counts()["pending"] == 0 and not (tmp_path / "thumbs" / str(video_id)).exists()
     assert jobs.get(job.id).status == "failed" and "interrupted" in jobs.get(job.id).error
     assert items.get(str(footage[2].resolve())).status == "failed"
+
+
+def test_ray_runner_reads_a_parquet_manifest_for_long_plans(tmp_path, footage, ray_cluster):
+    from indexer.runners.ray import RayOptions
+    files = footage[:3]  # a clip, a bad file, another clip of another shape
+    loc, loc_cat, _, _ = ingest(tmp_path / "loc", files, "local")
+    ray_report, ray_cat, _, _ = ingest(tmp_path / "ray", files, "ray",
+                                       ray_options=RayOptions(manifest_rows=0))
+    assert_same(snapshot(loc_cat, tmp_path / "loc" / "thumbs"),
+                snapshot(ray_cat, tmp_path / "ray" / "thumbs"), atol=1e-3)
+    assert ray_report.failed == loc.failed and ray_report.ingested == 2
