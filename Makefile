@@ -19,6 +19,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) || echo "chromium not installed: the browser test will be skipped"
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) || echo "postgresql not installed: the PostgreSQL catalog tests will be skipped"
 	$(VENV)/bin/python -m pytest
 
 clean:

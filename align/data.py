@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer.jsonl import read_jsonl, write_jsonl
-from vidsonar.errors import DecodeError, InputError, MediaError
+from vidsonar.errors import InputError, MediaError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 
@@ -86,26 +86,6 @@ def load_frames(pair: Pair, frames: int, short_side: int) -> np.ndarray:
 
 
 def _video_frames(pair: Pair, frames: int, short_side: int) -> np.ndarray:
-    import av
-
-    from encoders.frames import fit_frame
-    from encoders.vsonar import uniform_indices
-    start = float(pair.start or 0.0)
-    end = float(pair.end) if pair.end is not None else float("inf")
-    kept = []
-    try:
-        with av.open(str(pair.media)) as container:
-            stream = container.streams.video[0]
-            for frame in container.decode(stream):
-                t = float(frame.time or 0.0)
-                if t < start:
-                    continue
-                if t >= end:
-                    break
-                kept.append(frame)
-            picked = [kept[i].to_ndarray(format="rgb24") for i in uniform_indices(len(kept), frames)]
-    except (av.FFmpegError, IndexError) as exc:
-        raise DecodeError(str(pair.media), f"cannot read video frames: {exc}") from exc
-    if not picked:
-        raise DecodeError(str(pair.media), f"no frames between {start} s and {end} s")
-    return np.stack([fit_frame(f, short_side) for f in picked])
+    # the indexer's decoder: exact times from the first frame, rotation, the PyAV deadlock guard
+    from indexer.spans import read_span
+    return read_span(pair.media, pair.start, pair.end, frames=frames, short_side=short_side)

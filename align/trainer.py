@@ -83,7 +83,7 @@ class _Trainer:
     def __init__(self, config: AlignConfig, home, progress: bool | None):
         import torch
 
-        from encoders.backbones import load_backbone
+        from encoders.vision import load_backbone
         from encoders.projector import ProjectorConfig, VSonarProjector
         from encoders.device import pick_device
         from encoders.vsonar import build_teacher

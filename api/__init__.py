@@ -1,1 +1,2 @@
-"""User-facing interfaces: the command line (``api.cli``) and, later, the HTTP server."""
+"""User-facing interfaces: the command line (``api.cli``, commands in ``api.commands``) and the
+HTTP server with its web page (``api.server``, ``vidsonar serve``)."""

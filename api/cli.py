@@ -7,31 +7,13 @@ scripts; errors go to stderr with exit status 1.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import sys
 
 import click
 
-from vidsonar.errors import VidsonarError
-
-
-def fail_cleanly(fn):
-    """Print project errors as one line a user can act on, not a traceback."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except VidsonarError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-    return wrapper
-
-
-def archive_from(ctx: click.Context):
-    from search.archive import Archive
-    return Archive(ctx.obj["home"], ctx.obj["space"])
+from api.clikit import archive_from, fail_cleanly, timecode
 
 
 @click.group()
@@ -52,6 +34,11 @@ def main(ctx: click.Context, home: str | None, space: str | None, verbose: int) 
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--window", default=4.0, show_default=True, help="Snippet length in seconds.")
+@click.option("--shots", type=click.Choice(["transnetv2", "scenedetect", "none"]), default=None,
+              help="Shot detector whose cuts no snippet crosses; none: the fixed grid "
+                   "[default: scenedetect, see README 'Snippets'].")
+@click.option("--shot-threshold", type=float, default=None,
+              help="Detector threshold (TransNetV2 probability, default 0.5; scenedetect 27).")
 @click.option("--runner", type=click.Choice(["local", "sequential", "ray"]), default="local",
               show_default=True, help="local: decoding overlaps encoding; sequential: one file at "
               "a time; ray: Ray Data (a local cluster unless --ray-address).")
@@ -67,7 +54,8 @@ def main(ctx: click.Context, home: str | None, space: str | None, verbose: int) 
 @fail_cleanly
 def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: float, runner: str,
            ray_address: str | None, encoders: int, gpus_per_encoder: float,
-           checkpoint_every: int | None, checkpoint_seconds: float | None) -> None:
+           checkpoint_every: int | None, checkpoint_seconds: float | None, shots: str | None,
+           shot_threshold: float | None) -> None:
     """Ingest video files and folders (recursively); a killed run resumes where it stopped."""
     from indexer.discover import discover
     from indexer.runners.ray import RayOptions
@@ -84,7 +72,10 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: fl
         if bar is not None:
             bar.set_postfix_str(f"{outcome}: {path.name}"[:40])
             bar.update(1)
-    report = archive.ingestor(window=window, **options).ingest(paths, progress=progress)
+    if shots:
+        options["shots"] = shots
+    report = archive.ingestor(window=window, shot_threshold=shot_threshold, **options).ingest(
+        paths, progress=progress)
     if bar is not None:
         bar.close()
     if as_json:
@@ -150,9 +141,10 @@ def search(ctx: click.Context, query: str | None, lang: str | None, k: int, imag
         click.echo(json.dumps(result.to_json(), ensure_ascii=False))
         return
     lang_note = result.lang or ""
-    if result.lang_source == "detected" or (result.detected_language and not result.lang):
-        det = result.detected_language
-        lang_note = f"detected {det['code']} ({det['confidence']:.0%})" if det else lang_note
+    if result.lang_source == "detected" and result.detected_language:
+        lang_note = f"detected {result.lang} ({result.detected_language['confidence']:.0%})"
+    elif result.lang_source == "default":
+        lang_note = f"{result.lang} (default)"
     click.echo(f"{len(result.hits)} hits for {result.query!r} ({result.space} space"
                f"{', ' + lang_note if lang_note else ''})")
     for hit in result.hits:
@@ -264,12 +256,6 @@ def _register_command_modules() -> None:
     import api.commands
     for module in pkgutil.iter_modules(api.commands.__path__):
         importlib.import_module(f"api.commands.{module.name}").register(main)
-
-
-def timecode(seconds: float) -> str:
-    minutes, secs = divmod(seconds, 60)
-    hours, minutes = divmod(int(minutes), 60)
-    return f"{hours:d}:{minutes:02d}:{secs:06.3f}" if hours else f"{minutes:02d}:{secs:06.3f}"
 
 
 _register_command_modules()

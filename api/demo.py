@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from api.cli import timecode
+from api.clikit import timecode
 from samples.footage import QUERIES, build_sample_archive, is_relevant
 from search.archive import Archive
 

@@ -33,7 +33,7 @@ def main() -> None:
     queries = {(p.caption, p.group): p for p in val}
     out = {"split": args.split, "items": len(items), "queries": len(queries)}
     for name in ("lite", "lite-aligned"):
-        space = load_space(name, **({"cache_dir": home / "cache"} if name == "lite" else {}))
+        space = load_space(name, cache_dir=home / "cache")
         vecs = np.concatenate([space.encode_snippets(f[None]) for f in frames])
         q = space.encode_query([c for c, _ in queries], "eng_Latn")
         r1, chance = retrieval_r1(vecs, groups, q, [g for _, g in queries])

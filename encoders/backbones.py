@@ -6,6 +6,9 @@ frozen features can be computed once and cached (``cache_key`` names what produc
 
     {"type": "open_clip", "model": "PE-Core-L-14-336", "weights": "hf-hub:timm/PE-Core-L-14-336"}
     {"type": "efficientnet-lite0"}      the lite space's bundled ImageNet network (1280-d)
+
+This module holds the base class; ``encoders.vision`` maps a spec's ``type`` to a class and
+builds it (so this module never imports its subclasses).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from encoders.frames import center_crop, fit_frame
 
 
 class FrameBackbone(ABC):
+    """A frozen-or-trainable per-frame feature extractor; subclasses add ``from_spec``."""
+
     #: pixels of the square crop the network reads
     image_size: int
     #: length of one frame's feature vector
@@ -70,6 +75,11 @@ class EfficientNetLite0Backbone(FrameBackbone):
         self.image_size, self.mean, self.std = image_size, mean, std
         self.cache_key = f"efficientnet-lite0@{image_size}/{mean}/{std}"
 
+    @classmethod
+    def from_spec(cls, spec: dict, device: str = "cpu") -> "EfficientNetLite0Backbone":
+        return cls(int(spec.get("image_size", 224)), float(spec.get("mean", 127.0)),
+                   float(spec.get("std", 128.0)), device=device)
+
     def to_tensor(self, crops: np.ndarray):
         import torch
         x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float()
@@ -77,22 +87,3 @@ class EfficientNetLite0Backbone(FrameBackbone):
 
     def forward(self, pixels):
         return self.module.extract_features(pixels).mean(dim=(2, 3))
-
-
-def load_backbone(spec: dict, device: str = "cpu") -> FrameBackbone:
-    """Build a backbone from a space config's ``vision`` section."""
-    kind = spec.get("type", "open_clip")
-    if kind == "open_clip":
-        from encoders.openclip import OpenClipBackbone
-        backbone: FrameBackbone = OpenClipBackbone(spec["model"], spec.get("weights"), device=device,
-                                                   precision=spec.get("precision", "fp32"))
-    elif kind == "efficientnet-lite0":
-        backbone = EfficientNetLite0Backbone(int(spec.get("image_size", 224)), float(spec.get("mean", 127.0)),
-                                             float(spec.get("std", 128.0)), device=device)
-    else:
-        raise ValueError(f"unknown vision backbone type {kind!r}; known: open_clip, efficientnet-lite0")
-    if spec.get("finetuned"):  # weights of a backbone trained jointly by `vidsonar align`
-        import torch
-        backbone.module.load_state_dict(torch.load(spec["finetuned"], map_location=device, weights_only=True))
-        backbone.cache_key += f"+finetuned:{spec['finetuned']}"
-    return backbone

@@ -10,12 +10,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from encoders.frames import fit_frame
 from encoders.languages import language_set, resolve_language
-from vidsonar.errors import NoDecoderError, UnknownLanguageError
+from vidsonar.errors import InputError, NoDecoderError, UnknownLanguageError
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,26 @@ def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
 
 
 class ConceptSpace(ABC):
-    """Text and vision encoders into one space. Subclasses load their models lazily."""
+    """Text and vision encoders into one space. Subclasses load their models lazily.
+
+    Optional abilities are declared here, so callers ask instead of probing with ``getattr``:
+    ``has_decoder`` (``decode``: vectors to text), ``has_anchors`` (``anchors``: a fixed bank
+    of concept vectors for alignment-consistency reranking) and ``has_labels``
+    (``nearest_labels``: the concept names closest to a vector). A subclass with one sets the
+    flag and overrides the method; the base versions raise an error naming what is missing.
+    """
 
     #: frames are decoded with their short side at this many pixels
     frame_size: int = 224
+    #: ``anchors`` returns the space's concept anchors
+    has_anchors: bool = False
+    #: ``nearest_labels`` names the concepts closest to a vector
+    has_labels: bool = False
 
-    def __init__(self, config: SpaceConfig):
+    def __init__(self, config: SpaceConfig, cache_dir: str | Path | None = None):
         self.config = config
+        #: where a space may keep what it derives from its models (the lite label prompts)
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else Path("~/.cache/vidsonar").expanduser()
 
     @property
     def name(self) -> str:
@@ -106,7 +120,7 @@ class ConceptSpace(ABC):
         return np.concatenate([self.encode_snippets(fit_frame(img, self.frame_size)[None, None])
                                for img in images]) if images else np.zeros((0, self.dim), np.float32)
 
-    # --- decoding (spaces with a text decoder override these) -----------------------------
+    # --- optional abilities (see the class docstring) -------------------------------------
     @property
     def has_decoder(self) -> bool:
         return False
@@ -114,3 +128,13 @@ class ConceptSpace(ABC):
     def decode(self, vectors: np.ndarray, lang: str, **options) -> list[str]:
         raise NoDecoderError(f"concept space {self.name!r} has no text decoder; "
                              "use a SONAR space to verbalize hits")
+
+    @property
+    def anchors(self) -> np.ndarray:
+        """(m, dim) unit concept anchors; only where ``has_anchors``."""
+        raise InputError(f"concept space {self.name!r} has no concept anchors; use --rerank ac-candidates")
+
+    def nearest_labels(self, vectors: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:
+        """Per vector, the ``k`` closest concept labels with their cosines; only where ``has_labels``."""
+        raise NoDecoderError(f"concept space {self.name!r} has no text decoder and no concept "
+                             "labels to describe hits with")

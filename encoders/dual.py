@@ -18,8 +18,8 @@ from encoders.base import ConceptSpace, SpaceConfig, l2_normalize
 class DualEncoderSpace(ConceptSpace):
     needs_language = False
 
-    def __init__(self, config: SpaceConfig, device: str | None = None):
-        super().__init__(config)
+    def __init__(self, config: SpaceConfig, device: str | None = None, cache_dir=None):
+        super().__init__(config, cache_dir)
         self.device_spec = device or config.options.get("device", "auto")
 
     @cached_property

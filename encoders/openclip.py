@@ -36,7 +36,7 @@ def open_clip():
     try:
         import open_clip as oc
     except ImportError as exc:
-        raise MissingDependencyError("open_clip_torch", "Perception Encoder / SigLIP2 backbones") from exc
+        raise MissingDependencyError("open_clip_torch", "Perception Encoder / SigLIP2 backbones", "vision") from exc
     oc.add_model_config(Path(str(resources.files("encoders").joinpath("configs/open_clip"))))
     return oc
 
@@ -91,6 +91,10 @@ class OpenClipBackbone(FrameBackbone):
             probe = self.net.encode_image(torch.zeros(1, 3, self.image_size, self.image_size, device=device))
         self.feature_dim = int(probe.shape[-1])
         self.cache_key = f"open_clip:{model}@{weights or 'random'}/{self.image_size}"
+
+    @classmethod
+    def from_spec(cls, spec: dict, device: str = "cpu") -> "OpenClipBackbone":
+        return cls(spec["model"], spec.get("weights"), device=device, precision=spec.get("precision", "fp32"))
 
     def to_tensor(self, crops: np.ndarray):
         torch = self.torch

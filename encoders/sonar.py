@@ -59,8 +59,8 @@ def load_libsndfile() -> str:
             return str(path)
         except OSError:
             continue
-    raise MissingDependencyError("soundfile", "fairseq2n (SONAR) needs libsndfile: "
-                                 "`pip install soundfile` or `apt install libsndfile1`, and")
+    raise MissingDependencyError("soundfile", "fairseq2n (SONAR) needs libsndfile "
+                                 "(`apt install libsndfile1`, or the soundfile wheel), and", "sonar")
 
 
 def _import_sonar():
@@ -70,7 +70,7 @@ def _import_sonar():
         import fairseq2  # noqa: F401
         import sonar  # noqa: F401  registers SONAR's model families and cards
     except ImportError as exc:
-        raise MissingDependencyError("sonar-space", "the SONAR text encoder and decoder") from exc
+        raise MissingDependencyError("sonar-space", "the SONAR text encoder and decoder", "sonar") from exc
     return sonar
 
 

@@ -29,7 +29,7 @@ def make_tiny_sonar(directory: str | Path, sentences: list[str], dim: int = 32, 
     try:
         import sentencepiece as spm
     except ImportError as exc:
-        raise MissingDependencyError("sentencepiece", "training a tiny SONAR tokenizer") from exc
+        raise MissingDependencyError("sentencepiece", "training a tiny SONAR tokenizer", "test") from exc
     _import_sonar()
     from fairseq2.data.tokenizers import VocabularyInfo, load_tokenizer
     from sonar.models.sonar_text import get_sonar_text_decoder_hub, get_sonar_text_encoder_hub

@@ -57,8 +57,8 @@ def teacher_encode(teacher, texts: list[str], lang: str | None, query: bool = Fa
 
 
 class VSonarSpace(ConceptSpace):
-    def __init__(self, config: SpaceConfig, device: str | None = None):
-        super().__init__(config)
+    def __init__(self, config: SpaceConfig, device: str | None = None, cache_dir=None):
+        super().__init__(config, cache_dir)
         self.device_spec = device or config.options.get("device", "auto")
 
     @property
@@ -92,7 +92,7 @@ class VSonarSpace(ConceptSpace):
 
     @cached_property
     def backbone(self):
-        from encoders.backbones import load_backbone
+        from encoders.vision import load_backbone
         return load_backbone(self.config.vision, device=self.torch_device)
 
     @cached_property

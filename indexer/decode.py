@@ -233,3 +233,70 @@ class _WindowState:
         pts = [t for t, _ in self.kept]
         chosen = [self.kept[max(0, bisect.bisect_right(pts, x) - 1)][1] for x in targets]
         return DecodedSnippet(Window(self.index, self.start, end, targets), np.stack(chosen), rotation)
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    time: Fraction  # seconds from the first frame
+    image: np.ndarray  # (H, W, 3) uint8 RGB at the encoder's size, upright
+    small: np.ndarray | None  # (h, w, 3) uint8 RGB at the shot detector's size, upright
+    rotation: int = 0
+
+
+class _SmallScaler:
+    """A second, tiny reformat of the same decoded frame (the shot detector's 48x27)."""
+
+    def __init__(self, size: tuple[int, int]):
+        from av.video.reformatter import VideoReformatter
+        self.size = size
+        self.reformatter = VideoReformatter()
+
+    def __call__(self, frame, turn: int) -> np.ndarray:
+        w, h = self.size
+        if turn in (90, 270):
+            w, h = h, w  # scale to the turned size, so the upright frame is w x h
+        img = self.reformatter.reformat(frame, width=w, height=h, format="rgb24",
+                                        interpolation="AREA").to_ndarray()
+        return _upright(img, turn)
+
+
+def iter_frames(path: Path, short_side: int = 224, small: tuple[int, int] | None = None,
+                ) -> Iterator[DecodedFrame]:
+    """Every decoded frame once, in time order, at the encoder's size (and ``small``, if asked).
+
+    The same pass and time line as ``iter_snippets`` (time codes from pts, starting at the
+    first frame, duplicates dropped); for readers that decide windows themselves, such as the
+    shot-aware sampler. Raises DecodeError on unreadable media.
+    """
+    av = pyav()
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        tb = stream.time_base
+        scale = _Scaler(short_side)
+        tiny = _SmallScaler(small) if small else None
+        first_time = last_time = None
+        packet_errors: list[str] = []
+        try:
+            for frame in _decode(container, stream, packet_errors):
+                t = Fraction(frame.pts) * tb
+                if first_time is None:
+                    first_time = t
+                t -= first_time
+                if last_time is not None and t <= last_time:
+                    continue
+                image = scale(frame)
+                yield DecodedFrame(t, image, tiny(frame, scale.turn) if tiny else None, scale.turn)
+                last_time = t
+        except av.FFmpegError as exc:
+            at = f" at {float(last_time):.3f} s" if last_time is not None else ""
+            raise DecodeError(str(path), f"decoding failed{at} ({exc.strerror or exc})") from exc
+        if last_time is None:
+            detail = f" ({len(packet_errors)} packets rejected, first: {packet_errors[0]})" if packet_errors else ""
+            raise DecodeError(str(path), f"no decodable video frames{detail}")
+        if packet_errors:
+            log.warning("%s: skipped %d undecodable packets (first: %s)", path, len(packet_errors),
+                        packet_errors[0])
+    finally:
+        container.close()

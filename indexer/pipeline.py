@@ -27,6 +27,7 @@ from encoders.base import ConceptSpace
 from indexer.discover import discover
 from indexer.report import IngestReport
 from indexer.sampling import DEFAULT_WINDOW, FRAMES_PER_SNIPPET
+from indexer.shots import DEFAULT_DETECTOR, make_detector
 from indexer.stages import (Checkpoints, Encoder, Planner, ReadSpec, SpaceSpec, Writer,
                             sweep_incomplete)
 from storage.catalog import Catalog
@@ -46,13 +47,16 @@ class Ingestor:
     def __init__(self, catalog: Catalog, space: ConceptSpace, store: IndexStore, thumbs: Path,
                  window: Fraction | float = DEFAULT_WINDOW, frames: int = FRAMES_PER_SNIPPET,
                  batch_snippets: int = 16, runner: str = "local", ray_options=None,
-                 checkpoints: Checkpoints | None = None):
+                 checkpoints: Checkpoints | None = None, shots: str = DEFAULT_DETECTOR,
+                 shot_threshold: float | None = None):
         if runner not in RUNNERS:
             raise InputError(f"unknown runner {runner!r}; choose one of {', '.join(RUNNERS)}")
         self.catalog, self.space, self.store, self.thumbs = catalog, space, store, Path(thumbs)
         self.window, self.frames, self.batch_snippets = window, frames, batch_snippets
         self.runner, self.ray_options = runner, ray_options
         self.checkpoints = checkpoints or Checkpoints.from_env()
+        self.shots, self.shot_threshold = shots, shot_threshold  # detector name, or "none"
+        make_detector(shots, shot_threshold)  # a bad name or threshold fails before any work
 
     def ingest(self, paths: Iterable[str | Path],
                progress: Callable[[Path, str], None] | None = None,
@@ -101,7 +105,8 @@ class Ingestor:
         return report
 
     def _run(self, plan, writer: Writer, report: IngestReport) -> None:
-        spec = ReadSpec.of(self.window, self.frames, self.space.frame_size)
+        spec = ReadSpec.of(self.window, self.frames, self.space.frame_size, self.shots,
+                           self.shot_threshold)
         if self.runner == "ray":
             from indexer.runners.ray import RayOptions, run_ray
             run_ray(plan, SpaceSpec.of(self.space), spec, writer, report,

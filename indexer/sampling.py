@@ -19,6 +19,7 @@ may lie past the last decodable frame.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -75,3 +76,94 @@ def snippet_windows(duration: Fraction | float, window: Fraction | float = DEFAU
         end = duration if i == count - 1 else window * (i + 1)
         windows.append(Window(i, start, end, frame_times(start, end, frames)))
     return windows
+
+
+# --- windows inside shots -------------------------------------------------------------------
+#
+# Edited footage cuts every few seconds; a window that straddles a cut averages two unrelated
+# scenes into one vector. So, given the cut times a shot detector found:
+#
+# 1. Flash cuts merge. Cuts are taken in order; a cut that would close a shot shorter than
+#    ``min_shot`` (1 s) is dropped, so the short piece joins the shot after it; a last shot
+#    shorter than ``min_shot`` joins the one before. Every shot is then >= min_shot (unless the
+#    whole video is shorter), and every dropped cut lies within min_shot of a kept boundary.
+# 2. A shot splits into near-equal windows of about ``window``: n = round(length / window)
+#    (at least 1) equal windows. A shot longer than ``hold`` (2 windows) first gives full
+#    windows from its start until at most ``hold`` is left, and that rest splits as above.
+#    The hold is what keeps decoding memory bounded: a decoder that does not yet know where a
+#    long shot ends can still close its early windows, holding at most ``hold`` seconds of
+#    frames (see indexer/shots.py).
+# 3. Every window keeps ``frames`` uniformly sampled frames (centres, as above), exact times.
+#
+# Worked example: a 20 s video, cuts at 3, 3.4 and 13 s, 4 s windows (hold 8 s):
+#
+#     cuts     3 (kept)  3.4 ([3, 3.4) is 0.4 s < 1 s: dropped, the flash joins the next shot)  13
+#     shots    [0, 3)  [3, 13)  [13, 20)
+#     [0, 3)   3 s  <= 8: round(0.75) -> 1 window   [0, 3)
+#     [3, 13)  10 s >  8: one full window [3, 7), the 6 s left -> round(1.5) = 2: [7, 10) [10, 13)
+#     [13, 20) 7 s  <= 8: round(1.75) -> 2 windows  [13, 16.5) [16.5, 20)
+#
+# Six windows; none crosses a kept cut; frames of [13, 16.5) at 13 + 7/32, 13 + 21/32, ...
+
+MIN_SHOT = Fraction(1)
+
+
+def hold_limit(window: Fraction) -> Fraction:
+    """The longest stretch of a shot whose windows wait for the shot's end (2 windows)."""
+    return 2 * window
+
+
+def merge_shots(duration: Fraction | float, cuts, min_shot: Fraction | float = MIN_SHOT,
+                ) -> list[tuple[Fraction, Fraction]]:
+    """Shots [start, end) covering [0, duration) from cut times, flash cuts merged (rule 1).
+
+    Cuts outside (0, duration) are ignored; duplicates count once.
+    """
+    duration, min_shot = as_fraction(duration), as_fraction(min_shot)
+    if duration <= 0:
+        raise ValueError(f"duration must be positive, got {float(duration)} s")
+    shots: list[tuple[Fraction, Fraction]] = []
+    start = Fraction(0)
+    for cut in sorted({as_fraction(c) for c in cuts}):
+        if cut <= 0 or cut >= duration:
+            continue
+        if cut - start >= min_shot:
+            shots.append((start, cut))
+            start = cut
+        # else: the piece [start, cut) is a flash; it runs on into the next shot
+    if shots and duration - start < min_shot:
+        shots[-1] = (shots[-1][0], duration)  # a short last shot joins the one before
+    else:
+        shots.append((start, duration))
+    return shots
+
+
+def split_shot(start: Fraction, end: Fraction, window: Fraction | float = DEFAULT_WINDOW,
+               hold: Fraction | None = None) -> list[tuple[Fraction, Fraction]]:
+    """The window spans of one shot [start, end) (rule 2)."""
+    window = as_fraction(window)
+    hold = hold_limit(window) if hold is None else as_fraction(hold)
+    if end <= start:
+        raise ValueError(f"a shot must have a positive length, got [{float(start)}, {float(end)})")
+    full = max(0, math.ceil((end - start - hold) / window))
+    spans = [(start + window * i, start + window * (i + 1)) for i in range(full)]
+    rest_start = start + window * full
+    rest = end - rest_start
+    n = max(1, math.floor(rest / window + Fraction(1, 2)))
+    step = rest / n
+    spans += [(rest_start + step * i, end if i == n - 1 else rest_start + step * (i + 1))
+              for i in range(n)]
+    return spans
+
+
+def shot_windows(duration: Fraction | float, cuts, window: Fraction | float = DEFAULT_WINDOW,
+                 frames: int = FRAMES_PER_SNIPPET, min_shot: Fraction | float = MIN_SHOT,
+                 ) -> list[Window]:
+    """Windows covering [0, duration) that follow the shots the cuts make (rules 1-3)."""
+    window = as_fraction(window)
+    if window <= 0:
+        raise ValueError(f"window must be positive, got {float(window)} s")
+    if frames < 1:
+        raise ValueError(f"frames must be at least 1, got {frames}")
+    spans = [span for a, b in merge_shots(duration, cuts, min_shot) for span in split_shot(a, b, window)]
+    return [Window(i, a, b, frame_times(a, b, frames)) for i, (a, b) in enumerate(spans)]

@@ -21,18 +21,30 @@ DEFAULT_SPACE = "lite"
 
 
 class Archive:
-    def __init__(self, home: Home | str | None = None, space: str | None = None):
+    """A home, its catalog, a concept space and that space's index, made on first use.
+
+    ``space`` is a name (loaded from the registry) or a ConceptSpace object already built (a
+    test's fake, models loaded once and shared, the server's locked wrapper), as SONAR's
+    pipelines take a card name or a model. ``store`` and ``catalog`` may be given the same way.
+    """
+
+    def __init__(self, home: Home | str | None = None, space: str | ConceptSpace | None = None, *,
+                 store: IndexStore | None = None, catalog: Catalog | None = None):
         self.home = home if isinstance(home, Home) else Home.resolve(home)
         scan_dir(self.home.root / "spaces")
-        self._space_name = space
+        self._space = space if isinstance(space, ConceptSpace) else None
+        self._space_name = space.name if isinstance(space, ConceptSpace) else space
+        self._store, self._catalog = store, catalog
 
     @cached_property
     def catalog(self) -> Catalog:
-        return Catalog(self.home.db_url)
+        return self._catalog if self._catalog is not None else Catalog(self.home.db_url)
 
     @cached_property
     def space_name(self) -> str:
         """--space, else $VIDSONAR_SPACE, else the archive's only space, else 'lite'."""
+        if self._space is not None:
+            return self._space.name
         if self._space_name or os.environ.get("VIDSONAR_SPACE"):
             name = self._space_name or os.environ["VIDSONAR_SPACE"]
         else:
@@ -43,15 +55,15 @@ class Archive:
 
     @cached_property
     def space(self) -> ConceptSpace:
-        return load_space(self.space_name, **self._space_kwargs())
-
-    def _space_kwargs(self) -> dict:
-        cfg = get_space_config(self.space_name)
-        return {"cache_dir": self.home.cache} if cfg.family == "label-bridge" else {}
+        if self._space is not None:
+            return self._space
+        return load_space(self.space_name, cache_dir=self.home.cache)
 
     @cached_property
     def store(self) -> IndexStore:
-        dim = get_space_config(self.space_name).dim
+        if self._store is not None:
+            return self._store
+        dim = self._space.dim if self._space is not None else get_space_config(self.space_name).dim
         return IndexStore(self.catalog, self.space_name, dim, self.home.index_dir(self.space_name))
 
     def ingestor(self, **kwargs) -> Ingestor:

@@ -200,11 +200,10 @@ class Searcher:
         if method == "ac-candidates":
             ac = alignment_consistency(query, vectors)
         elif method == "ac-anchors":
-            anchors = getattr(self.space, "anchors", None)
-            if anchors is None:
+            if not self.space.has_anchors:
                 raise InputError(f"concept space {self.space.name!r} has no concept anchors; "
                                  "use --rerank ac-candidates")
-            ac = alignment_consistency(query, vectors, anchors)
+            ac = alignment_consistency(query, vectors, self.space.anchors)
         else:  # roundtrip: decode each candidate, re-encode the text, compare with the query
             if not self.space.has_decoder:
                 raise InputError(f"--rerank roundtrip needs a space with a text decoder; "
@@ -216,13 +215,15 @@ class Searcher:
 
     # --- helpers ------------------------------------------------------------------------------
     def _language(self, query: str, lang: str | None) -> tuple[str | None, str | None, dict | None]:
-        """(language used, where it came from, detection result)."""
+        """(language searched as, where it came from: given, detected or default; detection result).
+
+        Also for a space whose encoder ignores the code (e5 reads any language): the result
+        then says what the query was taken to be, and summaries follow it.
+        """
         if lang:
             return self.space.resolve_language(lang), "given", None
         found = detect_language(query, self.space.languages)
         detected = None if found is None else {"code": found.code, "confidence": found.confidence}
-        if not self.space.needs_language:
-            return None, None, detected
         if found is not None and found.confidence >= MIN_DETECT_CONFIDENCE:
             return found.code, "detected", detected
         default = os.environ.get("VIDSONAR_DEFAULT_LANG", "eng_Latn")

@@ -68,9 +68,8 @@ def _verbalize(space: ConceptSpace, vectors: np.ndarray, lang: str, beam_size: i
                max_len: int) -> tuple[str, list[str]]:
     if space.has_decoder:
         return DECODED, space.decode(vectors, lang, beam_size=beam_size, max_len=max_len)
-    nearest = getattr(space, "nearest_labels", None)
-    if nearest is None:
+    if not space.has_labels:
         raise NoDecoderError(f"concept space {space.name!r} has no text decoder and no concept "
                              "labels to describe hits with")
     return LABELS, ["nearest concepts (English labels, not a caption): "
-                    + ", ".join(label for label, _ in row) for row in nearest(vectors, k=3)]
+                    + ", ".join(label for label, _ in row) for row in space.nearest_labels(vectors, k=3)]

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
-from storage import migrations
+from storage import schema
 from storage.ids import video_id_range
 
 
@@ -99,15 +99,15 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 
 class Catalog:
-    """Open (and migrate) the catalog at a SQLAlchemy URL."""
+    """Open (and migrate) the catalog at a SQLAlchemy URL: SQLite (the default) or
+    PostgreSQL (``postgresql+psycopg://...``), both tested."""
 
     def __init__(self, url: str):
         self.url = url
         self.engine = sa.create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        with self.engine.begin() as conn:
-            migrations.upgrade(conn)
+        schema.upgrade(self.engine)  # Alembic; safe when several processes open it at once
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

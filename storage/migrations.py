@@ -1,7 +1,20 @@
-"""Numbered schema migrations, applied in order and recorded in ``schema_version``.
+"""The catalog's schema changes, one numbered function each, run as Alembic revisions.
 
-Each migration is plain SQLAlchemy Core written against the schema as it was at that
-version, so an old catalog upgrades step by step. Add a migration; never edit a shipped one.
+Each function is plain SQLAlchemy Core written against the schema as it was at that version,
+so an old catalog upgrades step by step. Add a function; never edit a shipped one. Alembic
+(``storage/schema.py``) runs them: revision ``000N`` in ``storage/alembic/versions/`` is a
+thin wrapper calling ``_vN_...``, chained to ``000(N-1)``. To add version N, write ``_vN_what``
+here, list it in ``MIGRATIONS``, and add ``storage/alembic/versions/000N_what.py``::
+
+    '''what it adds'''
+    from alembic import op
+    from storage import migrations
+    revision, down_revision = "000N", "000(N-1)"
+    def upgrade() -> None:
+        migrations._vN_what(op.get_bind())
+
+Catalogs written before Alembic recorded the versions they had in ``schema_version``; on
+open they are stamped at the matching revision and upgraded from there (``schema.py``).
 """
 
 from __future__ import annotations
@@ -144,30 +157,40 @@ def _v5_ingest_items(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE ingest_jobs ADD COLUMN owner VARCHAR(200)"))
 
 
+def _v6_shots(conn: Connection) -> None:
+    """Each video's shots as its detector found them (flash cuts merged), in order."""
+    md = sa.MetaData()
+    sa.Table("videos", md, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table(
+        "shots", md,
+        sa.Column("video_id", sa.Integer, sa.ForeignKey("videos.id", ondelete="CASCADE"),
+                  primary_key=True),
+        sa.Column("idx", sa.Integer, primary_key=True),
+        sa.Column("start", sa.Float, nullable=False),
+        sa.Column("end", sa.Float, nullable=False),
+        sa.Column("detector", sa.String(32), nullable=False),
+        sa.Column("threshold", sa.Float),
+    )
+    md.tables["shots"].create(conn)
+
+
+# every numbered migration; each has its Alembic revision (tests/test_catalog.py checks)
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: videos, snippets, embeddings, ingest runs", _v1_initial),
     (2, "ingest jobs queued by the server", _v2_ingest_jobs),
     (3, "video tags and cached summaries", _v3_tags_and_summaries),
     (5, "ingestion items (resumable runs) and job owners", _v5_ingest_items),
+    (6, "shots of each video", _v6_shots),
 ]
 
 
-def applied_versions(conn: Connection) -> set[int]:
+def legacy_versions(conn: Connection) -> set[int]:
+    """The versions a pre-Alembic catalog recorded in ``schema_version`` (empty if none)."""
     if not sa.inspect(conn).has_table("schema_version"):
         return set()
     return {row[0] for row in conn.execute(sa.text("SELECT version FROM schema_version"))}
 
 
-def upgrade(conn: Connection) -> list[int]:
-    """Apply, in order, every migration the catalog has not had; return the versions applied."""
-    conn.execute(sa.text(
-        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT)"))
-    have = applied_versions(conn)
-    applied = []
-    for version, name, migrate in sorted(MIGRATIONS, key=lambda m: m[0]):
-        if version not in have:
-            migrate(conn)
-            conn.execute(sa.text("INSERT INTO schema_version (version, name) VALUES (:v, :n)"),
-                         {"v": version, "n": name})
-            applied.append(version)
-    return applied
+def revision_id(version: int) -> str:
+    """The Alembic revision that wraps numbered migration ``version``."""
+    return f"{version:04d}"

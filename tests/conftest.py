@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
+pytest_plugins = ["tests.pg"]  # pg_cluster / pg_url: a throwaway PostgreSQL server
+
 # machines here are small and shared: no per-example deadline, the default example count
 settings.register_profile("vidsonar", deadline=None)
 settings.load_profile("vidsonar")

@@ -18,8 +18,8 @@ CONFIG = SpaceConfig(name="fake-test", family="fake-test", dim=16,
 class FakeSpace(ConceptSpace):
     frame_size = 64
 
-    def __init__(self, config: SpaceConfig = CONFIG):
-        super().__init__(config)
+    def __init__(self, config: SpaceConfig = CONFIG, cache_dir=None):
+        super().__init__(config, cache_dir)
         self.projection = np.random.default_rng(7).standard_normal((8 * 8 * 3, config.dim))
         self.calls = 0  # encode_snippets calls, to see batching
 

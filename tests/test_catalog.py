@@ -1,3 +1,5 @@
+"""The catalog's contract, run against SQLite and a real PostgreSQL server (``tests/pg.py``)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -5,13 +7,23 @@ import pytest
 import sqlalchemy as sa
 
 from storage import migrations
-from storage.catalog import Catalog, SnippetRecord
+from storage.catalog import Catalog, SnippetRecord, utcnow
 from storage.ids import pack_snippet_id
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    """An empty catalog database: a SQLite file, or a new database on the test PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'c.db'}"
+    return request.getfixturevalue("pg_url")
+
+
 @pytest.fixture
-def catalog(tmp_path):
-    return Catalog(f"sqlite:///{tmp_path / 'c.db'}")
+def catalog(db_url):
+    cat = Catalog(db_url)
+    yield cat
+    cat.engine.dispose()
 
 
 def _add_video(catalog, digest="h1", n=3, dim=4, space="s"):
@@ -21,16 +33,6 @@ def _add_video(catalog, digest="h1", n=3, dim=4, space="s"):
     catalog.complete_video(vid, space=space, info={"duration": 4.0 * n, "fps": 25.0}, snippets=records,
                            vectors=vectors)
     return vid, records, vectors
-
-
-def test_migrations_are_recorded_and_idempotent(tmp_path):
-    url = f"sqlite:///{tmp_path / 'm.db'}"
-    Catalog(url)
-    Catalog(url)  # opening again applies nothing new
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        assert migrations.applied_versions(conn) == {m[0] for m in migrations.MIGRATIONS}
-        assert migrations.upgrade(conn) == []
 
 
 def test_complete_video_writes_snippets_and_float16_embeddings(catalog):
@@ -77,3 +79,82 @@ def test_runs_are_recorded(catalog):
     catalog.finish_run(run, ingested=2, failed=1, media_seconds=10.0, wall_seconds=2.0)
     last = catalog.last_run()
     assert (last.id, last.ingested, last.failed) == (run, 2, 1) and last.finished_at is not None
+
+
+def test_types_round_trip_big_ids_json_bytes_datetimes(catalog):
+    """What PostgreSQL stores differently from SQLite: bigint ids, JSON, bytea, timestamps."""
+    from storage.catalog import Video
+    with catalog.session() as s:  # a video id whose snippet ids need 64 bits
+        s.add(Video(id=3_000_000, path="/v/big.mp4", content_hash="hbig", size_bytes=5 * 2**40,
+                    status="pending"))
+    records = [SnippetRecord(pack_snippet_id(3_000_000, i), i, 0.5 * i, 0.5 * i + 0.5,
+                             [0.125 * i, 1 / 3]) for i in (0, 1, 2**20 - 1)]
+    assert records[-1].id > 2**41
+    vectors = np.random.default_rng(1).standard_normal((3, 8)).astype(np.float32)
+    catalog.complete_video(3_000_000, space="s", info={"duration": 1.5}, snippets=records,
+                           vectors=vectors)
+    got = catalog.snippets([r.id for r in records])
+    assert sorted(got) == [r.id for r in records]
+    assert got[records[2].id].frame_times == [0.125 * (2**20 - 1), 1 / 3]
+    ids, vecs = catalog.vectors_for([records[2].id, records[0].id], "s")
+    assert list(ids) == [records[2].id, records[0].id]
+    assert vecs.tobytes() == vectors[[2, 0]].astype(np.float16).astype(np.float32).tobytes()
+    video = catalog.video(3_000_000)
+    assert video.size_bytes == 5 * 2**40 and video.ingested_at.tzinfo is None
+    assert abs((video.ingested_at - utcnow()).total_seconds()) < 60
+
+
+def test_ids_count_up_and_upserts_keep_one_row(catalog):
+    a = catalog.reserve_video("/v/a.mp4", "ha", 1, None)
+    b = catalog.reserve_video("/v/b.mp4", "hb", 1, None)
+    assert b > a
+    assert catalog.reserve_video("/v/a2.mp4", "ha", 1, None) == a  # same bytes, same row
+    assert catalog.record_failure("/v/a2.mp4", "ha", 1, "bad", None) == a
+    assert catalog.counts() == {"videos": 0, "failed": 1, "pending": 1, "snippets": 0, "hours": 0.0}
+    assert [v.path for v in catalog.videos()] == ["/v/a2.mp4", "/v/b.mp4"]
+
+
+def test_embeddings_stream_in_batches(catalog):
+    _add_video(catalog, "h1", n=5)
+    _add_video(catalog, "h2", n=4)
+    parts = list(catalog.embeddings("s", batch=3))
+    assert [len(ids) for ids, _ in parts] == [3, 3, 3]
+    all_ids = np.concatenate([ids for ids, _ in parts])
+    assert list(all_ids) == sorted(all_ids) and parts[0][1].dtype == np.float32
+
+
+def test_tags_summaries_filters_and_cascading_delete(catalog):
+    from storage.annotations import (Filters, add_tags, allowed_ids, cached_summary,
+                                     matching_vectors, store_summary, tags_of)
+    vid, records, _ = _add_video(catalog, "h1")
+    other, other_records, _ = _add_video(catalog, "h2")
+    assert add_tags(catalog, vid, ["news", "2024", "news"]) == ["2024", "news"]
+    store_summary(catalog, records[0].id, "fra_Latn", "m", "decoded", "un chat")
+    store_summary(catalog, records[0].id, "fra_Latn", "m", "decoded", "un chien")  # upsert
+    assert cached_summary(catalog, records[0].id, "fra_Latn", "m").text == "un chien"
+    assert tags_of(catalog, [vid, other]) == {vid: ["2024", "news"]}
+    ids, _ = matching_vectors(catalog, Filters(tags=("news",), path_glob="/v/h?.mp4"), "s", 100)
+    assert sorted(ids) == [r.id for r in records]
+    assert matching_vectors(catalog, Filters(path_glob="*.mp4"), "s", 3) is None  # 6 > limit
+    assert allowed_ids(catalog, Filters(video_ids=(other,)), [r.id for r in records + other_records]) \
+        == {r.id for r in other_records}
+    assert catalog.delete_video(vid)
+    assert tags_of(catalog, [vid]) == {} and cached_summary(catalog, records[0].id, "fra_Latn", "m") is None
+
+
+def test_jobs_round_trip(catalog):
+    from storage.jobs import JobStore
+    jobs = JobStore(catalog)
+    job = jobs.create("paths", ["/a", "/b"], "s")
+    jobs.start(job.id, total=2)
+    jobs.advance(job.id, "/a", "ingested")
+    jobs.advance(job.id, "/b", "failed", "not a video")
+    assert [j.id for j in jobs.unfinished()] == [job.id]
+    jobs.requeue(job.id)
+    jobs.start(job.id, total=2)  # resumed: counters afresh, one more attempt
+    jobs.advance(job.id, "/b", "failed", "not a video")
+    jobs.finish(job.id)
+    got = jobs.get(job.id)
+    assert (got.status, got.attempts, got.done, got.failed) == ("done", 2, 1, 1)
+    assert got.errors == [{"path": "/b", "error": "not a video"}] and got.paths == ["/a", "/b"]
+    assert jobs.counts() == {"queued": 0, "running": 0, "done": 1, "failed": 0}

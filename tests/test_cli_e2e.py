@@ -74,7 +74,8 @@ def test_query_layer_through_the_cli(ingested_archive):
     home, _ = ingested_archive
     out = json.loads(run_cli("search", "a band playing electric guitars on stage", "-k", "2",
                              "--summaries", "--json", home=home).stdout)
-    assert out["lang"] is None and out["detected_language"]["code"] == "eng_Latn"
+    assert (out["lang"], out["lang_source"]) == ("eng_Latn", "detected")  # lite needs no code, still reports it
+    assert out["detected_language"]["code"] == "eng_Latn"
     top = out["hits"][0]
     assert top["video_path"].endswith("concert.mp4") and top["snippet_id"] in top["snippet_ids"]
     assert top["summary"]["kind"] == "labels" and "not a caption" in top["summary"]["text"]

@@ -56,6 +56,7 @@ def ingest(root: Path, files, runner: str, **kwargs):
     catalog = Catalog(f"sqlite:///{root}/catalog.db")
     space = kwargs.pop("space", None) or fake_space()
     store = IndexStore(catalog, space.name, space.dim, root / "index")
+    kwargs.setdefault("shots", "none")  # the fixed grid: expected windows come from snippet_windows
     report = Ingestor(catalog, space, store, root / "thumbs", runner=runner, **kwargs).ingest(files)
     return report, catalog, store, space
 

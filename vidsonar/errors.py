@@ -13,6 +13,7 @@
     ├── IndexError_                    the vector index on disk (HTTP 409/500)
     │   ├── SpaceMismatchError         index built with another concept space or dimension
     │   └── CorruptIndexError          manifest or index file damaged
+    ├── CatalogError                   the catalog database: a schema this code cannot migrate
     └── MissingDependencyError         an optional package (extra) is not installed
 
 Messages name the problem and, where possible, what to do about it.
@@ -83,7 +84,20 @@ class CorruptIndexError(IndexError_):
     pass
 
 
+class CatalogError(VidsonarError):
+    """The catalog's schema is one this code cannot bring up to date (newer, or unknown)."""
+
+
 class MissingDependencyError(VidsonarError, ImportError):
-    def __init__(self, package: str, purpose: str):
-        super().__init__(f"{purpose} needs the Python package {package!r}; "
-                         f"install it into vidsonar's environment (pip install {package})")
+    """A package is missing: the message names the project's extra that brings it.
+
+    ``extra`` is the ``[project.optional-dependencies]`` group of pyproject.toml
+    (``vision``, ``sonar``, ``server``, ...); None for a core dependency, which a plain
+    install of vidsonar brings.
+    """
+
+    def __init__(self, package: str, purpose: str, extra: str | None = None):
+        self.package, self.extra = package, extra
+        how = (f"install the project's extra: pip install 'vidsonar[{extra}]'" if extra else
+               "it is a core dependency: reinstall vidsonar (pip install vidsonar, or `make venv`)")
+        super().__init__(f"{purpose} needs the Python package {package!r}; {how}")

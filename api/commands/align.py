@@ -6,7 +6,7 @@ import json
 
 import click
 
-from api.cli import fail_cleanly
+from api.clikit import fail_cleanly
 
 
 def register(main: click.Group) -> None:

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from api.cli import archive_from, fail_cleanly
+from api.clikit import archive_from, fail_cleanly
 
 
 def register(main: click.Group) -> None:

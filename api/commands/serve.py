@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from api.cli import fail_cleanly
+from api.clikit import fail_cleanly
 
 
 def register(main: click.Group) -> None:
@@ -28,7 +28,12 @@ def register(main: click.Group) -> None:
 def serve(ctx: click.Context, host: str, port: int, ingest_roots: tuple[str, ...],
           log_level: str) -> None:
     """Serve the search API and web page (settings from VIDSONAR_* variables, see the README)."""
-    import uvicorn
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn
+    except ImportError as exc:
+        from vidsonar.errors import MissingDependencyError
+        raise MissingDependencyError(exc.name or "fastapi", "`vidsonar serve`", "server") from exc
     from pydantic import ValidationError
 
     from api.server import ServerSettings, create_app

@@ -11,7 +11,7 @@ import logging
 from contextlib import asynccontextmanager
 from importlib import resources
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -21,7 +21,7 @@ from api.server import routes_ingest, routes_media, routes_search
 from api.server.auth import require_read
 from api.server.errors import handle_project_error
 from api.server.metrics import Metrics, MetricsMiddleware
-from api.server.routes_search import server
+from api.server.deps import ArchiveDep, StateDep
 from api.server.schemas import HealthOut
 from api.server.settings import ServerSettings, resolve_keys
 from api.server.state import ServerState
@@ -35,8 +35,7 @@ STATIC = resources.files("api.server").joinpath("static")
 
 def _open(app: FastAPI) -> ServerState:
     settings: ServerSettings = app.state.settings
-    state = ServerState.open(settings)
-    state.metrics = app.state.metrics
+    state = ServerState.open(settings, app.state.metrics)
     app.state.keys, app.state.key_file = resolve_keys(settings, state.archive.home.root)
     if settings.warm_up:
         state.warm_up()
@@ -88,8 +87,7 @@ def _system_routes(app: FastAPI) -> None:
     @app.get("/api/health", response_model=HealthOut, tags=["system"],
              summary="Liveness and readiness, with counts",
              responses={503: {"description": "Degraded: the ingest worker is not running"}})
-    def health(request: Request, response: Response) -> dict:
-        state = server(request)
+    def health(state: StateDep, response: Response) -> dict:
         counts = state.catalog.counts()
         alive = state.worker is not None and state.worker.alive
         if not alive:
@@ -101,13 +99,12 @@ def _system_routes(app: FastAPI) -> None:
 
     @app.get("/api/info", tags=["system"], dependencies=[Depends(require_read)],
              summary="The archive: counts, concept space, index type and size")
-    def info(request: Request) -> dict:
-        return server(request).archive.info()
+    def info(archive: ArchiveDep) -> dict:
+        return archive.info()
 
     @app.get("/metrics", tags=["system"], summary="Prometheus metrics",
              response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-    def metrics(request: Request) -> Response:
-        state = server(request)
+    def metrics(state: StateDep) -> Response:
         m = state.metrics
         for status, n in state.jobs.counts().items():
             m.jobs.labels(status).set(n)

@@ -12,6 +12,7 @@ import hmac
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader
 
+from api.server.deps import KeysDep, SettingsDep
 from api.server.errors import ForbiddenError, UnauthorizedError
 
 COOKIE = "vidsonar_key"
@@ -29,8 +30,7 @@ def _sent_key(request: Request, allow_cookie: bool) -> str | None:
     return key or None
 
 
-def _check(request: Request, allow_cookie: bool) -> None:
-    keys: list[str] = request.app.state.keys
+def _check(request: Request, keys: list[str], allow_cookie: bool) -> None:
     key = _sent_key(request, allow_cookie)
     if key is None:
         raise UnauthorizedError("this endpoint needs an API key: send it as the X-API-Key header")
@@ -38,12 +38,13 @@ def _check(request: Request, allow_cookie: bool) -> None:
         raise ForbiddenError("the API key sent is not accepted by this server")
 
 
-def require_write(request: Request, _key: str | None = Security(key_header)) -> None:
-    if not request.app.state.settings.auth_disabled:
-        _check(request, allow_cookie=False)
+def require_write(request: Request, settings: SettingsDep, keys: KeysDep,
+                  _key: str | None = Security(key_header)) -> None:
+    if not settings.auth_disabled:
+        _check(request, keys, allow_cookie=False)
 
 
-def require_read(request: Request, _key: str | None = Security(key_header)) -> None:
-    settings = request.app.state.settings
+def require_read(request: Request, settings: SettingsDep, keys: KeysDep,
+                 _key: str | None = Security(key_header)) -> None:
     if settings.read_needs_key and not settings.auth_disabled:
-        _check(request, allow_cookie=True)
+        _check(request, keys, allow_cookie=True)

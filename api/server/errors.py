@@ -32,10 +32,6 @@ class UnsupportedTypeError(e.InputError):
     pass
 
 
-class UnsupportedOptionError(e.InputError):
-    """A search option this server's query layer does not offer (yet)."""
-
-
 STATUS: dict[type[BaseException], int] = {
     UnauthorizedError: 401,
     ForbiddenError: 403,

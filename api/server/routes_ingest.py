@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path as PathParam, Query, Request
 
 from api.server.auth import require_read, require_write
-from api.server.routes_search import server
+from api.server.deps import StateDep
 from api.server.schemas import IngestIn, JobOut, error_responses
+from api.server.state import ServerState
 from api.server.uploads import check_content_type, check_ingest_paths, safe_filename, save_stream
 from storage.jobs import JobView
 from vidsonar.errors import NotFoundError
@@ -24,8 +25,7 @@ def _job_json(job: JobView) -> dict:
     return job.__dict__.copy()
 
 
-def _submit(request: Request, kind: str, paths: list[str]) -> dict:
-    state = server(request)
+def _submit(state: ServerState, kind: str, paths: list[str]) -> dict:
     job = state.jobs.create(kind, paths, state.space.name)
     state.worker.submit(job.id)
     return _job_json(job)
@@ -35,9 +35,8 @@ def _submit(request: Request, kind: str, paths: list[str]) -> dict:
             dependencies=[Depends(require_write)], openapi_extra=_BINARY_BODY,
             summary="Upload a video (the raw file as the body) and queue its ingestion",
             responses=error_responses(400, 413, 415))
-async def upload(request: Request,
+async def upload(request: Request, state: StateDep,
                  filename: Annotated[str, PathParam(description="A plain file name, e.g. clip.mp4")]) -> dict:
-    state = server(request)
     settings = state.settings
     name = safe_filename(filename, settings.upload_suffixes)
     check_content_type(request.headers.get("content-type"))
@@ -45,28 +44,28 @@ async def upload(request: Request,
     path = await save_stream(request.stream(), state.upload_dir, name, settings.max_upload_bytes,
                              int(declared) if declared and declared.isdigit() else None,
                              on_bytes=state.metrics.upload_bytes.inc)
-    return _submit(request, "upload", [str(path)])
+    return _submit(state, "upload", [str(path)])
 
 
 @router.post("/jobs", response_model=JobOut, status_code=202, dependencies=[Depends(require_write)],
              summary="Ingest files or folders already on the server (under the ingest roots)",
              responses=error_responses(400))
-def ingest_paths(request: Request, body: IngestIn) -> dict:
-    paths = check_ingest_paths(body.paths, server(request).roots)
-    return _submit(request, "paths", [str(p) for p in paths])
+def ingest_paths(state: StateDep, body: IngestIn) -> dict:
+    paths = check_ingest_paths(body.paths, state.roots)
+    return _submit(state, "paths", [str(p) for p in paths])
 
 
 @router.get("/jobs", response_model=list[JobOut], dependencies=[Depends(require_read)],
             summary="Recent ingestion jobs, newest first")
-def jobs(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+def jobs(state: StateDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
          status: str | None = None) -> list[dict]:
-    return [_job_json(j) for j in server(request).jobs.list(limit, status)]
+    return [_job_json(j) for j in state.jobs.list(limit, status)]
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, dependencies=[Depends(require_read)],
             summary="One job: progress and per-file errors")
-def job(request: Request, job_id: int) -> dict:
-    found = server(request).jobs.get(job_id)
+def job(state: StateDep, job_id: int) -> dict:
+    found = state.jobs.get(job_id)
     if found is None:
         raise NotFoundError(f"no job {job_id}")
     return _job_json(found)

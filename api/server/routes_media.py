@@ -8,12 +8,14 @@ import threading
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse
 
 from api.server.auth import require_read, require_write
-from api.server.routes_search import server, video_url
+from api.server.deps import StateDep
+from api.server.routes_search import video_url
 from api.server.schemas import DeletedOut, VideoOut, error_responses
+from storage.shots import shots_of
 from vidsonar.errors import NotFoundError
 
 router = APIRouter(prefix="/api/videos", tags=["videos"], responses=error_responses(401, 403, 404))
@@ -29,17 +31,19 @@ def _video_json(video) -> dict:
 
 @router.get("", response_model=list[VideoOut], dependencies=[Depends(require_read)],
             summary="Videos in the catalog (failed ones too, with their errors)")
-def videos(request: Request, status: str | None = None) -> list[dict]:
-    return [_video_json(v) for v in server(request).catalog.videos(status)]
+def videos(state: StateDep, status: str | None = None) -> list[dict]:
+    return [_video_json(v) for v in state.catalog.videos(status)]
 
 
 @router.get("/{video_id}", response_model=VideoOut, dependencies=[Depends(require_read)],
             summary="One video")
-def video(request: Request, video_id: int) -> dict:
-    found = server(request).catalog.video(video_id)
+def video(state: StateDep, video_id: int) -> dict:
+    found = state.catalog.video(video_id)
     if found is None:
         raise NotFoundError(f"no video {video_id}")
-    return _video_json(found)
+    shots = [{"index": s.index, "start": s.start, "end": s.end, "detector": s.detector,
+              "threshold": s.threshold} for s in shots_of(server(request).catalog, video_id)]
+    return {**_video_json(found), "shots": shots}
 
 
 @router.get("/{video_id}/stream", response_class=FileResponse, dependencies=[Depends(require_read)],
@@ -47,11 +51,10 @@ def video(request: Request, video_id: int) -> dict:
                     "else a browser-playable MP4 preview (made once, then cached)",
             responses={200: {"content": {"video/*": {}}}, 206: {"description": "Partial content"},
                        416: {"description": "Range not satisfiable"}})
-def stream(request: Request, video_id: int,
+def stream(state: StateDep, video_id: int,
            original: Annotated[bool, Query(description="The file as ingested, never a preview")] = False
            ) -> FileResponse:
     from indexer.previews import browser_playable, make_preview
-    state = server(request)
     found = state.catalog.video(video_id)
     if found is None or found.status != "ok":
         raise NotFoundError(f"no playable video {video_id}")
@@ -71,8 +74,7 @@ def stream(request: Request, video_id: int,
 @router.delete("/{video_id}", response_model=DeletedOut, dependencies=[Depends(require_write)],
                summary="Remove a video: catalog rows, index vectors, thumbnails, and its "
                        "file when it was uploaded")
-def delete(request: Request, video_id: int) -> dict:
-    state = server(request)
+def delete(state: StateDep, video_id: int) -> dict:
     with state.index_lock:  # one writer at a time: the ingest worker takes this lock too
         found = state.catalog.video(video_id)
         if found is None:

@@ -1,24 +1,23 @@
 """Read endpoints: search (by text and by example), languages, snippets and summaries.
 
-Options the query layer grows (filters, reranking, summaries) pass through by name: the
-searcher's signature says what it accepts, and anything else is refused with a 400 naming
-the option, never silently dropped.
+A search's options are the fields of ``SearchIn``, passed to the query layer by name; a
+field the model does not know is refused with a 422 naming it, never silently dropped.
 """
 
 from __future__ import annotations
 
-import inspect
 import secrets
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse
 
 from api.server.auth import require_read
-from api.server.errors import PayloadTooLargeError, UnsupportedOptionError, UnsupportedTypeError
+from api.server.deps import StateDep
+from api.server.errors import PayloadTooLargeError, UnsupportedTypeError
 from api.server.schemas import (FiltersIn, SearchIn, SearchOut, SnippetOut, SpaceOut,
                                 SummaryOut, error_responses)
 from api.server.state import ServerState
@@ -33,10 +32,6 @@ router = APIRouter(prefix="/api", tags=["search"], dependencies=[Depends(require
                    responses=error_responses(400, 401, 403, 404, 409))
 
 MAX_EXAMPLE_BYTES = 64 * 2**20
-
-
-def server(request: Request) -> ServerState:
-    return request.app.state.server
 
 
 def thumbnail_url(snippet_id: int) -> str:
@@ -56,24 +51,15 @@ def with_urls(result: dict, took: float) -> dict:
     return result
 
 
-def call_with_options(method, *args, **options: Any):
-    """Call ``method`` with the options that are set, refusing those it does not take."""
-    params = inspect.signature(method).parameters
-    open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    given = {k: v for k, v in options.items() if v not in (None, False, {}, [])}
-    unknown = sorted(k for k in given if k not in params and not open_ended)
-    if unknown:
-        raise UnsupportedOptionError(f"search option(s) {', '.join(unknown)} not supported by "
-                                     "this server's query layer")
-    return method(*args, **given)
+#: the keyword options of ``Searcher.search`` that ``SearchIn`` carries (told by /api/space)
+SEARCH_OPTIONS = ("lang", "k", "summaries", "summary_lang", "filters", "rerank")
 
 
 def _search(state: ServerState, body: SearchIn) -> dict:
     started = time.perf_counter()
     filters = filters_from(body.filters) if body.filters else None
-    result = call_with_options(state.searcher.search, body.query, lang=body.lang, k=body.k,
-                               summaries=body.summaries, summary_lang=body.summary_lang,
-                               filters=filters, rerank=body.rerank, **body.options)
+    result = state.searcher.search(body.query, lang=body.lang, k=body.k, summaries=body.summaries,
+                                   summary_lang=body.summary_lang, filters=filters, rerank=body.rerank)
     took = time.perf_counter() - started
     state.metrics.searches.labels("text").observe(took)
     return with_urls(result.to_json(), took)
@@ -90,7 +76,7 @@ def filters_from(given: FiltersIn):
 
 @router.get("/search", response_model=SearchOut, summary="Search by text")
 def search_get(
-    request: Request,
+    state: StateDep,
     q: Annotated[str, Query(min_length=1, max_length=2000, description="What to find")],
     lang: Annotated[str | None, Query(description="FLORES-200 code or alias; omit for auto")] = None,
     k: Annotated[int, Query(ge=1, le=MAX_K, description="Number of hits")] = 10,
@@ -100,12 +86,12 @@ def search_get(
 ) -> dict:
     body = SearchIn(query=q, lang=lang or None, k=k, summaries=summaries,
                     summary_lang=summary_lang or None, rerank=rerank or None)
-    return _search(server(request), body)
+    return _search(state, body)
 
 
 @router.post("/search", response_model=SearchOut, summary="Search by text, with every option")
-def search_post(request: Request, body: SearchIn) -> dict:
-    return _search(server(request), body)
+def search_post(state: StateDep, body: SearchIn) -> dict:
+    return _search(state, body)
 
 
 @router.post("/search/example", response_model=SearchOut, summary="Search by example",
@@ -113,13 +99,12 @@ def search_post(request: Request, body: SearchIn) -> dict:
              description="Find snippets like an uploaded image or video clip, or like a snippet "
                          "already in the archive (give exactly one of `file` and `snippet_id`).")
 def search_example(
-    request: Request,
+    state: StateDep,
     file: Annotated[UploadFile | None, File(description="An image (JPEG, PNG, WebP) or a short "
                                                         "video clip")] = None,
     snippet_id: Annotated[int | None, Form()] = None,
     k: Annotated[int, Form(ge=1, le=MAX_K)] = 10,
 ) -> dict:
-    state = server(request)
     if (file is None) == (snippet_id is None):
         raise InputError("give exactly one example: an image or video file, or a snippet_id")
     started = time.perf_counter()
@@ -160,21 +145,17 @@ def _example_file(state: ServerState, file: UploadFile):
 
 @router.get("/space", response_model=SpaceOut,
             summary="The concept space: its languages and what search can do with it")
-def space_info(request: Request) -> dict:
-    state = server(request)
+def space_info(state: StateDep) -> dict:
     space = state.space
-    params = inspect.signature(state.searcher.search).parameters
-    options = [n for n, p in params.items() if n not in ("self", "query")
-               and p.kind is not inspect.Parameter.VAR_KEYWORD]
     return {"space": space.name, "languages": list(space.languages),
             "needs_language": space.needs_language, "has_decoder": space.has_decoder,
             "auto_language": True,  # detected offline (encoders.language_id) when not given
-            "search_options": options, "rerankers": list(RERANKERS) if "rerank" in options else []}
+            "search_options": list(SEARCH_OPTIONS), "rerankers": list(RERANKERS)}
 
 
 @router.get("/snippets/{snippet_id}", response_model=SnippetOut, summary="A snippet's details")
-def snippet(request: Request, snippet_id: int) -> dict:
-    row = server(request).catalog.snippets([snippet_id]).get(snippet_id)
+def snippet(state: StateDep, snippet_id: int) -> dict:
+    row = state.catalog.snippets([snippet_id]).get(snippet_id)
     if row is None:
         raise NotFoundError(f"no snippet {snippet_id}")
     return {"snippet_id": row.id, "video_id": row.video_id, "index": row.idx, "start": row.start,
@@ -185,9 +166,9 @@ def snippet(request: Request, snippet_id: int) -> dict:
 @router.get("/snippets/{snippet_id}/thumbnail", response_class=FileResponse,
             summary="A snippet's thumbnail (JPEG)",
             responses={200: {"content": {"image/jpeg": {}}}})
-def thumbnail(request: Request, snippet_id: int) -> FileResponse:
+def thumbnail(state: StateDep, snippet_id: int) -> FileResponse:
     video_id, index = unpack_snippet_id(snippet_id)
-    path = thumbnail_path(server(request).archive.home.thumbs, video_id, index)
+    path = thumbnail_path(state.archive.home.thumbs, video_id, index)
     if snippet_id < 0 or not path.is_file():
         raise NotFoundError(f"no thumbnail for snippet {snippet_id}")
     return FileResponse(path, media_type="image/jpeg",
@@ -197,8 +178,7 @@ def thumbnail(request: Request, snippet_id: int) -> FileResponse:
 @router.get("/snippets/{snippet_id}/summary", response_model=SummaryOut,
             summary="A snippet verbalized in a language",
             responses={422: {"description": "The concept space has no text decoder"}})
-def summary(request: Request, snippet_id: int,
+def summary(state: StateDep, snippet_id: int,
             lang: Annotated[str, Query(description="FLORES-200 code or alias")] = "eng_Latn") -> dict:
-    state = server(request)
     code = state.space.resolve_language(lang) or lang
     return state.searcher.summarize(snippet_id, code).to_json()

@@ -7,8 +7,6 @@ reaches clients without a change here.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from search.searcher import MAX_K
@@ -55,9 +53,8 @@ class SearchIn(BaseModel):
     summary_lang: str | None = Field(None, description="Language of the summaries")
     filters: FiltersIn | None = None
     rerank: str | None = Field(None, description="Reranking method (see /api/space)")
-    options: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Further keyword options of the query layer (filters, reranking), passed through")
+
+    model_config = ConfigDict(extra="forbid")  # an option the server does not know is a 422 naming it
 
 
 class IngestIn(BaseModel):
@@ -97,6 +94,14 @@ class SnippetOut(BaseModel):
     video_url: str
 
 
+class ShotOut(BaseModel):
+    index: int
+    start: float
+    end: float
+    detector: str = Field(description="transnetv2 or scenedetect")
+    threshold: float | None
+
+
 class VideoOut(BaseModel):
     id: int
     path: str
@@ -109,6 +114,9 @@ class VideoOut(BaseModel):
     size_bytes: int
     ingested_at: dt.datetime
     video_url: str
+    shots: list[ShotOut] | None = Field(
+        None, description="GET /api/videos/{id} only: the shots no snippet crosses, in order "
+                          "(empty when ingested with --shots none)")
 
 
 class SummaryOut(BaseModel):

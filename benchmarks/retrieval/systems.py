@@ -36,9 +36,7 @@ def load_system(name: str, home=None, device: str | None = None) -> ConceptSpace
     if name.startswith("open_clip:"):
         return load_space(open_clip_config(name, device))
     cfg = get_space_config(name)
-    if cfg.family == "label-bridge":
-        return load_space(cfg, cache_dir=h.cache)
-    return load_space(cfg, device=device) if device else load_space(cfg)
+    return load_space(cfg, device=device, cache_dir=h.cache)
 
 
 def open_clip_config(name: str, device: str | None = None) -> SpaceConfig:

@@ -5,7 +5,9 @@ through a Python queue or a Ray Data block unchanged:
 
 - ``kind="snippet"``: ``idx``, exact ``start``/``end`` and ``frame_times`` (JSON list of seconds),
   the 8 frames as raw RGB bytes with their ``shape`` ("f,h,w,3") and the thumbnail as JPEG bytes;
-- ``kind="end"``: the video is read: ``n`` snippets, ``fps``, ``width``, ``height``, ``rotation``;
+- ``kind="end"``: the video is read: ``n`` snippets, ``fps``, ``width``, ``height``, ``rotation``,
+  and, when a shot detector ran, its ``shots`` (JSON list of [start, end] seconds), ``detector``
+  and ``threshold``;
 - ``kind="error"``: the video cannot be read; ``error`` says why.
 
 Snippet rows stream as they are decoded (memory stays one snippet deep, whatever the video's
@@ -32,7 +34,8 @@ THUMB_QUALITY = 82  # as indexer.thumbs.save_thumbnail
 #: every row has every column, so a Ray block has one schema
 _EMPTY = {"video_id": 0, "path": "", "kind": "", "idx": -1, "start": 0.0, "end": 0.0,
           "frame_times": "[]", "frames": b"", "shape": "", "thumb": b"", "n": 0,
-          "fps": -1.0, "width": 0, "height": 0, "rotation": 0, "error": ""}
+          "fps": -1.0, "width": 0, "height": 0, "rotation": 0, "error": "",
+          "shots": "", "detector": "", "threshold": -1.0}
 
 
 @dataclass(frozen=True)
@@ -41,10 +44,13 @@ class ReadSpec:
     window: str = str(DEFAULT_WINDOW)  # a Fraction as text: exact, and survives any transport
     frames: int = FRAMES_PER_SNIPPET
     frame_size: int = 224
+    shots: str = "none"  # shot detector (indexer.shots): no window crosses a cut it finds
+    shot_threshold: float | None = None
 
     @classmethod
-    def of(cls, window: Fraction | float, frames: int, frame_size: int) -> "ReadSpec":
-        return cls(str(as_fraction(window)), int(frames), int(frame_size))
+    def of(cls, window: Fraction | float, frames: int, frame_size: int, shots: str = "none",
+           shot_threshold: float | None = None) -> "ReadSpec":
+        return cls(str(as_fraction(window)), int(frames), int(frame_size), shots, shot_threshold)
 
 
 def row(**values) -> dict:
@@ -63,11 +69,18 @@ FILE_ERRORS = (VidsonarError, OSError, ValueError, RuntimeError)
 def read_video(task: dict, spec: ReadSpec) -> Iterator[dict]:
     """Rows of ``task`` (``video_id``, ``path``): snippet rows then an end row, or an error row."""
     from indexer.decode import iter_snippets, probe
+    from indexer.shots import iter_shot_snippets, make_detector
     video_id, path = int(task["video_id"]), str(task["path"])
-    n, rotation, info = 0, 0, None
+    n, rotation, info, detector, segmenter = 0, 0, None, None, []
     try:
         info = probe(path)
-        for snippet in iter_snippets(path, Fraction(spec.window), spec.frames, spec.frame_size, info):
+        detector = make_detector(spec.shots, spec.shot_threshold, info.fps)
+        if detector is None:
+            snippets = iter_snippets(path, Fraction(spec.window), spec.frames, spec.frame_size, info)
+        else:  # windows inside the shots the detector finds while decoding
+            snippets = iter_shot_snippets(path, detector, Fraction(spec.window), spec.frames,
+                                          spec.frame_size, info, segmenter)
+        for snippet in snippets:
             w, rotation = snippet.window, snippet.rotation
             if w.index >= MAX_SNIPPETS_PER_VIDEO:
                 raise MediaError(path, f"longer than {MAX_SNIPPETS_PER_VIDEO} snippets")
@@ -81,9 +94,13 @@ def read_video(task: dict, spec: ReadSpec) -> Iterator[dict]:
     except FILE_ERRORS as exc:
         yield row(video_id=video_id, path=path, kind="error", error=error_message(path, exc))
         return
+    shots = {} if detector is None else {
+        "shots": json.dumps([[float(a), float(b)] for a, b in segmenter[0].shots]),
+        "detector": detector.name,
+        "threshold": -1.0 if detector.threshold is None else float(detector.threshold)}
     yield row(video_id=video_id, path=path, kind="end", n=n,
               fps=-1.0 if info.fps is None else float(info.fps), width=int(info.width),
-              height=int(info.height), rotation=int(rotation))
+              height=int(info.height), rotation=int(rotation), **shots)
 
 
 def read_video_rows(task: dict, spec: ReadSpec) -> list[dict]:

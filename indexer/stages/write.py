@@ -30,6 +30,7 @@ from storage.catalog import Catalog, SnippetRecord
 from storage.ids import pack_snippet_id
 from storage.index_store import IndexStore
 from storage.items import DONE, FAILED, ItemStore
+from storage.shots import record_shots
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,9 @@ class Writer:
                     "width": int(end["width"]), "height": int(end["height"]),
                     "rotation": int(end["rotation"])}
             with self.report.timed("write"):
+                if end.get("shots"):
+                    record_shots(self.catalog, item.video_id, json.loads(end["shots"]),
+                                 end["detector"], None if end["threshold"] < 0 else end["threshold"])
                 self.catalog.complete_video(item.video_id, space=self.space, info=info,
                                             snippets=records, vectors=vectors)
                 self.store.add(np.array([r.id for r in records], np.int64), vectors)
