@@ -188,6 +188,13 @@ class Catalog:
                       for r, v in zip(snippets, vectors))
             video.status, video.error, video.ingested_at = "ok", None, utcnow()
 
+    def clear_snippets(self, video_id: int) -> None:
+        """Drop a video's snippets and embeddings, keeping its row (and so its id)."""
+        with self.session() as s:
+            lo, hi = video_id_range(video_id)
+            s.execute(sa.delete(Embedding).where(Embedding.snippet_id >= lo, Embedding.snippet_id < hi))
+            s.execute(sa.delete(Snippet).where(Snippet.video_id == video_id))
+
     def delete_video(self, video_id: int) -> bool:
         with self.session() as s:
             lo, hi = video_id_range(video_id)

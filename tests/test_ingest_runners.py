@@ -176,7 +176,22 @@ def test_a_pending_video_left_by_a_dead_run_is_swept(tmp_path, footage):
     with catalog.session() as s:
         s.execute(sa.update(sa.table("ingest_jobs", sa.column("id"), sa.column("owner")))
                   .where(sa.column("id") == job.id).values(owner=f"{socket.gethostname()}:999999999"))
+    gone = catalog.reserve_video(str(tmp_path / "gone.mp4"), "e" * 64, 1, None)  # file deleted since
     ingest(tmp_path, footage[:1], "local")
-    assert catalog.counts()["pending"] == 0 and not (tmp_path / "thumbs" / str(video_id)).exists()
+    # the dead run's thumbnails go; its reservation stays while the file is there (redoing the
+    # file reuses the id), and goes with the file
+    assert not (tmp_path / "thumbs" / str(video_id)).exists()
+    assert catalog.video(video_id).status == "pending" and catalog.video(gone) is None
     assert jobs.get(job.id).status == "failed" and "interrupted" in jobs.get(job.id).error
     assert items.get(str(footage[2].resolve())).status == "failed"
+
+
+def test_ray_runner_reads_a_parquet_manifest_for_long_plans(tmp_path, footage, ray_cluster):
+    from indexer.runners.ray import RayOptions
+    files = footage[:3]  # a clip, a bad file, another clip of another shape
+    loc, loc_cat, _, _ = ingest(tmp_path / "loc", files, "local")
+    ray_report, ray_cat, _, _ = ingest(tmp_path / "ray", files, "ray",
+                                       ray_options=RayOptions(manifest_rows=0))
+    assert_same(snapshot(loc_cat, tmp_path / "loc" / "thumbs"),
+                snapshot(ray_cat, tmp_path / "ray" / "thumbs"), atol=1e-3)
+    assert ray_report.failed == loc.failed and ray_report.ingested == 2

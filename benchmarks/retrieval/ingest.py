@@ -1,16 +1,22 @@
 """Ingestion throughput: snippets per second and x real time, with the time of each stage.
 
-    python -m benchmarks.retrieval.ingest [--videos N] [--pe-core MODEL[@WEIGHTS]] [--device cuda]
+    python -m benchmarks.retrieval.ingest [--videos N] [--runner sequential,local,ray]
+                                          [--pe-core MODEL[@WEIGHTS]] [--device cuda]
 
-Three modes on the same videos (the shipped set: 21 photo pans and the real concert video):
+Modes on the same videos (the shipped set: 21 photo pans and the real concert video):
 
 - ``decode``: PyAV decoding into 8-frame snippets only (``indexer.decode.iter_snippets``);
-- ``decode+lite``: the real ingestion pipeline (``Ingestor``) with the lite space;
-- ``decode+<PE-Core>``: the same pipeline with a PE-Core image tower as a dual encoder. Offline it
+- ``decode+lite/<runner>``: the real ingestion pipeline (``Ingestor``) with the lite space, once
+  per runner: ``sequential`` (one file at a time, as before), ``local`` (decoding overlaps
+  encoding, batches span videos) and ``ray`` (Ray Data on a local cluster started for the
+  run: its start-up is reported apart, and counted in the wall time, as a user meets it);
+- ``decode+<PE-Core>``: the pipeline (local runner) with a PE-Core image tower as a dual encoder. Offline it
   is ``PE-Core-T-16-384`` with random weights (the smallest real architecture: the cost of a
   forward pass does not depend on the weights); pass a larger one and ``--device cuda`` on a GPU.
 
-Models are loaded and run once before timing, so load time is not counted. Pipeline stages
+Models are loaded and run once before timing, so load time is not counted (except in Ray's
+encoder actors, which build their own). ``ratios`` puts the modes side by side: lite/local
+over decode-only (issue 14's goal: >= 0.5), local over sequential, ray over local. Pipeline stages
 (``hash``, ``decode``, ``encode``, ``thumbnails``, ``write``, ``index_save``) come from
 ``IngestReport.stage_seconds``.
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -45,17 +52,30 @@ def decode_only(paths: list[Path], size: int = 224) -> dict:
     return _row(snippets, media, wall, {"decode": wall}, size)
 
 
-def pipeline(paths: list[Path], space_name: str, home: Path) -> dict:
+def pipeline(paths: list[Path], space_name: str, home: Path, runner: str = "local") -> dict:
     from search.archive import Archive
     archive = Archive(home, space_name)
     space = archive.space
     warm = np.zeros((1, FRAMES_PER_SNIPPET, space.frame_size, space.frame_size, 3), np.uint8)
     space.encode_snippets(warm)  # loads the models (and lite's label cache) outside the timing
-    report = archive.ingestor().ingest(paths)
+    report = archive.ingestor(runner=runner).ingest(paths)
     if report.failed:
         raise RuntimeError(f"ingestion failed: {report.failed}")
-    return _row(report.snippets, report.media_seconds, report.wall_seconds, dict(report.stage_seconds),
-                space.frame_size)
+    row = _row(report.snippets, report.media_seconds, report.wall_seconds, dict(report.stage_seconds),
+               space.frame_size)
+    row["runner"], row["startup_seconds"] = runner, round(report.startup_seconds, 3)
+    return row
+
+
+def ratios(modes: dict[str, dict]) -> dict[str, float]:
+    """Throughput ratios between modes of this run (x real time over x real time)."""
+    def x(mode):
+        return (modes.get(mode) or {}).get("x_realtime")
+    pairs = {"lite_local_over_decode": ("decode+lite/local", "decode"),
+             "lite_sequential_over_decode": ("decode+lite/sequential", "decode"),
+             "local_over_sequential": ("decode+lite/local", "decode+lite/sequential"),
+             "ray_over_local": ("decode+lite/ray", "decode+lite/local")}
+    return {name: round(x(a) / x(b), 3) for name, (a, b) in pairs.items() if x(a) and x(b)}
 
 
 def _row(snippets: int, media: float, wall: float, stages: dict[str, float], size: int) -> dict:
@@ -84,6 +104,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--pe-core", default=DEFAULT_PE_CORE,
                     help="open_clip MODEL[@WEIGHTS] for the backbone mode, 'none' to skip (default: %(default)s)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--runner", default="sequential,local",
+                    help="comma-separated runners for decode+lite: sequential, local, ray (default: %(default)s)")
     ap.add_argument("--work", type=Path, help="folder for the clips and the throwaway archives")
     ap.add_argument("--db", type=Path, help="DuckDB file (default: OUT/retrieval.duckdb)")
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -97,37 +119,47 @@ def main(argv: list[str] | None = None) -> dict:
     paths = load_manifest(build_shipped_set(work / "shipped")).clips[:args.videos]
     paths = [Path(p) for p in paths]
     run = results.Run.new("ingest")
+    runners = [r.strip() for r in args.runner.split(",") if r.strip()]
+    unknown = sorted(set(runners) - {"sequential", "local", "ray"})
+    if unknown:
+        ap.error(f"unknown runner(s) {', '.join(unknown)}; choose from sequential, local, ray")
     modes = {"decode": decode_only(paths)}
-    modes["decode+lite"] = pipeline(paths, "lite", work / f"home-{run.run_id}-lite")
+    for runner in runners:
+        modes[f"decode+lite/{runner}"] = pipeline(paths, "lite", work / f"home-{run.run_id}-lite-{runner}",
+                                                  runner)
     if args.pe_core != "none":
         modes[f"decode+{args.pe_core}"] = pipeline(paths, pe_core_space(args.pe_core, args.device),
                                                    work / f"home-{run.run_id}-pe")
     rows = []
     for mode, r in modes.items():
         rows += [{"system": mode, "dataset": "shipped", "metric": k, "value": r[k]}
-                 for k in ("snippets", "media_seconds", "wall_seconds", "snippets_per_s", "x_realtime", "frame_size")]
+                 for k in ("snippets", "media_seconds", "wall_seconds", "snippets_per_s", "x_realtime",
+                           "frame_size", "startup_seconds") if k in r]
         rows += [{"system": mode, "dataset": "shipped", "metric": f"stage.{k}_s", "value": v}
                  for k, v in r["stage_seconds"].items()]
     results.write(args.db, run, rows)
     csv = results.export_csv(args.db, args.out / "ingest.csv", run.run_id)
     report = {"run_id": run.run_id, "hardware": run.hardware, "git_revision": run.git_revision,
-              "videos": len(paths), "device": args.device, "modes": modes, "files": [str(csv), str(args.db)]}
+              "videos": len(paths), "device": args.device, "load_average": list(os.getloadavg()),
+              "modes": modes, "ratios": ratios(modes), "files": [str(csv), str(args.db)]}
     (args.out / "ingest.json").write_text(json.dumps(report, indent=1) + "\n")
     if args.json:
         print(json.dumps(report))
     else:
         print(markdown(modes))
+        print("ratios: " + ", ".join(f"{k} {v}" for k, v in report["ratios"].items()))
         print(f"{len(paths)} videos; run {run.run_id} on {run.hardware} ({args.device}) at {run.git_revision}")
     return report
 
 
 def markdown(modes: dict[str, dict]) -> str:
     stages = sorted({s for r in modes.values() for s in r["stage_seconds"]})
-    lines = ["| mode | snippets | footage s | wall s | snippets/s | x real time | " + " | ".join(f"{s} s" for s in stages) + " |",
-             "|" + "---|" * (6 + len(stages))]
+    lines = ["| mode | snippets | footage s | wall s | start-up s | snippets/s | x real time | "
+             + " | ".join(f"{s} s" for s in stages) + " |",
+             "|" + "---|" * (7 + len(stages))]
     for mode, r in modes.items():
         lines.append(f"| {mode} | {r['snippets']} | {r['media_seconds']} | {r['wall_seconds']} | "
-                     f"{r['snippets_per_s']} | {r['x_realtime']} | "
+                     f"{r.get('startup_seconds', '')} | {r['snippets_per_s']} | {r['x_realtime']} | "
                      + " | ".join(str(r["stage_seconds"].get(s, "")) for s in stages) + " |")
     return "\n".join(lines)
 

@@ -18,9 +18,11 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from indexer.stages.encode import Encoder, SpaceSpec
 from indexer.stages.plan import READ, PlanItem
@@ -39,6 +41,7 @@ class RayOptions:
     encoders: int = 1  # encoder actors
     gpus_per_encoder: float = 0.0
     object_store_mb: int | None = None  # for a local cluster; $VIDSONAR_RAY_OBJECT_STORE_MB
+    manifest_rows: int = 50_000  # plans longer than this go to Ray as a Parquet manifest
 
 
 def import_ray():
@@ -89,10 +92,11 @@ def run_ray(plan: Iterable[PlanItem], space: SpaceSpec, spec: ReadSpec, writer: 
     ray, started_here = start_cluster(options)
     report.startup_seconds += time.perf_counter() - started
     _quiet_progress(ray)
+    manifest = None
     try:
         from ray.data import ActorPoolStrategy
         gpus = gpus_to_request(ray, options.gpus_per_encoder)
-        ds = ray.data.from_items(tasks, override_num_blocks=len(tasks))  # one video per read task
+        ds, manifest = _dataset(ray, tasks, options.manifest_rows)
         ds = ds.flat_map(functools.partial(read_video_rows, spec=spec))
         ds = ds.map_batches(Encoder, fn_constructor_kwargs={"spec": space},
                             compute=ActorPoolStrategy(size=options.encoders),
@@ -103,8 +107,28 @@ def run_ray(plan: Iterable[PlanItem], space: SpaceSpec, spec: ReadSpec, writer: 
                 for i in range(len(batch[names[0]])):
                     writer.accept({k: _plain(batch[k][i]) for k in names})
     finally:
+        if manifest is not None:
+            shutil.rmtree(manifest, ignore_errors=True)
         if started_here:
             ray.shutdown()
+
+
+def _dataset(ray, tasks: list[dict], manifest_rows: int):
+    """The plan as a dataset: in memory for one read task per video, or, for plans of millions
+    of files (too big to ship inside the job), a Parquet manifest the cluster reads in blocks.
+    The manifest must be on storage every node sees (the local disk suffices for one machine;
+    set $VIDSONAR_RAY_MANIFEST_DIR to a shared folder for a cluster)."""
+    if len(tasks) <= manifest_rows:
+        return ray.data.from_items(tasks, override_num_blocks=len(tasks)), None
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    folder = Path(tempfile.mkdtemp(prefix="vidsonar-manifest-", dir=os.environ.get("VIDSONAR_RAY_MANIFEST_DIR")))
+    path = folder / "plan.parquet"
+    pq.write_table(pa.Table.from_pylist(tasks), path, row_group_size=1)
+    blocks = min(len(tasks), max(1, int(ray.cluster_resources().get("CPU", 1)) * 4))
+    return ray.data.read_parquet(str(path), override_num_blocks=blocks), folder
 
 
 def _quiet_progress(ray) -> None:

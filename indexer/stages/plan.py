@@ -106,11 +106,14 @@ class Planner:
 
 
 def sweep_incomplete(catalog: Catalog, items: ItemStore, jobs: JobStore, thumbs: Path) -> list[int]:
-    """Delete videos left pending by runs that are gone, and orphan thumbnail folders.
+    """Clear what runs that are gone left half-done; return the ids of the videos swept.
 
-    Pending videos held by a live run (another CLI, the server's worker) are left alone. A
-    pending video's vectors never reached the index (it is added after the catalog marks the
-    video ok), so only catalog rows and thumbnails need sweeping. Returns the swept video ids.
+    A pending video held by a live run (another CLI, the server's worker) is left alone.
+    Otherwise its snippet rows and thumbnails go; its vectors never reached the index (they
+    are added after the catalog marks the video ok). The video row itself is kept while its
+    file is still there, as the reservation of its id: redoing the file reuses it, so a
+    resumed archive has the ids, and so the snippet ids, of an uninterrupted run. Rows of
+    files that are gone are deleted, and so are thumbnail folders of no video.
     """
     jobs.reap_dead_cli()
     live = set(jobs.live_running())
@@ -119,7 +122,10 @@ def sweep_incomplete(catalog: Catalog, items: ItemStore, jobs: JobStore, thumbs:
     for video in catalog.videos(status="pending"):
         if video.id in held:
             continue
-        catalog.delete_video(video.id)
+        if Path(video.path).is_file():
+            catalog.clear_snippets(video.id)
+        else:
+            catalog.delete_video(video.id)
         shutil.rmtree(Path(thumbs) / str(video.id), ignore_errors=True)
         swept.append(video.id)
     for item in items.pending():
