@@ -12,7 +12,6 @@ import os
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
-from dataclasses import replace
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -96,8 +95,7 @@ class Vidsonar(System):
             if kf == self.choice.k_factor:
                 continue
             def search(q, k, kf=kf):
-                self.index.manifest = replace(self.index.manifest, k_factor=kf)
-                return self.index.search(q, k)[1]
+                return self.index.search(q, k, k_factor=kf)[1]
             yield f"{self.choice.factory} nprobe={default} rerank=x{kf}", search
 
 

@@ -107,9 +107,13 @@ class Ingestor:
             video_id = self.catalog.reserve_video(str(path), digest, size, run_id)
             info, records, vectors = self._embed_video(path, video_id, report)
             with _timed(report, "write"):
-                self.catalog.complete_video(video_id, space=self.space.name, info=info,
-                                            snippets=records, vectors=vectors)
-                self.store.add(np.array([r.id for r in records], np.int64), vectors)
+                ids = np.array([r.id for r in records], np.int64)
+                # a shared backend (Milvus) takes the vectors before the commit names them
+                self.store.prepare(ids, vectors, [r.start for r in records], [r.end for r in records])
+                seq = self.catalog.complete_video(video_id, space=self.space.name, info=info,
+                                                  snippets=records, vectors=vectors,
+                                                  keep_vectors=self.store.catalog_vectors)
+                self.store.add(ids, vectors, seq=seq)
             report.ingested += 1
             report.snippets += len(records)
             report.media_seconds += info["duration"]

@@ -22,7 +22,7 @@ def register(main: click.Group) -> None:
         archive = archive_from(ctx)
         if archive.catalog.video(video_id) is None:
             raise NotFoundError(f"no video with id {video_id}; `vidsonar info` lists the archive")
-        removed, deleted = archive.store.delete_video(video_id, thumbs=archive.home.thumbs)
+        removed, deleted = archive.delete_video(video_id)
         data = {"video_id": video_id, "vectors_removed": removed, "deleted": deleted}
         click.echo(json.dumps(data) if as_json else
                    f"deleted video {video_id} ({removed} vectors removed from the index)")

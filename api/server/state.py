@@ -92,7 +92,26 @@ class ServerState:
         roots = [Path(r).expanduser().resolve() for r in settings.ingest_roots]
         state = cls(settings, archive, upload_dir, roots)
         state._guard()
+        state._start_follower()
         return state
+
+    def _start_follower(self, every: float = 1.0) -> None:
+        """Apply other processes' commits (a CLI ingest or delete) to this server's index about
+        once a second: one max(seq) query when nothing changed (IndexStore.follow)."""
+        self._stop_following = threading.Event()
+
+        def follow() -> None:
+            while not self._stop_following.wait(every):
+                try:
+                    self.store.follow()
+                except Exception:  # noqa: BLE001 - keep following; the next poll retries
+                    log.exception("following the change log failed")
+
+        threading.Thread(target=follow, name="index-follower", daemon=True).start()
+
+    def stop_following(self) -> None:
+        if getattr(self, "_stop_following", None) is not None:
+            self._stop_following.set()
 
     def _guard(self) -> None:
         self.archive.store = LockedStore(self.archive.store, self.index_lock)
