@@ -81,7 +81,7 @@ def search_params(kind: str, build: dict, k: int) -> dict:
 
 def _pq_m(dim: int) -> int:
     for m in (64, 48, 32, 24, 16, 8):
-        if dim % m == 0 and m <= dim // 4:
+        if dim % m == 0 and m <= dim // 8:  # sub-vectors of 8+ dims keep PQ codes useful
             return m
     return 8
 
