@@ -98,19 +98,20 @@ def test_two_writers_never_regress_each_other(tmp_path, factory):
     cat_a, a = process(tmp_path)
     cat_b, b = process(tmp_path)
     _ = a.index, b.index
-    vec_a, vec_b = unit(rng, 25), unit(rng, 25)
+    vec_a, vec_b, vec_c = unit(rng, 25), unit(rng, 25), unit(rng, 25)
     vb = cat_b.reserve_video("/v/by-b.mp4", "by-b", 1, None)  # b starts first, commits second
     va, _ = commit_video(cat_a, SPACE, "by-a", vec_a, store=a)
+    a.checkpoint()
     assert va not in videos_in(b)  # b has not followed a's commit yet
     commit_video(cat_b, SPACE, "by-b", vec_b, store=b, vid=vb)  # b's seq skips a's: b replays
-    a.checkpoint()
-    b.checkpoint()  # b saw a's newer save under the lock: built on it instead of overwriting
-    a.checkpoint()  # and a, older than b's save now, must not put its copy back
+    b.checkpoint()  # under the lock b sees a's newer save and builds on it
+    vc, _ = commit_video(cat_a, SPACE, "by-a-again", vec_c, store=a)
+    a.checkpoint()  # a's copy is older than b's save now: a must not write it back
     saved = Manifest.read(tmp_path / "index" / MANIFEST_FILE)
-    assert saved.seq == changes.last_seq(cat_a) and saved.count == 350
+    assert saved.seq == changes.last_seq(cat_a) and saved.count == 375
     _, c = process(tmp_path)  # loads only if every file matches its manifest checksum
-    assert videos_in(c) >= {va, vb} and c.replayed == 0 and c.rebuilds == 0
-    for vid, vecs in ((va, vec_a), (vb, vec_b), (1, base)):
+    assert videos_in(c) == {1, va, vb, vc} and c.replayed == 0 and c.rebuilds == 0
+    for vid, vecs in ((va, vec_a), (vb, vec_b), (vc, vec_c), (1, base)):
         scores, ids = c.search(vecs[:4], 1)  # the right rows behind the right ids
         assert list(ids[:, 0]) == [pack_snippet_id(vid, i) for i in range(4)]
         assert np.allclose(scores[:, 0], 1.0, atol=1e-3)
