@@ -112,7 +112,8 @@ class Searcher:
         elif video is not None:
             vector, label = video_vector(self.space, video), f"video:{video}"
         else:
-            vector, label = snippet_vector(self.catalog, self.space.name, int(like)), f"snippet:{like}"
+            vector, label = snippet_vector(self.catalog, self.space.name, int(like),
+                                           self.store.vectors_for), f"snippet:{like}"
         hits = self.search_vector(vector, k, filters=filters, moments=moments,
                                   group_by_video=group_by_video, collapse=collapse,
                                   exclude={int(like)} if like is not None else None)
@@ -122,7 +123,8 @@ class Searcher:
                             (time.perf_counter() - started) * 1000)
 
     def summarize(self, snippet_id: int, lang: str, beam_size: int = 5, max_len: int = 64) -> Summary:
-        return summarize(self.catalog, self.space, [int(snippet_id)], lang, beam_size, max_len)[int(snippet_id)]
+        return summarize(self.catalog, self.space, [int(snippet_id)], lang, beam_size, max_len,
+                         self.store.vectors_for)[int(snippet_id)]
 
     # --- the pipeline -------------------------------------------------------------------------
     def search_vector(self, vector: np.ndarray, k: int, *, filters: Filters | None = None,
@@ -225,7 +227,8 @@ class Searcher:
         return rerank
 
     def _with_summaries(self, hits: list[Hit], lang: str, beam_size: int, max_len: int) -> list[Hit]:
-        found = summarize(self.catalog, self.space, [h.snippet_id for h in hits], lang, beam_size, max_len)
+        found = summarize(self.catalog, self.space, [h.snippet_id for h in hits], lang, beam_size, max_len,
+                          self.store.vectors_for)
         return [Hit(**{**asdict(h), "summary": found[h.snippet_id].to_json()}) for h in hits]
 
     def _hit(self, rank: int, h: dict) -> Hit:

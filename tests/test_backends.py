@@ -281,3 +281,35 @@ def test_milvus_index_type_by_deployment():
         ("IVF_PQ", {"nlist": 4000, "m": 48, "nbits": 8})
     with pytest.raises(InputError, match="not offered by Milvus Lite"):
         choose_milvus_index(10, 384, lite=True, requested="IVF_PQ")
+
+
+@pytest.mark.parametrize("catalog_vectors", [True, False], ids=["catalog-copy", "no-catalog-copy"])
+def test_searcher_filters_and_collapses_through_the_backend(world, index_url, catalog_vectors,
+                                                            shared_cache, tmp_path):
+    from encoders.registry import load_space
+    from search.searcher import Searcher
+    from storage.annotations import Filters
+    catalog, space, data, open_store, rng = world
+    if index_url == "faiss" and not catalog_vectors:
+        pytest.skip("FAISS needs the catalog's copy (checked in test_vectors_of_record_...)")
+    store = open_store(catalog_vectors=catalog_vectors)
+    _ = store.index
+    vecs = unit(rng, PER_VIDEO)
+    vid, _ = commit_video(catalog, space, "searched", vecs, store=store, keep_vectors=catalog_vectors)
+    searcher = Searcher(catalog, load_space("lite", cache_dir=shared_cache), store, tmp_path / "thumbs")
+    hits = searcher.search_vector(vecs[7], 5, moments=False, filters=Filters(video_ids=(vid, 1)))
+    assert hits[0].snippet_id == pack_snippet_id(vid, 7) and {h.video_id for h in hits} <= {vid, 1}
+    grouped = searcher.search_vector(vecs[7], 4, moments=False, group_by_video=True)
+    assert len({h.video_id for h in grouped}) == len(grouped) == 4
+
+
+def test_info_reports_the_backend_with_the_token_redacted(tmp_path, monkeypatch):
+    pytest.importorskip("milvus_lite", reason="milvus-lite (vidsonar[milvus]) is not installed")
+    from search.archive import Archive
+    monkeypatch.setenv("VIDSONAR_MILVUS_TOKEN", "root:hunter2")
+    archive = Archive(tmp_path / "home", "lite", index=f"milvus:{tmp_path / 'm.db'}")
+    info = archive.info()["index"]
+    assert (info["backend"], info["uri"], info["token"]) == ("milvus", f"milvus:{tmp_path / 'm.db'}", "***")
+    assert "hunter2" not in str(archive.info())
+    archive.store.close()
+    assert Archive(tmp_path / "home2", "lite").info()["index"]["backend"] == "faiss"
