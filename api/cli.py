@@ -20,14 +20,17 @@ from api.clikit import archive_from, fail_cleanly, timecode
 @click.option("--home", envvar="VIDSONAR_HOME", type=click.Path(file_okay=False),
               help="Data directory (catalog, index, thumbnails). Default: ~/.vidsonar")
 @click.option("--space", envvar="VIDSONAR_SPACE", help="Concept space (see `vidsonar spaces`).")
+@click.option("--index", "index", envvar="VIDSONAR_INDEX", default="faiss", show_default=True,
+              help="Vector backend: 'faiss', or 'milvus:PATH.db' (Milvus Lite) / "
+                   "'milvus:http://HOST:19530' (a Milvus server; token in $VIDSONAR_MILVUS_TOKEN).")
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
 @click.version_option(package_name="vidsonar")
 @click.pass_context
-def main(ctx: click.Context, home: str | None, space: str | None, verbose: int) -> None:
+def main(ctx: click.Context, home: str | None, space: str | None, index: str, verbose: int) -> None:
     """vidsonar: find the moment in your footage by describing it, in any language."""
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = {"home": home, "space": space}
+    ctx.obj = {"home": home, "space": space, "index": index}
 
 
 @main.command()

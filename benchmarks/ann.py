@@ -27,7 +27,7 @@ from storage.recall import recall_at_k
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SINGLE_BUDGET_S = 15.0  # per setting, for the one-query-at-a-time loop
-SYSTEMS = ("faiss-flat", "vidsonar", "faiss-refine", "faiss-hnsw32", "hnswlib", "lancedb")
+SYSTEMS = ("faiss-flat", "vidsonar", "faiss-refine", "faiss-hnsw32", "hnswlib", "lancedb", "milvus-lite")
 
 
 @dataclass
@@ -99,8 +99,9 @@ def measure(search: S.SearchFn, queries: np.ndarray, truth: np.ndarray, k: int,
 
 def run(dataset: str = "synthetic", n: int = 1_000_000, nq: int = 1000, k: int = 10,
         systems: tuple[str, ...] = SYSTEMS, hnsw_max: int = 1_000_000, workdir: Path | None = None,
-        log=print) -> tuple[list[Row], dict]:
-    base, queries = load_dataset(dataset, n, nq)
+        log=print, dim: int = 1024,
+        milvus_kinds: tuple[str, ...] = ("FLAT", "IVF_SQ8", "HNSW")) -> tuple[list[Row], dict]:
+    base, queries = load_dataset(dataset, n, nq, dim)
     n, dim = base.shape
     workdir = Path(workdir or cache_dir() / "work")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -128,6 +129,7 @@ def run(dataset: str = "synthetic", n: int = 1_000_000, nq: int = 1000, k: int =
             "lancedb": lambda: S.Lance(workdir, (8, 16, 32), vidsonar.choice.nlist if vidsonar else 256,
                                        vidsonar.choice.bytes_per_vector - 16 if vidsonar else dim // 16,
                                        vidsonar.choice.k_factor if vidsonar else 20),
+            "milvus-lite": lambda: S.MilvusLite(workdir, milvus_kinds),
         }[name]()
         log(f"{name}: building on {n} x {dim}")
         started = time.perf_counter()
@@ -142,7 +144,7 @@ def run(dataset: str = "synthetic", n: int = 1_000_000, nq: int = 1000, k: int =
         for setting, search in system.settings():
             if name == "faiss-flat" and truth is None:
                 truth, flat_qps = _exact(search, queries, k, cache_dir() / f"truth-{dataset}-{n}-{nq}-{k}.npz")
-            m = measure(search, queries, truth, k, batched=name != "lancedb",
+            m = measure(search, queries, truth, k, batched=name not in ("lancedb", "milvus-lite"),
                         batch_qps=flat_qps if name == "faiss-flat" else None)
             rows.append(Row(dataset, n, dim, name, setting, round(build_s, 2),
                             round(system.ram_bytes / n, 1), round(system.disk_bytes / n, 1),

@@ -22,15 +22,13 @@ from search import moments as moments_
 from search.examples import image_vector, snippet_vector, video_vector
 from search.rerank import RERANKERS, alignment_consistency, blend
 from search.summaries import Summary, summarize
-from storage.annotations import Filters, allowed_ids, matching_vectors
+from storage.annotations import Filters, allowed_videos
 from storage.catalog import Catalog
 from storage.ids import unpack_snippet_id
 from storage.index_store import IndexStore
 from vidsonar.errors import InputError
 
 MAX_K = 1000
-#: below this many allowed snippets, filtered search scans them exactly instead of the index
-EXACT_SCAN_MAX = 50_000
 #: detected languages below this confidence fall back to the default language
 MIN_DETECT_CONFIDENCE = 0.3
 DEFAULT_RERANK = "none"
@@ -114,7 +112,8 @@ class Searcher:
         elif video is not None:
             vector, label = video_vector(self.space, video), f"video:{video}"
         else:
-            vector, label = snippet_vector(self.catalog, self.space.name, int(like)), f"snippet:{like}"
+            vector, label = snippet_vector(self.catalog, self.space.name, int(like),
+                                           self.store.vectors_for), f"snippet:{like}"
         hits = self.search_vector(vector, k, filters=filters, moments=moments,
                                   group_by_video=group_by_video, collapse=collapse,
                                   exclude={int(like)} if like is not None else None)
@@ -124,7 +123,8 @@ class Searcher:
                             (time.perf_counter() - started) * 1000)
 
     def summarize(self, snippet_id: int, lang: str, beam_size: int = 5, max_len: int = 64) -> Summary:
-        return summarize(self.catalog, self.space, [int(snippet_id)], lang, beam_size, max_len)[int(snippet_id)]
+        return summarize(self.catalog, self.space, [int(snippet_id)], lang, beam_size, max_len,
+                         self.store.vectors_for)[int(snippet_id)]
 
     # --- the pipeline -------------------------------------------------------------------------
     def search_vector(self, vector: np.ndarray, k: int, *, filters: Filters | None = None,
@@ -141,7 +141,7 @@ class Searcher:
             ids, scores = ids[keep], scores[keep]
         vectors = None
         if rerank != "none" or collapse:
-            found, vectors = self.catalog.vectors_for(ids, self.space.name)
+            found, vectors = self.store.vectors_for(ids)
             ids, scores = found, scores[np.isin(ids, found)] if len(found) != len(ids) else scores
         if rerank != "none" and len(ids):
             scores = self._rerank(rerank, vector, vectors, scores, lang)
@@ -172,28 +172,20 @@ class Searcher:
             m += k
         return [self._hit(rank, h) for rank, h in enumerate(hits[:k], start=1)]
 
-    def _candidates(self, vector: np.ndarray, n: int, filters: Filters | None) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, scores) of the best ``n`` snippets the filters allow, best first."""
-        if filters is None or filters.empty:
-            scores, ids = self.store.search(vector[None, :], n)
-            keep = ids[0] >= 0
-            return ids[0][keep], scores[0][keep]
-        scan = matching_vectors(self.catalog, filters, self.space.name, EXACT_SCAN_MAX)
-        if scan is not None:  # few allowed snippets: exact scores over exactly those
-            ids, vectors = scan
-            if not len(ids):
-                return ids, np.zeros(0, np.float32)
-            scores = vectors @ vector
-            top = np.argsort(-scores, kind="stable")[:n]
-            return ids[top], scores[top]
-        fetch, total = n * 4, self.store.index.count
-        while True:  # many allowed: widen the index search until enough candidates pass
-            scores, ids = self.store.search(vector[None, :], min(fetch, total))
-            ok = allowed_ids(self.catalog, filters, ids[0][ids[0] >= 0])
-            keep = np.array([i in ok for i in ids[0]], dtype=bool)
-            if keep.sum() >= n or fetch >= total:
-                return ids[0][keep][:n], scores[0][keep][:n]
-            fetch *= 4
+    def _candidates(self, vector: np.ndarray, n: int, filters: Filters | None,
+                    per_video: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, scores) of the best ``n`` snippets the filters allow, best first.
+
+        Filters resolve to the allowed videos in the catalog and are pushed into the backend's
+        search (a FAISS IDSelector, a Milvus expression), so no widening and no rescans."""
+        videos = None
+        if filters is not None and not filters.empty:
+            videos = allowed_videos(self.catalog, filters)
+            if not len(videos):
+                return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        scores, ids = self.store.search(vector[None, :], n, videos=videos, per_video=per_video)
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]
 
     def _rerank(self, method: str, query: np.ndarray, vectors: np.ndarray, cosines: np.ndarray,
                 lang: str | None) -> np.ndarray:
@@ -236,7 +228,8 @@ class Searcher:
         return rerank
 
     def _with_summaries(self, hits: list[Hit], lang: str, beam_size: int, max_len: int) -> list[Hit]:
-        found = summarize(self.catalog, self.space, [h.snippet_id for h in hits], lang, beam_size, max_len)
+        found = summarize(self.catalog, self.space, [h.snippet_id for h in hits], lang, beam_size, max_len,
+                          self.store.vectors_for)
         return [Hit(**{**asdict(h), "summary": found[h.snippet_id].to_json()}) for h in hits]
 
     def _hit(self, rank: int, h: dict) -> Hit:

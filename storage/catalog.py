@@ -171,8 +171,12 @@ class Catalog:
         raise AssertionError("unreachable")
 
     def complete_video(self, video_id: int, *, space: str, info: dict,
-                       snippets: Sequence[SnippetRecord], vectors: np.ndarray) -> None:
-        """Write a video's snippets and embeddings and mark it ok, in one transaction."""
+                       snippets: Sequence[SnippetRecord], vectors: np.ndarray,
+                       keep_vectors: bool = True) -> int:
+        """Write a video's snippets and embeddings and mark it ok, in one transaction with its
+        change-log entry (storage.changes); return that entry's seq. ``keep_vectors=False``
+        leaves the float16 copies out, for a backend that keeps full vectors itself."""
+        from storage import changes
         if len(snippets) != len(vectors):
             raise ValueError(f"{len(snippets)} snippets but {len(vectors)} vectors")
         with self.session() as s:
@@ -183,10 +187,12 @@ class Catalog:
             s.add_all(Snippet(id=r.id, video_id=video_id, idx=r.idx, start=r.start, end=r.end,
                               frame_times=r.frame_times) for r in snippets)
             s.flush()
-            s.add_all(Embedding(snippet_id=r.id, space=space,
-                                vector=np.asarray(v, dtype=np.float16).tobytes())
-                      for r, v in zip(snippets, vectors))
+            if keep_vectors:
+                s.add_all(Embedding(snippet_id=r.id, space=space,
+                                    vector=np.asarray(v, dtype=np.float16).tobytes())
+                          for r, v in zip(snippets, vectors))
             video.status, video.error, video.ingested_at = "ok", None, utcnow()
+            return changes.record(s, video_id, changes.ADD, space, len(snippets))
 
     def clear_snippets(self, video_id: int) -> None:
         """Drop a video's snippets and embeddings, keeping its row (and so its id)."""
@@ -196,11 +202,16 @@ class Catalog:
             s.execute(sa.delete(Snippet).where(Snippet.video_id == video_id))
 
     def delete_video(self, video_id: int) -> bool:
+        """Delete a video's rows, with a ``delete`` change-log entry in the same transaction."""
+        from storage import changes
         with self.session() as s:
             lo, hi = video_id_range(video_id)
             s.execute(sa.delete(Embedding).where(Embedding.snippet_id >= lo, Embedding.snippet_id < hi))
             s.execute(sa.delete(Snippet).where(Snippet.video_id == video_id))
-            return s.execute(sa.delete(Video).where(Video.id == video_id)).rowcount > 0
+            deleted = s.execute(sa.delete(Video).where(Video.id == video_id)).rowcount > 0
+            if deleted:
+                changes.record(s, video_id, changes.DELETE)
+            return deleted
 
     # --- snippets and embeddings --------------------------------------------------------
     def snippets(self, ids: Iterable[int]) -> dict[int, Snippet]:

@@ -52,6 +52,7 @@ async def lifespan(app: FastAPI):
     try:
         yield
     finally:
+        state.stop_following()
         await run_in_threadpool(state.worker.stop)
 
 

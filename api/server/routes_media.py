@@ -81,7 +81,7 @@ def delete(state: StateDep, video_id: VideoId) -> dict:
         if found is None:
             raise NotFoundError(f"no video {video_id}")
         # the index is saved without the vectors before the catalog rows go (see IndexStore)
-        removed, _ = state.store.delete_video(video_id, thumbs=state.archive.home.thumbs)
+        removed, _ = state.archive.delete_video(video_id)
         (state.archive.home.previews / f"{video_id}.mp4").unlink(missing_ok=True)
     file_removed = False
     path = Path(found.path).resolve()
