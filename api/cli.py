@@ -52,9 +52,13 @@ def main(ctx: click.Context, home: str | None, space: str | None, verbose: int) 
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--window", default=4.0, show_default=True, help="Snippet length in seconds.")
+@click.option("--hop", type=float, default=None,
+              help="Seconds between snippet starts, shorter than --window for overlapping snippets "
+                   "(finer moments, window/hop times the vectors); default: no overlap.")
 @click.pass_context
 @fail_cleanly
-def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: float) -> None:
+def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: float,
+           hop: float | None) -> None:
     """Ingest video files and folders (recursively)."""
     from indexer.discover import discover
     archive = archive_from(ctx)
@@ -67,7 +71,7 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: fl
         if bar is not None:
             bar.set_postfix_str(f"{outcome}: {path.name}"[:40])
             bar.update(1)
-    report = archive.ingestor(window=window).ingest(files, progress=progress)
+    report = archive.ingestor(window=window, hop=hop).ingest(files, progress=progress)
     if bar is not None:
         bar.close()
     if as_json:

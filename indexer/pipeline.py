@@ -23,14 +23,15 @@ from pathlib import Path
 import numpy as np
 
 from encoders.base import ConceptSpace
-from indexer.decode import iter_snippets, probe
+from indexer.decode import probe
 from indexer.discover import content_hash, discover
-from indexer.sampling import DEFAULT_WINDOW, FRAMES_PER_SNIPPET
+from indexer.overlap import iter_windows
+from indexer.sampling import DEFAULT_HOP, DEFAULT_WINDOW, FRAMES_PER_SNIPPET, overlap_factor
 from indexer.thumbs import save_thumbnail, thumbnail_path
 from storage.catalog import Catalog, SnippetRecord
 from storage.ids import MAX_SNIPPETS_PER_VIDEO, pack_snippet_id
 from storage.index_store import IndexStore
-from vidsonar.errors import MediaError, VidsonarError
+from vidsonar.errors import InputError, MediaError, VidsonarError
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,14 @@ class IngestReport:
 class Ingestor:
     def __init__(self, catalog: Catalog, space: ConceptSpace, store: IndexStore, thumbs: Path,
                  window: Fraction | float = DEFAULT_WINDOW, frames: int = FRAMES_PER_SNIPPET,
-                 batch_snippets: int = 16):
+                 batch_snippets: int = 16, hop: Fraction | float | None = DEFAULT_HOP):
         self.catalog, self.space, self.store, self.thumbs = catalog, space, store, Path(thumbs)
         self.window, self.frames, self.batch_snippets = window, frames, batch_snippets
+        self.hop = hop  # None: windows do not overlap
+        try:
+            overlap_factor(window, window if hop is None else hop, frames)
+        except ValueError as exc:
+            raise InputError(str(exc)) from exc
 
     def ingest(self, paths: Iterable[str | Path],
                progress: Callable[[Path, str], None] | None = None) -> IngestReport:
@@ -141,7 +147,7 @@ class Ingestor:
                 vectors.append(self.space.encode_snippets(np.stack([s.frames for s in batch])))
             batch.clear()
 
-        snippets = iter_snippets(path, self.window, self.frames, self.space.frame_size, info)
+        snippets = iter_windows(path, self.window, self.hop, self.frames, self.space.frame_size, info)
         while True:
             with _timed(report, "decode"):
                 snippet = next(snippets, None)
@@ -161,7 +167,8 @@ class Ingestor:
         if batch:
             flush()
         meta = {"duration": records[-1].end, "fps": info.fps, "width": info.width,
-                "height": info.height, "rotation": rotation}
+                "height": info.height, "rotation": rotation, "window_seconds": float(self.window),
+                "hop_seconds": float(self.hop if self.hop is not None else self.window)}
         return meta, records, np.concatenate(vectors)
 
 

@@ -114,10 +114,19 @@ def _v3_tags_and_summaries(conn: Connection) -> None:
     md.tables["summaries"].create(conn)
 
 
+def _v7_video_grid(conn: Connection) -> None:
+    """Each video's snippet grid (window length and hop, seconds), so search knows whether its
+    snippets overlap. NULL for videos ingested before: 4 s windows, hop = window. (Not named
+    ``window``: a reserved word in PostgreSQL.)"""
+    conn.execute(sa.text("ALTER TABLE videos ADD COLUMN window_seconds FLOAT"))
+    conn.execute(sa.text("ALTER TABLE videos ADD COLUMN hop_seconds FLOAT"))
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: videos, snippets, embeddings, ingest runs", _v1_initial),
     (2, "ingest jobs queued by the server", _v2_ingest_jobs),
     (3, "video tags and cached summaries", _v3_tags_and_summaries),
+    (7, "video snippet grid: window and hop", _v7_video_grid),
 ]
 
 

@@ -14,6 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from search.searcher import MAX_K
 
 
+class MomentOut(BaseModel):
+    start: float = Field(description="Seconds from the start of the video")
+    end: float
+    score: float
+    snippet_id: int = Field(description="The moment's peak snippet")
+
+
 class HitOut(BaseModel):
     model_config = ConfigDict(extra="allow")
     rank: int
@@ -25,6 +32,9 @@ class HitOut(BaseModel):
     end: float
     thumbnail_url: str
     video_url: str = Field(description="Stream with HTTP Range support; add #t=START to jump")
+    snippet_ids: list[int] = Field(default_factory=list, description="Every snippet of the moment")
+    video_moments: list[MomentOut] = Field(
+        default_factory=list, description="This video's moments for the query, best first (a timeline)")
 
 
 class SearchOut(BaseModel):
