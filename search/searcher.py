@@ -2,8 +2,8 @@
 
 A query goes: language (given, or detected offline) -> query vector -> candidates (the
 index, or an exact scan of the snippets the filters allow) -> optional reranking by
-alignment consistency -> moments (adjacent snippets merged, duplicates collapsed, optionally
-one per video) -> optional summaries.
+alignment consistency -> moments (every snippet of the best videos scored and grounded:
+search.grounding; duplicates collapsed, optionally one per video) -> optional summaries.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 from encoders.base import ConceptSpace, l2_normalize
 from encoders.language_id import detect_language
 from indexer.thumbs import thumbnail_path
-from search import moments as moments_
+from search import grounding, moments as moments_
 from search.examples import image_vector, snippet_vector, video_vector
 from search.rerank import RERANKERS, alignment_consistency, blend
 from search.summaries import Summary, summarize
@@ -26,6 +26,7 @@ from storage.annotations import Filters, allowed_videos
 from storage.catalog import Catalog
 from storage.ids import unpack_snippet_id
 from storage.index_store import IndexStore
+from storage.timelines import timelines
 from vidsonar.errors import InputError
 
 MAX_K = 1000
@@ -33,6 +34,8 @@ MAX_K = 1000
 MIN_DETECT_CONFIDENCE = 0.3
 DEFAULT_RERANK = "none"
 DEFAULT_RERANK_WEIGHT = 0.1
+#: moments are grounded over every snippet of at least this many of the best videos
+MIN_GROUNDED_VIDEOS = 8
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class Hit:
     snippet_ids: list[int] = field(default_factory=list)  # every snippet of the moment
     duplicates: list[int] = field(default_factory=list)  # near-identical snippets of other videos
     summary: dict | None = None
+    video_moments: list[dict] = field(default_factory=list)  # this video's moments for the query
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class Searcher:
                  candidates: int = 50):
         self.catalog, self.space, self.store, self.thumbs = catalog, space, store, Path(thumbs)
         self.rerank, self.rerank_weight, self.candidates = rerank, rerank_weight, candidates
+        self.margin, self.max_moment = moments_.MARGIN, moments_.MAX_MOMENT  # grounding (benchmarks vary them)
 
     # --- entry points -----------------------------------------------------------------------
     def search(self, query: str, lang: str | None = None, k: int = 10, *,
@@ -156,13 +161,13 @@ class Searcher:
             candidates.append({"snippet_id": sid, "video_id": row.video_id, "video_path": row.video.path,
                                "start": row.start, "end": row.end, "score": float(score)})
         lookup = dict(zip(ids.tolist(), vectors)) if vectors is not None else {}
-        # Group among the best m = 2k candidates, widening m until k hits remain: a moment is a
-        # run of adjacent snippets that all rank near the top, not every neighbour in the pool.
+        if moments:
+            return self._moments(vector, candidates, k, rerank, lang, exclude, group_by_video, collapse)
+        # --snippets: the best candidates as they are (duplicates collapsed, maybe one per video),
+        # widening the pool until k hits remain
         m = 2 * k
         while True:
             hits = candidates[:m]
-            if moments:
-                hits = moments_.merge_adjacent(hits)
             if collapse and lookup:
                 hits = moments_.collapse_duplicates(hits, lookup.__getitem__)
             if group_by_video:
@@ -170,6 +175,29 @@ class Searcher:
             if len(hits) >= k or m >= len(candidates):
                 break
             m += k
+        return [self._hit(rank, h) for rank, h in enumerate(hits[:k], start=1)]
+
+    def _moments(self, vector: np.ndarray, candidates: list[dict], k: int, rerank: str,
+                 lang: str | None, exclude: set[int] | None, group_by_video: bool,
+                 collapse: bool) -> list[Hit]:
+        """Ground the candidates' videos (search.grounding): the best videos first, widened until
+        k moments remain after duplicates collapse (and one per video, if asked)."""
+        rescore = None if rerank == "none" else (
+            lambda vecs, cos: self._rerank(rerank, vector, vecs, cos.astype(np.float32), lang))
+        videos = grounding.ranked_videos(candidates)
+        take = max(k, MIN_GROUNDED_VIDEOS)
+        while True:
+            lines = timelines(self.catalog, videos[:take], self.space.name)
+            hits = grounding.video_moments(vector, [lines[v] for v in videos[:take] if v in lines],
+                                           exclude=exclude, rescore=rescore, margin=self.margin,
+                                           max_length=self.max_moment)
+            if collapse:
+                hits = moments_.collapse_duplicates(hits, {h["snippet_id"]: h["vector"] for h in hits}.__getitem__)
+            if group_by_video:
+                hits = moments_.best_per_video(hits)
+            if len(hits) >= k or take >= len(videos):
+                break
+            take *= 2
         return [self._hit(rank, h) for rank, h in enumerate(hits[:k], start=1)]
 
     def _candidates(self, vector: np.ndarray, n: int, filters: Filters | None,
@@ -237,7 +265,8 @@ class Searcher:
         thumb = thumbnail_path(self.thumbs, video_id, index)
         return Hit(rank, round(h["score"], 6), h["snippet_id"], h["video_id"], h["video_path"],
                    h["start"], h["end"], str(thumb) if thumb.exists() else None,
-                   h.get("snippet_ids", [h["snippet_id"]]), h.get("duplicates", []))
+                   h.get("snippet_ids", [h["snippet_id"]]), h.get("duplicates", []),
+                   video_moments=h.get("video_moments", []))
 
 
 def _check_k(k: int) -> None:

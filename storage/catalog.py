@@ -53,6 +53,8 @@ class Video(Base):
     width: Mapped[int | None]
     height: Mapped[int | None]
     rotation: Mapped[int | None]
+    window_seconds: Mapped[float | None]  # snippet length (migration 7; NULL: 4 s)
+    hop_seconds: Mapped[float | None]  # a snippet starts every hop s (NULL: = window, no overlap)
     status: Mapped[str] = mapped_column(sa.String(16))  # "ok" | "failed"
     error: Mapped[str | None] = mapped_column(sa.Text)
     run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ingest_runs.id"))

@@ -191,6 +191,14 @@ def _v6_shots(conn: Connection) -> None:
     md.tables["shots"].create(conn)
 
 
+def _v7_video_grid(conn: Connection) -> None:
+    """Each video's snippet grid (window length and hop, seconds), so search knows whether its
+    snippets overlap. NULL for videos ingested before: 4 s windows, hop = window. (Not named
+    ``window``: a reserved word in PostgreSQL.)"""
+    conn.execute(sa.text("ALTER TABLE videos ADD COLUMN window_seconds FLOAT"))
+    conn.execute(sa.text("ALTER TABLE videos ADD COLUMN hop_seconds FLOAT"))
+
+
 # every numbered migration; each has its Alembic revision (tests/test_catalog.py checks)
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: videos, snippets, embeddings, ingest runs", _v1_initial),
@@ -199,6 +207,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (4, "vector change log followed by the indexes", _v4_vector_changes),
     (5, "ingestion items (resumable runs) and job owners", _v5_ingest_items),
     (6, "shots of each video", _v6_shots),
+    (7, "video snippet grid: window and hop", _v7_video_grid),
 ]
 
 

@@ -138,6 +138,13 @@ def test_search_shows_thumbnails_with_time_codes_and_plays(server, page):
                            f"document.querySelector('#video').currentTime >= {start} - 0.05")
     page.wait_for_function("!document.querySelector('#summary').textContent.startsWith('Loading')")
     assert page.inner_text("#summary")  # a summary, or the API's reason there is none
+    # the selected video's moments for the query, on a timeline; Next jumps to the next one
+    page.wait_for_selector("#timeline-box:not([hidden]) #timeline .moment")
+    marks = page.locator("#timeline .moment").count()
+    assert page.inner_text("#moment-pos") == f"moment {page.evaluate('state.momentIndex') + 1} of {marks}"
+    page.click("#next-moment")
+    page.wait_for_function("Math.abs(document.querySelector('#video').currentTime - "
+                           "state.moments[state.momentIndex].start) < 0.05")
     shot = Path(os.environ.get(SCREENSHOT_ENV) or server[1] / "web-search.png")
     shot.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shot), full_page=True)

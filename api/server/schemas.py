@@ -16,6 +16,13 @@ from search.searcher import MAX_K
 Int64 = Annotated[int, Field(ge=0, le=2**63 - 1)]  # ids: the catalog's and FAISS's int64
 
 
+class MomentOut(BaseModel):
+    start: float = Field(description="Seconds from the start of the video")
+    end: float
+    score: float
+    snippet_id: int = Field(description="The moment's peak snippet")
+
+
 class HitOut(BaseModel):
     model_config = ConfigDict(extra="allow")
     rank: int
@@ -27,6 +34,9 @@ class HitOut(BaseModel):
     end: float
     thumbnail_url: str
     video_url: str = Field(description="Stream with HTTP Range support; add #t=START to jump")
+    snippet_ids: list[int] = Field(default_factory=list, description="Every snippet of the moment")
+    video_moments: list[MomentOut] = Field(
+        default_factory=list, description="This video's moments for the query, best first (a timeline)")
 
 
 class SearchOut(BaseModel):

@@ -115,7 +115,9 @@ class Writer:
             vectors = np.stack([np.frombuffer(r["vector"], dtype=np.float32) for r in rows])
             info = {"duration": records[-1].end, "fps": None if end["fps"] < 0 else float(end["fps"]),
                     "width": int(end["width"]), "height": int(end["height"]),
-                    "rotation": int(end["rotation"])}
+                    "rotation": int(end["rotation"]),
+                    "window_seconds": float(end["window_seconds"]) or None,
+                    "hop_seconds": float(end["hop_seconds"]) or None}
             with self.report.timed("write"):
                 if end.get("shots"):
                     record_shots(self.catalog, item.video_id, json.loads(end["shots"]),
