@@ -85,7 +85,9 @@ def load_backbone(spec: dict, device: str = "cpu") -> FrameBackbone:
     if kind == "open_clip":
         from encoders.openclip import OpenClipBackbone
         backbone: FrameBackbone = OpenClipBackbone(spec["model"], spec.get("weights"), device=device,
-                                                   precision=spec.get("precision", "fp32"))
+                                                   precision=spec.get("precision", "fp32"),
+                                                   batch_size=spec.get("batch_size"),
+                                                   autocast=spec.get("autocast", "auto"))
     elif kind == "efficientnet-lite0":
         backbone = EfficientNetLite0Backbone(int(spec.get("image_size", 224)), float(spec.get("mean", 127.0)),
                                              float(spec.get("std", 128.0)), device=device)
