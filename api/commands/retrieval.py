@@ -41,12 +41,16 @@ def register(main: click.Group) -> None:
     @click.option("--pe-core", default="PE-Core-T-16-384", show_default=True,
                   help="open_clip MODEL[@WEIGHTS] for the backbone mode; 'none' to skip.")
     @click.option("--device", default="cpu", show_default=True)
+    @click.option("--lite-runtime", default="auto", show_default=True,
+                  help="lite's vision runtime(s), comma-separated (auto, onnx, torch): one row each.")
     @click.option("--out", type=click.Path(file_okay=False),
                   help="Folder for ingest.csv, ingest.json and retrieval.duckdb (default: benchmarks/results).")
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
     @fail_cleanly
-    def ingest(videos: int | None, pe_core: str, device: str, out: str | None, as_json: bool) -> None:
+    def ingest(videos: int | None, pe_core: str, device: str, lite_runtime: str, out: str | None,
+               as_json: bool) -> None:
         """Snippets/s and x real time: decode only, decode + lite, decode + a PE-Core backbone."""
         from benchmarks.retrieval.ingest import main as run
         run((["--videos", str(videos)] if videos else []) + ["--pe-core", pe_core, "--device", device]
+            + ["--lite-runtime", lite_runtime]
             + (["--out", out] if out else []) + (["--json"] if as_json else []))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -46,16 +47,32 @@ def decode_only(paths: list[Path], size: int = 224) -> dict:
 
 
 def pipeline(paths: list[Path], space_name: str, home: Path) -> dict:
+    from benchmarks.gpu_util import GpuUtilSampler
     from search.archive import Archive
     archive = Archive(home, space_name)
     space = archive.space
     warm = np.zeros((1, FRAMES_PER_SNIPPET, space.frame_size, space.frame_size, 3), np.uint8)
     space.encode_snippets(warm)  # loads the models (and lite's label cache) outside the timing
-    report = archive.ingestor().ingest(paths)
+    with GpuUtilSampler() as gpu:
+        report = archive.ingestor().ingest(paths)
     if report.failed:
         raise RuntimeError(f"ingestion failed: {report.failed}")
-    return _row(report.snippets, report.media_seconds, report.wall_seconds, dict(report.stage_seconds),
-                space.frame_size)
+    row = _row(report.snippets, report.media_seconds, report.wall_seconds, dict(report.stage_seconds),
+               space.frame_size)
+    row["gpu_utilisation"] = gpu.summary()
+    if getattr(getattr(space, "vision", None), "runtime", None):  # lite: torch or ONNX Runtime
+        row["vision_runtime"] = space.vision.runtime
+    return row
+
+
+def lite_pipeline(paths: list[Path], home: Path, runtime: str) -> dict:
+    """decode + lite with its vision encoder on ``runtime`` (auto, onnx, torch)."""
+    before = os.environ.get("VIDSONAR_LITE_RUNTIME")
+    os.environ["VIDSONAR_LITE_RUNTIME"] = runtime
+    try:
+        return pipeline(paths, "lite", home)
+    finally:
+        os.environ.pop("VIDSONAR_LITE_RUNTIME") if before is None else os.environ.update(VIDSONAR_LITE_RUNTIME=before)
 
 
 def _row(snippets: int, media: float, wall: float, stages: dict[str, float], size: int) -> dict:
@@ -84,6 +101,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--pe-core", default=DEFAULT_PE_CORE,
                     help="open_clip MODEL[@WEIGHTS] for the backbone mode, 'none' to skip (default: %(default)s)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--lite-runtime", default="auto",
+                    help="lite's vision runtime(s), comma-separated: auto, onnx, torch (default: %(default)s)")
     ap.add_argument("--work", type=Path, help="folder for the clips and the throwaway archives")
     ap.add_argument("--db", type=Path, help="DuckDB file (default: OUT/retrieval.duckdb)")
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -98,7 +117,9 @@ def main(argv: list[str] | None = None) -> dict:
     paths = [Path(p) for p in paths]
     run = results.Run.new("ingest")
     modes = {"decode": decode_only(paths)}
-    modes["decode+lite"] = pipeline(paths, "lite", work / f"home-{run.run_id}-lite")
+    for runtime in args.lite_runtime.split(","):  # e.g. torch,onnx: both in one run, side by side
+        mode = "decode+lite" if runtime == "auto" else f"decode+lite[{runtime}]"
+        modes[mode] = lite_pipeline(paths, work / f"home-{run.run_id}-lite-{runtime}", runtime)
     if args.pe_core != "none":
         modes[f"decode+{args.pe_core}"] = pipeline(paths, pe_core_space(args.pe_core, args.device),
                                                    work / f"home-{run.run_id}-pe")
@@ -117,6 +138,12 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(report))
     else:
         print(markdown(modes))
+        for mode, r in modes.items():
+            gpu = r.get("gpu_utilisation")
+            if gpu is not None and mode != "decode":
+                print(f"{mode}: " + (f"GPU {gpu['mean_util_pct']}% mean, {gpu['max_util_pct']}% max ({gpu['source']})"
+                                     if gpu["available"] else f"GPU utilisation not available: {gpu['reason']}")
+                      + (f"; vision on {r['vision_runtime']}" if r.get("vision_runtime") else ""))
         print(f"{len(paths)} videos; run {run.run_id} on {run.hardware} ({args.device}) at {run.git_revision}")
     return report
 
