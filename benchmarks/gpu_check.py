@@ -176,7 +176,7 @@ def part_exact_topk(device, quick: bool, budget: Budget, dim: int = 1024) -> dic
 def part_faiss(device, quick: bool, budget: Budget) -> dict:
     try:
         import faiss
-    except ImportError as exc:
+    except (ImportError, OSError) as exc:  # OSError: a faiss-gpu whose CUDA libraries are missing
         raise Skip(f"faiss is not installed ({exc}); on a GPU machine install requirements-gpu.txt "
                    "(make FAISS=gpu), which needs CUDA 12 runtime libraries") from exc
     import torch
@@ -331,8 +331,9 @@ def part_encoders(device, quick: bool, budget: Budget) -> dict:
         try:
             budget.need(40 if gpu else 2, f"building and timing {name}")
             tower = Tower(name, device, batch)
-        except Skip as exc:
-            skipped.append({"model": name, "reason": str(exc)})
+        except Exception as exc:  # Skip, or a timm too old to know the architecture: the next model still runs
+            skipped.append({"model": name, "reason": str(exc) if isinstance(exc, Skip) else
+                            f"cannot build it: {type(exc).__name__}: {exc}"[:500]})
             continue
         rng = np.random.default_rng(0)
         frames = rng.integers(0, 256, (batch * batches, tower.image_size, tower.image_size, 3), np.uint8)
