@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from encoders.lite import EfficientNetLite0
+    from encoders.efficientnet import EfficientNetLite0
     from encoders.onnx_lite import OnnxLite0, available_cores
     frames = real_frames(args.images)
     cache = args.cache or Path(tempfile.mkdtemp(prefix="vidsonar-lite-onnx-"))

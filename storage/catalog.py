@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from storage import schema
 from storage.ids import video_id_range
@@ -80,6 +80,29 @@ class Embedding(Base):
         sa.BigInteger, sa.ForeignKey("snippets.id", ondelete="CASCADE"), primary_key=True)
     space: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
     vector: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+#: change-log operations (storage.changes)
+ADD, DELETE = "add", "delete"
+
+
+class VectorChange(Base):
+    __tablename__ = "vector_changes"
+    seq: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    space: Mapped[str | None] = mapped_column(sa.String(100))
+    video_id: Mapped[int] = mapped_column(sa.Integer)
+    op: Mapped[str] = mapped_column(sa.String(8))
+    count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+def record_change(session: Session, video_id: int, op: str, space: str | None = None,
+           count: int = 0) -> int:
+    """Add a change-log entry (storage.changes) inside the caller's transaction; its seq (assigned at flush)."""
+    change = VectorChange(space=space, video_id=video_id, op=op, count=count)
+    session.add(change)
+    session.flush()
+    return change.seq
 
 
 @dataclass(frozen=True)
@@ -178,7 +201,6 @@ class Catalog:
         """Write a video's snippets and embeddings and mark it ok, in one transaction with its
         change-log entry (storage.changes); return that entry's seq. ``keep_vectors=False``
         leaves the float16 copies out, for a backend that keeps full vectors itself."""
-        from storage import changes
         if len(snippets) != len(vectors):
             raise ValueError(f"{len(snippets)} snippets but {len(vectors)} vectors")
         with self.session() as s:
@@ -194,7 +216,7 @@ class Catalog:
                                     vector=np.asarray(v, dtype=np.float16).tobytes())
                           for r, v in zip(snippets, vectors))
             video.status, video.error, video.ingested_at = "ok", None, utcnow()
-            return changes.record(s, video_id, changes.ADD, space, len(snippets))
+            return record_change(s, video_id, ADD, space, len(snippets))
 
     def clear_snippets(self, video_id: int) -> None:
         """Drop a video's snippets and embeddings, keeping its row (and so its id)."""
@@ -205,14 +227,13 @@ class Catalog:
 
     def delete_video(self, video_id: int) -> bool:
         """Delete a video's rows, with a ``delete`` change-log entry in the same transaction."""
-        from storage import changes
         with self.session() as s:
             lo, hi = video_id_range(video_id)
             s.execute(sa.delete(Embedding).where(Embedding.snippet_id >= lo, Embedding.snippet_id < hi))
             s.execute(sa.delete(Snippet).where(Snippet.video_id == video_id))
             deleted = s.execute(sa.delete(Video).where(Video.id == video_id)).rowcount > 0
             if deleted:
-                changes.record(s, video_id, changes.DELETE)
+                record_change(s, video_id, DELETE)
             return deleted
 
     # --- snippets and embeddings --------------------------------------------------------

@@ -1,6 +1,6 @@
 """The change log: every committed change to the vectors, numbered, for indexes to follow.
 
-Table ``vector_changes`` (migration 4). ``Catalog.complete_video`` writes an ``add`` entry in
+Table ``vector_changes`` (migration 4; its model ``VectorChange`` sits with the catalog's). ``Catalog.complete_video`` writes an ``add`` entry in
 the same transaction as the video's rows, ``Catalog.delete_video`` a ``delete`` entry with the
 delete, so the log never says more or less than the catalog holds. ``seq`` only grows
 (database autoincrement). An index records the last ``seq`` it reflects; to catch up it
@@ -13,26 +13,12 @@ A ``delete`` entry has no space (it removes a video from every space).
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from storage.catalog import Base, Catalog, utcnow
-
-ADD, DELETE = "add", "delete"
-
-
-class VectorChange(Base):
-    __tablename__ = "vector_changes"
-    seq: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
-    space: Mapped[str | None] = mapped_column(sa.String(100))
-    video_id: Mapped[int] = mapped_column(sa.Integer)
-    op: Mapped[str] = mapped_column(sa.String(8))
-    count: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+from storage.catalog import ADD, DELETE, Catalog, VectorChange, record_change as record  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -45,15 +31,6 @@ class Changes:
     @property
     def empty(self) -> bool:
         return self.entries == 0
-
-
-def record(session: Session, video_id: int, op: str, space: str | None = None,
-           count: int = 0) -> int:
-    """Add an entry inside the caller's transaction; its seq (assigned at flush)."""
-    change = VectorChange(space=space, video_id=video_id, op=op, count=count)
-    session.add(change)
-    session.flush()
-    return change.seq
 
 
 def last_seq(catalog: Catalog) -> int:

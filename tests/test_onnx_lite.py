@@ -16,7 +16,7 @@ pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (vidsona
 pytest.importorskip("onnx", reason="onnx is not installed (vidsonar pins it in requirements.lock)")
 
 from encoders.frames import fit_frame  # noqa: E402
-from encoders.lite import EfficientNetLite0  # noqa: E402
+from encoders.efficientnet import EfficientNetLite0  # noqa: E402
 from encoders.onnx_lite import (  # noqa: E402
     LiteExportError, OnnxLite0, bundled_weights_path, cache_path, file_sha256, load_lite_vision, verified)
 from samples.footage import PHOTOS, load_photo  # noqa: E402
