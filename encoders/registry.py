@@ -16,6 +16,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -35,6 +37,21 @@ _SCANNED_DIRS: set[str] = set()
 
 def register_family(name: str, target: str) -> None:
     FAMILIES[name] = target
+
+
+@contextmanager
+def scoped_registry() -> Iterator[None]:
+    """Families and spaces registered inside are forgotten on exit (tests, trial configs)."""
+    families, configs, scanned = dict(FAMILIES), dict(_CONFIGS), set(_SCANNED_DIRS)
+    try:
+        yield
+    finally:
+        FAMILIES.clear()
+        FAMILIES.update(families)
+        _CONFIGS.clear()
+        _CONFIGS.update(configs)
+        _SCANNED_DIRS.clear()
+        _SCANNED_DIRS.update(scanned)
 
 
 def _read(path: Path) -> SpaceConfig:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -24,11 +25,24 @@ VIDSONAR = Path(sys.executable).with_name("vidsonar")
 
 
 @pytest.fixture(scope="session")
-def shared_cache(tmp_path_factory) -> Path:
-    """One cache for the session, so label-prompt embeddings are computed once (~10 s)."""
+def shared_cache(tmp_path_factory) -> Iterator[Path]:
+    """One cache for the session, so label-prompt embeddings are computed once (~10 s).
+
+    $VIDSONAR_CACHE points at it while the session runs (CLI subprocesses inherit it) and is
+    restored afterwards.
+    """
     path = tmp_path_factory.mktemp("cache")
-    os.environ["VIDSONAR_CACHE"] = str(path)
-    return path
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VIDSONAR_CACHE", str(path))
+        yield path
+
+
+@pytest.fixture
+def clean_registry() -> Iterator[None]:
+    """Spaces and families a test registers are forgotten after it."""
+    from encoders.registry import scoped_registry
+    with scoped_registry():
+        yield
 
 
 @pytest.fixture

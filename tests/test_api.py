@@ -8,7 +8,6 @@ real server in ``test_e2e_browser.py``.
 from __future__ import annotations
 
 import io
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -17,43 +16,19 @@ from fastapi.testclient import TestClient
 
 from api.server import ServerSettings, create_app
 from api.server.errors import status_of
-from encoders.base import ConceptSpace, l2_normalize
-from encoders.registry import add_space_config, register_family
+from encoders.base import SpaceConfig
+from tests.fakes import HASH_SPACE, HashSpace, hash_space
 from vidsonar import errors
 
 KEY = "test-key-1"
-SPACE = "hash-test"
+SPACE = HASH_SPACE
 
 
-class HashSpace(ConceptSpace):
-    """Words hash to fixed random vectors; a snippet is its mean colour, projected."""
-
-    needs_language = False
-    frame_size = 48
-
-    def _encode_text(self, texts, lang, query):
-        out = np.zeros((len(texts), self.dim), np.float32)
-        for i, text in enumerate(texts):
-            for word in text.lower().split():
-                out[i] += np.random.default_rng(zlib.crc32(word.encode())).standard_normal(self.dim)
-        return l2_normalize(out + 1e-3)
-
-    def encode_snippets(self, frames):
-        colour = np.asarray(frames, np.float32).mean(axis=(1, 2, 3)) / 255.0  # (n, 3)
-        proj = np.random.default_rng(0).standard_normal((3, self.dim)).astype(np.float32)
-        return l2_normalize(colour @ proj + 0.01)
-
-    @property
-    def has_decoder(self):
-        return True
-
-    def decode(self, vectors, lang, **options):
-        return [f"[{lang}] a snippet of norm {np.linalg.norm(v):.1f}" for v in vectors]
-
-
-register_family("hash-test", f"{__name__}:HashSpace")
-add_space_config({"name": SPACE, "family": "hash-test", "dim": 16, "languages": "e5",
-                  "description": "tests only: hashed words and mean colours"})
+@pytest.fixture(scope="module", autouse=True)
+def registered_hash_space():
+    """The server opens its space by name: the hash space is registered for this module only."""
+    with hash_space(SPACE):
+        yield
 
 
 def write_clip(path: Path, colour: tuple[int, int, int], seconds: float = 3.0, fps: int = 8) -> Path:
@@ -337,8 +312,7 @@ def test_concurrent_queries_are_batched_and_get_their_own_vectors():
     import time as _time
 
     from api.server.batching import QueryBatcher
-    space = HashSpace(add_space_config({"name": "hash-batch", "family": "hash-test", "dim": 16,
-                                        "languages": "e5"}))
+    space = HashSpace(SpaceConfig("hash-batch", HASH_SPACE, 16, "e5"))
     calls: list[int] = []
 
     def slow_encode(texts, lang):

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from api.server import create_app
 from storage.catalog import Catalog
 from storage.jobs import JobStore
+from tests.fakes import hash_space
 from vidsonar.home import Home
 
 try:  # tests/ as a package or as a plain folder on sys.path
@@ -19,6 +20,12 @@ except ImportError:
     from test_api import KEY, SPACE, detail, settings_for, write_clip
 
 AUTH = {"X-API-Key": KEY}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def registered_hash_space():
+    with hash_space(SPACE):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import pytest
 
 from storage.catalog import Catalog, SnippetRecord, utcnow
 from storage.ids import pack_snippet_id
+from tests.fakes import add_video
 
 
 @pytest.fixture
@@ -23,23 +24,21 @@ def catalog(catalog_url):
 
 
 def _add_video(catalog, digest="h1", n=3, dim=4, space="s"):
-    vid = catalog.reserve_video(f"/v/{digest}.mp4", digest, 100, None)
-    records = [SnippetRecord(pack_snippet_id(vid, i), i, 4.0 * i, 4.0 * (i + 1), [4.0 * i + 0.5]) for i in range(n)]
-    vectors = np.random.default_rng(vid).standard_normal((n, dim)).astype(np.float32)
-    catalog.complete_video(vid, space=space, info={"duration": 4.0 * n, "fps": 25.0}, snippets=records,
-                           vectors=vectors)
-    return vid, records, vectors
+    vectors = np.random.default_rng(len(digest) + n).standard_normal((n, dim)).astype(np.float32)
+    vid, ids = add_video(catalog, vectors, space, path=f"/v/{digest}.mp4", digest=digest)
+    return vid, ids, vectors
 
 
 def test_complete_video_writes_snippets_and_float16_embeddings(catalog):
-    vid, records, vectors = _add_video(catalog)
+    vid, snippet_ids, vectors = _add_video(catalog)
     video = catalog.video(vid)
     assert video.status == "ok" and video.duration == 12.0
-    rows = catalog.snippets(r.id for r in records)
-    assert sorted(rows) == [r.id for r in records]
-    assert rows[records[1].id].start == 4.0 and rows[records[1].id].video.path == "/v/h1.mp4"
+    rows = catalog.snippets(snippet_ids.tolist())
+    assert sorted(rows) == snippet_ids.tolist()
+    assert rows[snippet_ids[1]].start == 4.0 and rows[snippet_ids[1]].video.path == "/v/h1.mp4"
+    assert rows[snippet_ids[1]].frame_times == [4.5]
     ((ids, got),) = list(catalog.embeddings("s"))
-    assert list(ids) == [r.id for r in records]
+    assert list(ids) == snippet_ids.tolist()
     np.testing.assert_allclose(got, vectors, atol=2e-3)
     assert catalog.embedding_count("s") == 3 and catalog.spaces() == ["s"]
 
@@ -61,10 +60,10 @@ def test_failures_are_recorded_then_retried(catalog):
 
 
 def test_delete_removes_rows_and_embeddings(catalog):
-    vid, records, _ = _add_video(catalog)
+    vid, snippet_ids, _ = _add_video(catalog)
     other, _, _ = _add_video(catalog, "h2")
     assert catalog.delete_video(vid)
-    assert catalog.snippets(r.id for r in records) == {}
+    assert catalog.snippets(snippet_ids.tolist()) == {}
     assert catalog.embedding_count("s") == 3
     assert catalog.counts()["videos"] == 1 and catalog.video(other) is not None
     assert not catalog.delete_video(vid)

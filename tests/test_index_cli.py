@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from api.cli import main
 from benchmarks.synthetic import clustered
 from encoders.registry import get_space_config
-from storage.catalog import Catalog, SnippetRecord
-from storage.ids import pack_snippet_id
+from storage.catalog import Catalog
+from tests.fakes import add_video
 from vidsonar.home import Home
 
 
@@ -23,10 +23,7 @@ def test_delete_removes_vectors_rows_and_thumbnails(tmp_path):
     vectors = clustered(60, dim, seed=2)
     video_ids = []
     for v in range(3):
-        vid = catalog.reserve_video(f"/v{v}.mp4", f"hash{v}", 1, None)
-        records = [SnippetRecord(pack_snippet_id(vid, i), i, i * 4.0, i * 4.0 + 4, [i * 4.0]) for i in range(20)]
-        catalog.complete_video(vid, space="lite", info={"duration": 80.0}, snippets=records,
-                               vectors=vectors[v * 20:(v + 1) * 20])
+        vid, _ = add_video(catalog, vectors[v * 20:(v + 1) * 20], "lite", path=f"/v{v}.mp4", digest=f"hash{v}")
         video_ids.append(vid)
     (home.thumbs / str(video_ids[0])).mkdir(parents=True)
     runner = CliRunner()

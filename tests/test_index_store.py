@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from benchmarks.synthetic import clustered
-from storage.catalog import Catalog, SnippetRecord
-from storage.ids import pack_snippet_id, unpack_snippet_id
+from storage.catalog import Catalog
+from storage.ids import unpack_snippet_id
 from storage.index_store import IndexStore
+from tests import fakes
 from storage.vectors import VectorIndex
 
 DIM = 32
@@ -17,12 +18,8 @@ VIDEOS = 4
 
 
 def add_video(catalog: Catalog, n: int, vectors: np.ndarray, tag: str) -> tuple[int, np.ndarray]:
-    video_id = catalog.reserve_video(f"/videos/{tag}.mp4", tag * 8, 1, None)
-    records = [SnippetRecord(pack_snippet_id(video_id, i), i, 4.0 * i, 4.0 * i + 4, [4.0 * i])
-               for i in range(n)]
-    catalog.complete_video(video_id, space="test", info={"duration": 4.0 * n}, snippets=records,
-                           vectors=vectors)
-    return video_id, np.array([r.id for r in records], np.int64)
+    assert len(vectors) == n
+    return fakes.add_video(catalog, vectors, "test", digest=tag * 8)
 
 
 @pytest.fixture

@@ -1,4 +1,8 @@
-"""Ingestion in-process: failures alone, duplicates skipped, index kept in step with the catalog."""
+"""Ingestion in-process: failures alone, duplicates skipped, index kept in step with the catalog.
+
+Plumbing: the deterministic hash space (``tests.fakes``) stands in for models, passed to the
+Archive as an object; only the vector check at the end runs the real lite encoder.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,13 @@ from samples.footage import write_video
 from search.archive import Archive
 from storage.vectors import INDEX_FILE
 from tests.conftest import moving_frames
+from tests.fakes import HASH_SPACE, HashSpace, hash_config
 from vidsonar.errors import SpaceMismatchError
+
+
+@pytest.fixture
+def space():
+    return HashSpace(hash_config())
 
 
 @pytest.fixture
@@ -17,9 +27,8 @@ def clips(tmp_path):
     return [write_video(tmp_path / f"clip{i}.mp4", moving_frames(60, seed=i), fps=12) for i in range(3)]
 
 
-def test_a_bad_file_fails_alone(home, clips, bad_files, lite_space):
-    archive = Archive(home)
-    archive.__dict__["space"] = lite_space  # reuse the session's loaded models
+def test_a_bad_file_fails_alone(home, clips, bad_files, space):
+    archive = Archive(home, space)
     # the fixed grid (--shots none): 2 snippets per 5 s clip
     report = archive.ingestor(shots="none").ingest([clips[0], bad_files["text"], clips[1], home / "missing.mp4"])
     assert report.ingested == 2 and len(report.failed) == 2
@@ -33,29 +42,26 @@ def test_a_bad_file_fails_alone(home, clips, bad_files, lite_space):
     assert len(list((home / "thumbs").glob("*/*.jpg"))) == 4
 
 
-def test_index_is_rebuilt_when_out_of_step_with_the_catalog(home, clips, lite_space):
-    archive = Archive(home)
-    archive.__dict__["space"] = lite_space
+def test_index_is_rebuilt_when_out_of_step_with_the_catalog(home, clips, space):
+    archive = Archive(home, space)
     archive.ingestor(shots="none").ingest(clips[:2])  # the fixed grid: 2 snippets a clip
     # a crash between the catalog commit and the index save: the index lags the catalog
     index_file = archive.store.directory / INDEX_FILE
     index_file.write_bytes(index_file.read_bytes()[:100])
-    fresh = Archive(home)
-    fresh.__dict__["space"] = lite_space
+    fresh = Archive(home, space)
     assert fresh.store.index.count == 4  # rebuilt from the catalog
     hits = fresh.searcher().search("a white square", k=4, moments=False, collapse=False).hits
     assert len(hits) == 4 and {h.video_id for h in hits} == {1, 2}
 
 
-def test_searching_with_another_space_is_a_clear_error(home, clips, lite_space):
+def test_searching_with_another_space_is_a_clear_error(home, clips, space):
     from storage.vectors import VectorIndex
-    archive = Archive(home)
-    archive.__dict__["space"] = lite_space
+    archive = Archive(home, space)
     archive.ingestor().ingest(clips[:1])
-    with pytest.raises(SpaceMismatchError, match="built with concept space 'lite', not 'other'"):
+    with pytest.raises(SpaceMismatchError, match=f"built with concept space '{HASH_SPACE}', not 'other'"):
         VectorIndex.load(archive.store.directory, space="other")
-    with pytest.raises(SpaceMismatchError, match="384-d vectors, the encoder makes 1024-d"):
-        VectorIndex.load(archive.store.directory, space="lite", dim=1024)
+    with pytest.raises(SpaceMismatchError, match="16-d vectors, the encoder makes 1024-d"):
+        VectorIndex.load(archive.store.directory, space=HASH_SPACE, dim=1024)
 
 
 def test_snippet_vectors_are_unit_norm_and_distinct(lite_space):
@@ -66,8 +72,7 @@ def test_snippet_vectors_are_unit_norm_and_distinct(lite_space):
     assert v[0] @ v[1] < 0.9999
 
 
-def test_first_ingest_into_a_new_home_adds_each_vector_once(home, clips, lite_space):
-    archive = Archive(home)
-    archive.__dict__["space"] = lite_space
+def test_first_ingest_into_a_new_home_adds_each_vector_once(home, clips, space):
+    archive = Archive(home, space)
     report = archive.ingestor().ingest(clips)
-    assert archive.store.index.count == report.snippets == archive.catalog.embedding_count("lite")
+    assert archive.store.index.count == report.snippets == archive.catalog.embedding_count(HASH_SPACE)

@@ -15,9 +15,10 @@ from search import moments
 from search.rerank import alignment_consistency, blend, rankdata, spearman
 from search.searcher import Searcher
 from storage.annotations import Filters, add_tags, remove_tags, tags_of
-from storage.catalog import Catalog, SnippetRecord
+from storage.catalog import Catalog
 from storage.ids import pack_snippet_id
 from storage.index_store import IndexStore
+from tests.fakes import add_video
 from vidsonar.errors import InputError, NotFoundError, UnknownLanguageError
 
 
@@ -118,12 +119,9 @@ def archive(tmp_path, shared_cache):
     rng = np.random.default_rng(1)
     for v, (path, duration) in enumerate([("/a/2024/one.mp4", 8.0), ("/a/2025/two.mp4", 12.0),
                                           ("/b/three.mp4", 4.0)], start=1):
-        vid = catalog.reserve_video(path, f"h{v}", 10, None)
-        n = int(duration // 4)
-        records = [SnippetRecord(pack_snippet_id(vid, i), i, 4.0 * i, 4.0 * (i + 1), []) for i in range(n)]
-        vecs = rng.standard_normal((n, 384)).astype(np.float32)
+        vecs = rng.standard_normal((int(duration // 4), 384)).astype(np.float32)
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        catalog.complete_video(vid, space="lite", info={"duration": duration}, snippets=records, vectors=vecs)
+        add_video(catalog, vecs, "lite", path=path, digest=f"h{v}")
     space = load_space("lite", cache_dir=shared_cache)  # models load lazily: vectors only here
     store = IndexStore(catalog, "lite", 384, tmp_path / "index")
     return Searcher(catalog, space, store, tmp_path / "thumbs")

@@ -9,6 +9,14 @@ from encoders.registry import add_space_config, get_space_config, list_spaces, l
 from vidsonar.errors import UnknownLanguageError, UnknownSpaceError
 
 
+def test_a_scoped_registration_is_forgotten_on_exit():
+    from encoders.registry import scoped_registry
+    with scoped_registry():
+        add_space_config({"name": "lite-scoped", "family": "label-bridge", "dim": 384, "languages": "e5"})
+        assert "lite-scoped" in list_spaces()
+    assert "lite-scoped" not in list_spaces()
+
+
 def test_builtin_spaces_are_listed():
     assert "lite" in list_spaces()
     cfg = get_space_config("lite")
@@ -20,7 +28,7 @@ def test_unknown_space_lists_the_known_ones():
         get_space_config("nope")
 
 
-def test_add_config_from_file_and_reject_unknown_family(tmp_path):
+def test_add_config_from_file_and_reject_unknown_family(tmp_path, clean_registry):
     path = tmp_path / "mine.json"
     path.write_text(json.dumps({"name": "lite-warm", "family": "label-bridge", "dim": 384,
                                 "languages": "e5", "options": {"temperature": 1.0}}))

@@ -1,0 +1,77 @@
+"""Deterministic stand-ins for tests that check plumbing, not meaning, and catalog helpers.
+
+``HashSpace`` embeds words as fixed random vectors and a snippet as its mean colour,
+projected: no weights, milliseconds per call, the same vectors every run. ``hash_space``
+registers it (as space ``hash-test``) for the duration of a ``with`` block, so nothing
+outlives the test module that asked for it.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+from encoders.base import ConceptSpace, SpaceConfig, l2_normalize
+from encoders.registry import add_space_config, register_family, scoped_registry
+from storage.catalog import Catalog, SnippetRecord
+from storage.ids import pack_snippet_id
+
+HASH_SPACE = "hash-test"
+
+
+class HashSpace(ConceptSpace):
+    """Words hash to fixed random vectors; a snippet is its mean colour, projected."""
+
+    needs_language = False
+    frame_size = 48
+
+    def _encode_text(self, texts, lang, query):
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for i, text in enumerate(texts):
+            for word in text.lower().split():
+                out[i] += np.random.default_rng(zlib.crc32(word.encode())).standard_normal(self.dim)
+        return l2_normalize(out + 1e-3)
+
+    def encode_snippets(self, frames):
+        colour = np.asarray(frames, np.float32).mean(axis=(1, 2, 3)) / 255.0  # (n, 3)
+        proj = np.random.default_rng(0).standard_normal((3, self.dim)).astype(np.float32)
+        return l2_normalize(colour @ proj + 0.01)
+
+    @property
+    def has_decoder(self):
+        return True
+
+    def decode(self, vectors, lang, **options):
+        return [f"[{lang}] a snippet of norm {np.linalg.norm(v):.1f}" for v in vectors]
+
+
+def hash_config(name: str = HASH_SPACE, dim: int = 16) -> SpaceConfig:
+    return SpaceConfig(name, HASH_SPACE, dim, "e5", description="tests only: hashed words and mean colours")
+
+
+@contextmanager
+def hash_space(name: str = HASH_SPACE, dim: int = 16) -> Iterator[SpaceConfig]:
+    """The hash space registered by name (for servers and CLIs that open it so) inside the block."""
+    with scoped_registry():
+        register_family(HASH_SPACE, f"{__name__}:HashSpace")
+        yield add_space_config(hash_config(name, dim))
+
+
+def add_video(catalog: Catalog, vectors: np.ndarray, space: str, path: str | None = None,
+              digest: str | None = None, window: float = 4.0) -> tuple[int, np.ndarray]:
+    """Reserve a video, give it one ``window``-second snippet per vector, complete it.
+
+    Returns the video's id and its snippet ids. ``path`` and ``digest`` default to ones made
+    from the next free name, so calls need only the vectors.
+    """
+    n = len(vectors)
+    tag = digest or f"video-{len(catalog.videos()) + 1}"
+    video_id = catalog.reserve_video(path or f"/videos/{tag}.mp4", tag, 1, None)
+    records = [SnippetRecord(pack_snippet_id(video_id, i), i, window * i, window * (i + 1), [window * i + window / 8])
+               for i in range(n)]
+    catalog.complete_video(video_id, space=space, info={"duration": window * n, "fps": 25.0},
+                           snippets=records, vectors=np.asarray(vectors, np.float32))
+    return video_id, np.array([r.id for r in records], np.int64)
