@@ -16,6 +16,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from storage.recall import recall_at_k
+
 log = logging.getLogger(__name__)
 
 NPROBES = (8, 16, 32, 64, 128, 256, 512)
@@ -38,15 +40,6 @@ def exact_neighbours(queries: np.ndarray, batches: Iterable[tuple[np.ndarray, np
     return best_ids
 
 
-def recall_without_self(found: np.ndarray, truth: np.ndarray, query_ids: np.ndarray, k: int) -> float:
-    hits = []
-    for row, true_row, qid in zip(found, truth, query_ids):
-        got = [i for i in row if i != qid and i >= 0][:k]
-        want = [i for i in true_row if i != qid][:k]
-        hits.append(len(set(got) & set(want)) / max(len(want), 1))
-    return float(np.mean(hits)) if hits else 1.0
-
-
 def tune(index, queries: np.ndarray, query_ids: np.ndarray, truth: np.ndarray, nlist: int,
          k: int = 10, target: float = TARGET_RECALL) -> tuple[tuple[int, int], dict[str, float]]:
     """The cheapest (k_factor, nprobe) reaching ``target`` recall@k, else the best one, with
@@ -59,7 +52,7 @@ def tune(index, queries: np.ndarray, query_ids: np.ndarray, truth: np.ndarray, n
         for nprobe in nprobes:
             index.set_params(f"nprobe={nprobe}")
             _, found = index.search(queries, k + 1, k_factor=k_factor)
-            recall = recall_without_self(found, truth, query_ids, k)
+            recall = recall_at_k(found, truth, k, exclude=query_ids)
             table[f"x{k_factor},nprobe={nprobe}"] = round(recall, 4)
             if recall > best_recall:
                 best, best_recall = (k_factor, nprobe), recall
