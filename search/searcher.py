@@ -187,7 +187,7 @@ class Searcher:
         videos = grounding.ranked_videos(candidates)
         take = max(k, MIN_GROUNDED_VIDEOS)
         while True:
-            lines = timelines(self.catalog, videos[:take], self.space.name)
+            lines = timelines(self.catalog, videos[:take], self.store.vectors_for)
             hits = grounding.video_moments(vector, [lines[v] for v in videos[:take] if v in lines],
                                            exclude=exclude, rescore=rescore, margin=self.margin,
                                            max_length=self.max_moment)
