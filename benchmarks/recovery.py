@@ -142,9 +142,11 @@ def run_follow(videos: int = 20, poll_s: float = 0.2, workdir: Path | None = Non
                     break
                 time.sleep(poll_s)
         finally:
-            if proc.poll() is None:
+            try:  # let the ingest finish its run (final save, run record) on its own
+                _, err = proc.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
                 proc.terminate()
-            _, err = proc.communicate(timeout=60)
+                _, err = proc.communicate(timeout=60)
         import sqlalchemy as sa
         with archive.catalog.session() as s:
             stamps = dict(s.execute(sa.select(VectorChange.video_id, VectorChange.created_at)
