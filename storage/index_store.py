@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -199,18 +200,21 @@ class IndexStore:
         self.dirty = self.dirty or removed > 0
         return removed
 
-    def delete_video(self, video_id: int) -> tuple[int, bool]:
+    def delete_video(self, video_id: int, thumbs: Path | None = None) -> tuple[int, bool]:
         """Remove a video's vectors, then its catalog rows (with a ``delete`` log entry).
 
         The index loses the vectors *before* the catalog rows go, so no crash can leave it
         returning snippets the catalog no longer has; a crash in between is repaired by
-        deleting again. ``Archive.delete_video`` calls this, then removes the thumbnails.
+        deleting again. ``Archive.delete_video`` calls this, then removes the thumbnails
+        (``thumbs``, a thumbnails folder, still does it here for callers that pass one).
         """
         removed = self.remove_video(video_id)
         self.checkpoint()
         deleted = self.catalog.delete_video(video_id)
         if deleted and not self.backend.shared:
             self.catch_up()  # our own delete entry: nothing left to remove, only the seq moves
+        if thumbs is not None:
+            shutil.rmtree(Path(thumbs) / str(video_id), ignore_errors=True)
         return removed, deleted
 
     def checkpoint(self) -> int:
