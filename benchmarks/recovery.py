@@ -48,7 +48,9 @@ def _commit(catalog, space: str, video: int, vectors: np.ndarray) -> int:
 
 
 def run_recovery(n: int = 100_000, crash_fraction: float = 0.01, workdir: Path | None = None,
-                 log=print) -> dict:
+                 log=print, factory: str | None = None) -> dict:
+    """``factory``: build that index type (trained, tuned) instead of what ``choose_index``
+    picks for n, e.g. the IVF-PQ every collection above 100k vectors gets."""
     from benchmarks.synthetic import Generator
     from storage import changes
     from storage.catalog import Catalog
@@ -65,7 +67,7 @@ def run_recovery(n: int = 100_000, crash_fraction: float = 0.01, workdir: Path |
         log(f"committed {(videos - late) * PER_VIDEO} vectors in {time.perf_counter() - t:.0f} s")
         store = IndexStore(catalog, space, DIM, root / "index")
         t = time.perf_counter()
-        store.rebuild()
+        store.rebuild(factory=factory)
         first_build = time.perf_counter() - t
         store.checkpoint()
         factory = store.index.manifest.factory
@@ -82,10 +84,11 @@ def run_recovery(n: int = 100_000, crash_fraction: float = 0.01, workdir: Path |
         log(f"open with replay of {replayed.replayed} entries ({missing} vectors): {replay_s:.2f} s")
         t = time.perf_counter()
         rebuilt = IndexStore(catalog, space, DIM, root / "rebuilt")
-        rebuilt.rebuild()
+        rebuilt.rebuild(factory=factory)
         rebuild_s = time.perf_counter() - t
         log(f"full rebuild of {rebuilt.index.count} vectors: {rebuild_s:.2f} s")
         result = {"benchmark": "recovery", "n": videos * PER_VIDEO, "dim": DIM,
+                  "rebuilt_factory": rebuilt.index.manifest.factory,
                   "factory": factory, "uncommitted_vectors": missing,
                   "entries_replayed": replayed.replayed, "replay_open_s": round(replay_s, 3),
                   "full_rebuild_s": round(rebuild_s, 3),
@@ -139,9 +142,11 @@ def run_follow(videos: int = 20, poll_s: float = 0.2, workdir: Path | None = Non
                     break
                 time.sleep(poll_s)
         finally:
-            if proc.poll() is None:
+            try:  # let the ingest finish its run (final save, run record) on its own
+                _, err = proc.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
                 proc.terminate()
-            _, err = proc.communicate(timeout=60)
+                _, err = proc.communicate(timeout=60)
         import sqlalchemy as sa
         with archive.catalog.session() as s:
             stamps = dict(s.execute(sa.select(VectorChange.video_id, VectorChange.created_at)
@@ -167,7 +172,10 @@ def run_follow(videos: int = 20, poll_s: float = 0.2, workdir: Path | None = Non
 
 def save(result: dict, out: Path = RESULTS) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    name = f"{result['benchmark']}_{result.get('n', result.get('videos'))}.json"
+    name = f"{result['benchmark']}_{result.get('n', result.get('videos'))}"
+    if result.get("factory"):
+        name += "_" + result["factory"].split(",")[0].replace("IDMap2", "flat").lower()
+    name += ".json"
     path = out / name
     path.write_text(json.dumps(result, indent=1))
     return path

@@ -140,7 +140,9 @@ class Searcher:
         vector = l2_normalize(np.asarray(vector, np.float32))
         grouped = moments or group_by_video or collapse
         n = max(k * 4, self.candidates) if (grouped or rerank != "none") else k
-        ids, scores = self._candidates(vector, n + len(exclude or ()), filters)
+        # one hit per video and no moments to merge: the backend groups (Milvus group_by_field)
+        ids, scores = self._candidates(vector, n + len(exclude or ()), filters,
+                                       per_video=group_by_video and not moments)
         if exclude:
             keep = ~np.isin(ids, list(exclude))
             ids, scores = ids[keep], scores[keep]

@@ -205,7 +205,8 @@ class IndexStore:
 
         The index loses the vectors *before* the catalog rows go, so no crash can leave it
         returning snippets the catalog no longer has; a crash in between is repaired by
-        deleting again. Prefer ``Archive.delete_video``, which also removes thumbnails.
+        deleting again. ``Archive.delete_video`` calls this, then removes the thumbnails
+        (``thumbs``, a thumbnails folder, still does it here for callers that pass one).
         """
         removed = self.remove_video(video_id)
         self.checkpoint()

@@ -74,14 +74,17 @@ def register_recovery(bench: click.Group) -> None:
     @click.option("--n", "n", default=100_000, show_default=True, help="Vectors in the index.")
     @click.option("--crash", default=0.01, show_default=True,
                   help="Fraction committed but not indexed when the simulated crash hits.")
+    @click.option("--factory", help="Index type to build, e.g. IVF256,PQ24np (default: what "
+                  "choose_index picks for N; Flat up to 100k).")
     @click.option("--workdir", type=click.Path(file_okay=False), help="Scratch space.")
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
     @fail_cleanly
-    def recovery(n: int, crash: float, workdir: str | None, as_json: bool) -> None:
+    def recovery(n: int, crash: float, factory: str | None, workdir: str | None,
+                 as_json: bool) -> None:
         """Open after a crash: replaying the change log vs a full rebuild, in one run."""
         from benchmarks import recovery as bench_recovery
         log = (lambda msg: click.echo(msg, err=True)) if as_json else click.echo
-        result = bench_recovery.run_recovery(n, crash, workdir=workdir, log=log)
+        result = bench_recovery.run_recovery(n, crash, workdir=workdir, log=log, factory=factory)
         path = bench_recovery.save(result)
         click.echo(json.dumps(result) if as_json else f"wrote {path}")
 
