@@ -516,7 +516,11 @@ def summary(report: dict) -> str:
         lines.append(f"- {part}: {r['status']}" + (f" ({r['reason']})" if r.get("reason") else ""))
         for row in r.get("rows", [])[:12]:
             lines.append("    " + ", ".join(f"{k}={v}" for k, v in row.items()))
-    lines += [f"skipped: {s['part']}: {s['reason']}" for s in report["skipped"]]
+        if r.get("decode_and_encode"):
+            lines.append(f"    decode only {r['decode_only']['x_realtime']}x real time, decode + {r['model']} "
+                         f"{r['decode_and_encode']['x_realtime']}x; GPU utilisation: {r['gpu_utilisation']}")
+    lines += [f"skipped: {s['part']}" + "".join(f" {k}={v}" for k, v in s.items() if k not in ("part", "reason"))
+              + f": {s['reason']}" for s in report["skipped"]]
     return "\n".join(lines)
 
 
