@@ -96,14 +96,22 @@ def test_every_numbered_migration_has_its_revision():
         assert f"migrations.{migrate.__name__}(" in Path(script.path).read_text()
 
 
+#: every revision, oldest first: one per numbered migration
+ALL = [migrations.revision_id(v) for v, _, _ in migrations.MIGRATIONS]
+#: tables the revisions after 0003 add
+LATER_TABLES = {"vector_changes", "ingest_items", "shots"}
+
+
 def test_new_catalog_migrates_once(engine):
-    assert schema.upgrade(engine) == ["0001", "0002", "0003"]
+    assert schema.upgrade(engine) == ALL == ["0001", "0002", "0003", "0004", "0005", "0006", "0007"]
     assert schema.upgrade(engine) == []
     with engine.connect() as conn:
-        assert schema.current(conn) == schema.head() == "0003"
+        assert schema.current(conn) == schema.head() == "0007"
         names = set(sa.inspect(conn).get_table_names())
+        video_columns = {c["name"] for c in sa.inspect(conn).get_columns("videos")}
     assert {"videos", "snippets", "embeddings", "ingest_runs", "ingest_jobs", "tags",
-            "summaries", "alembic_version"} <= names and "schema_version" not in names
+            "summaries", "alembic_version"} | LATER_TABLES <= names and "schema_version" not in names
+    assert {"window_seconds", "hop_seconds"} <= video_columns
 
 
 @pytest.mark.parametrize("versions", [3, 2, 1])
@@ -114,10 +122,12 @@ def test_pre_alembic_catalog_upgrades_without_losing_a_row(engine, catalog_url, 
     catalog = Catalog(catalog_url)
     with engine.connect() as conn:
         after = _dump(conn)
-        assert schema.current(conn) == "0003"
+        assert schema.current(conn) == schema.head()
     for name, rows in before.items():
-        assert after[name] == rows, name
-    assert set(after) - set(before) == {"ingest_jobs", "tags", "summaries"} - set(before)
+        added = {"videos": (None, None),  # revision 0007: window_seconds, hop_seconds (empty)
+                 "ingest_jobs": (None,)}.get(name, ())  # revision 0005: owner (empty)
+        assert after[name] == sorted((r + added for r in rows), key=repr), name
+    assert set(after) - set(before) == ({"ingest_jobs", "tags", "summaries"} | LATER_TABLES) - set(before)
     # and the catalog reads them, and goes on writing after them
     assert catalog.video(1).size_bytes == 2**40 and catalog.counts()["snippets"] == 3
     ((ids, _),) = list(catalog.embeddings("lite"))
@@ -177,7 +187,7 @@ def test_processes_opening_a_new_catalog_at_once_migrate_it_once(catalog_url, tm
     assert [rc for rc, _ in results] == [0, 0], "\n".join(err for _, err in results)
     engine = sa.create_engine(catalog_url)
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0003"]
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == [schema.head()]
     engine.dispose()
 
 
@@ -197,4 +207,4 @@ def test_a_failed_upgrade_leaves_the_catalog_as_it_was(engine, catalog_url, monk
     monkeypatch.setattr(migrations, "_v3_tags_and_summaries", real)
     Catalog(catalog_url).engine.dispose()
     with engine.connect() as conn:
-        assert schema.current(conn) == "0003" and sa.inspect(conn).has_table("tags")
+        assert schema.current(conn) == schema.head() and sa.inspect(conn).has_table("tags")
