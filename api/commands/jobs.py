@@ -6,7 +6,7 @@ import json
 
 import click
 
-from api.cli import archive_from, fail_cleanly
+from api.clikit import archive_from, fail_cleanly
 
 
 def register(main: click.Group) -> None:
