@@ -2,16 +2,28 @@
 # The first run builds .venv from requirements.lock (exact pins, ~4 min); later runs reuse it.
 PYTHON ?= python3
 VENV := .venv
-STAMP := $(VENV)/.installed
+# faiss: the GPU wheel (requirements-gpu.txt, CUDA 12 like torch's) when nvidia-smi lists a GPU,
+# faiss-cpu (requirements.lock) otherwise; `make FAISS=cpu` or `make FAISS=gpu` chooses by hand.
+FAISS ?= auto
+FAISS_KIND := $(if $(filter auto,$(FAISS)),$(shell nvidia-smi -L 2>/dev/null | grep -q '^GPU' && echo gpu || echo cpu),$(FAISS))
+STAMP := $(VENV)/.installed-faiss-$(FAISS_KIND)
+PIP = $(VENV)/bin/python -m pip --disable-pip-version-check
 
 .PHONY: demo test venv clean bench
 
 venv: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-gpu.txt pyproject.toml
+	@case "$(FAISS_KIND)" in cpu|gpu) ;; *) echo "FAISS=$(FAISS): use auto, cpu or gpu" >&2; exit 2;; esac
+	@echo "faiss: installing the $(FAISS_KIND) build (FAISS=$(FAISS); override with make FAISS=cpu or FAISS=gpu)"
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	# both faiss wheels own the faiss/ package: the one leaving goes before the other is (re)installed
+	$(if $(filter cpu,$(FAISS_KIND)),! $(PIP) show -q faiss-gpu-cu12 2>/dev/null || $(PIP) uninstall --quiet -y faiss-gpu-cu12 faiss-cpu)
+	$(PIP) install --quiet -r requirements.lock
+	$(if $(filter gpu,$(FAISS_KIND)),$(PIP) uninstall --quiet -y faiss-cpu && $(PIP) install --quiet --no-deps --force-reinstall -r requirements-gpu.txt)
+	$(PIP) install --quiet --no-deps -e .
+	rm -f $(VENV)/.installed $(VENV)/.installed-faiss-*
+	$(VENV)/bin/python -c "import faiss; print('faiss', faiss.__version__, 'sees', faiss.get_num_gpus() if hasattr(faiss, 'get_num_gpus') else 0, 'GPUs')"
 	touch $(STAMP)
 
 demo: $(STAMP)

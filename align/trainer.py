@@ -178,8 +178,10 @@ class _Trainer:
         metrics = self.evaluate(x_va, m_va, y_va, val, val_queries)
         report = {"train_pairs": len(train), "val_pairs": len(val), "val_mse_init": metrics["mse"],
                   "val_cos_init": metrics["cos"], "val_r1_init": metrics["r1"], "val_r1_chance": metrics["chance"]}
-        best = {"mse": math.inf}
-        best_state = None
+        # the stage's starting weights are a candidate: a stage that only makes the model worse
+        # ends where it began (epoch 0), not at its least bad epoch
+        best = dict(metrics, epoch=0)
+        best_state = self._state(with_backbone=len(groups) > 1)
         bad_epochs = 0
         stage_step = 0
         seen = 0
@@ -217,7 +219,7 @@ class _Trainer:
                      metrics["mse"], metrics["cos"], metrics["r1"])
             if metrics["mse"] < best["mse"] - 1e-9:
                 best, bad_epochs = dict(metrics, epoch=epoch + 1), 0
-                best_state = self._state()
+                best_state = self._state(with_backbone=len(groups) > 1)
                 self._save_best(best_state, stage, best)
             else:
                 bad_epochs += 1
@@ -225,8 +227,7 @@ class _Trainer:
                     log.info("stage %s: early stop after %d epochs", stage.name, epoch + 1)
                     break
         bar.close()
-        if best_state is not None:
-            self._load_state(best_state)
+        self._load_state(best_state)
         seconds = time.perf_counter() - started
         report.update({"val_mse_best": best["mse"], "val_cos_best": best["cos"], "val_r1": best["r1"],
                        "best_epoch": best.get("epoch"), "epochs": epoch + 1, "steps": stage_step,
@@ -280,9 +281,10 @@ class _Trainer:
                                   queries[qrows], [val[i].group_id for i in qrows])
         return {"mse": mse, "cos": cos, "r1": r1, "chance": chance}
 
-    def _state(self) -> dict:
+    def _state(self, with_backbone: bool = False) -> dict:
+        """A copy of the weights; the backbone's too where the stage trains it (or already does)."""
         state = {"projector": {k: v.detach().clone() for k, v in self.projector.state_dict().items()}}
-        if self.joint:
+        if with_backbone or self.joint:
             state["backbone"] = {k: v.detach().clone() for k, v in self.backbone.module.state_dict().items()}
         return state
 

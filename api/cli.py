@@ -20,14 +20,17 @@ from api.clikit import archive_from, fail_cleanly, timecode
 @click.option("--home", envvar="VIDSONAR_HOME", type=click.Path(file_okay=False),
               help="Data directory (catalog, index, thumbnails). Default: ~/.vidsonar")
 @click.option("--space", envvar="VIDSONAR_SPACE", help="Concept space (see `vidsonar spaces`).")
+@click.option("--index", "index", envvar="VIDSONAR_INDEX", default="faiss", show_default=True,
+              help="Vector backend: 'faiss', or 'milvus:PATH.db' (Milvus Lite) / "
+                   "'milvus:http://HOST:19530' (a Milvus server; token in $VIDSONAR_MILVUS_TOKEN).")
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
 @click.version_option(package_name="vidsonar")
 @click.pass_context
-def main(ctx: click.Context, home: str | None, space: str | None, verbose: int) -> None:
+def main(ctx: click.Context, home: str | None, space: str | None, index: str, verbose: int) -> None:
     """vidsonar: find the moment in your footage by describing it, in any language."""
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = {"home": home, "space": space}
+    ctx.obj = {"home": home, "space": space, "index": index}
 
 
 @main.command()
@@ -39,6 +42,10 @@ def main(ctx: click.Context, home: str | None, space: str | None, verbose: int) 
                    "[default: scenedetect, see README 'Snippets'].")
 @click.option("--shot-threshold", type=float, default=None,
               help="Detector threshold (TransNetV2 probability, default 0.5; scenedetect 27).")
+@click.option("--hop", type=float, default=None,
+              help="Seconds between snippet starts, shorter than --window for overlapping snippets "
+                   "(finer moments, window/hop times the vectors; the fixed grid, no shot "
+                   "detection); default: no overlap.")
 @click.option("--runner", type=click.Choice(["local", "sequential", "ray"]), default="local",
               show_default=True, help="local: decoding overlaps encoding; sequential: one file at "
               "a time; ray: Ray Data (a local cluster unless --ray-address).")
@@ -55,7 +62,7 @@ def main(ctx: click.Context, home: str | None, space: str | None, verbose: int) 
 def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: float, runner: str,
            ray_address: str | None, encoders: int, gpus_per_encoder: float,
            checkpoint_every: int | None, checkpoint_seconds: float | None, shots: str | None,
-           shot_threshold: float | None) -> None:
+           shot_threshold: float | None, hop: float | None) -> None:
     """Ingest video files and folders (recursively); a killed run resumes where it stopped."""
     from indexer.discover import discover
     from indexer.runners.ray import RayOptions
@@ -72,10 +79,12 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: fl
         if bar is not None:
             bar.set_postfix_str(f"{outcome}: {path.name}"[:40])
             bar.update(1)
+    if hop is not None and shots is None:
+        shots = "none"  # overlapping windows tile the fixed grid
     if shots:
         options["shots"] = shots
-    report = archive.ingestor(window=window, shot_threshold=shot_threshold, **options).ingest(
-        paths, progress=progress)
+    report = archive.ingestor(window=window, hop=hop, shot_threshold=shot_threshold,
+                              **options).ingest(paths, progress=progress)
     if bar is not None:
         bar.close()
     if as_json:

@@ -27,9 +27,10 @@ def fail_cleanly(fn):
 
 
 def archive_from(ctx: click.Context):
-    """The archive named by the group's --home and --space (imported lazily: start-up stays fast)."""
+    """The archive named by the group's --home, --space and --index (imported lazily: start-up
+    stays fast)."""
     from search.archive import Archive
-    return Archive(ctx.obj["home"], ctx.obj["space"])
+    return Archive(ctx.obj["home"], ctx.obj["space"], index=ctx.obj.get("index"))
 
 
 def timecode(seconds: float) -> str:

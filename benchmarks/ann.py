@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import ann_systems as S
+from storage.recall import recall_at_k
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SINGLE_BUDGET_S = 15.0  # per setting, for the one-query-at-a-time loop
-SYSTEMS = ("faiss-flat", "vidsonar", "faiss-refine", "faiss-hnsw32", "hnswlib", "lancedb")
+SYSTEMS = ("faiss-flat", "vidsonar", "faiss-refine", "faiss-hnsw32", "hnswlib", "lancedb", "milvus-lite")
 
 
 @dataclass
@@ -68,11 +69,6 @@ def load_dataset(name: str, n: int, nq: int, dim: int = 1024) -> tuple[np.ndarra
     return np.memmap(path, np.float32, "r", shape=(n, dim)), gen.sample(nq, stream=1)
 
 
-def recall(found: np.ndarray, truth: np.ndarray, at: int) -> float:
-    hits = [len(set(f[:at].tolist()) & set(t[:at].tolist())) for f, t in zip(found, truth)]
-    return float(np.mean(hits)) / at
-
-
 def measure(search: S.SearchFn, queries: np.ndarray, truth: np.ndarray, k: int,
             batched: bool = True, batch_qps: float | None = None) -> dict:
     """Recall, batched QPS and single-query latencies of one operating point."""
@@ -96,15 +92,16 @@ def measure(search: S.SearchFn, queries: np.ndarray, truth: np.ndarray, k: int,
         found, qps = np.stack(results), len(results) / sum(singles)
     truth = truth[:len(found)]
     ms = np.array(singles) * 1000
-    return {"recall_at_1": recall(found, truth, 1), "recall_at_10": recall(found, truth, min(10, k)),
+    return {"recall_at_1": recall_at_k(found, truth, 1), "recall_at_10": recall_at_k(found, truth, min(10, k)),
             "qps": qps, "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
             "queries": len(found)}
 
 
 def run(dataset: str = "synthetic", n: int = 1_000_000, nq: int = 1000, k: int = 10,
         systems: tuple[str, ...] = SYSTEMS, hnsw_max: int = 1_000_000, workdir: Path | None = None,
-        log=print) -> tuple[list[Row], dict]:
-    base, queries = load_dataset(dataset, n, nq)
+        log=print, dim: int = 1024,
+        milvus_kinds: tuple[str, ...] = ("FLAT", "IVF_SQ8", "HNSW")) -> tuple[list[Row], dict]:
+    base, queries = load_dataset(dataset, n, nq, dim)
     n, dim = base.shape
     workdir = Path(workdir or cache_dir() / "work")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -132,6 +129,7 @@ def run(dataset: str = "synthetic", n: int = 1_000_000, nq: int = 1000, k: int =
             "lancedb": lambda: S.Lance(workdir, (8, 16, 32), vidsonar.choice.nlist if vidsonar else 256,
                                        vidsonar.choice.bytes_per_vector - 16 if vidsonar else dim // 16,
                                        vidsonar.choice.k_factor if vidsonar else 20),
+            "milvus-lite": lambda: S.MilvusLite(workdir, milvus_kinds),
         }[name]()
         log(f"{name}: building on {n} x {dim}")
         started = time.perf_counter()
@@ -146,7 +144,7 @@ def run(dataset: str = "synthetic", n: int = 1_000_000, nq: int = 1000, k: int =
         for setting, search in system.settings():
             if name == "faiss-flat" and truth is None:
                 truth, flat_qps = _exact(search, queries, k, cache_dir() / f"truth-{dataset}-{n}-{nq}-{k}.npz")
-            m = measure(search, queries, truth, k, batched=name != "lancedb",
+            m = measure(search, queries, truth, k, batched=name not in ("lancedb", "milvus-lite"),
                         batch_qps=flat_qps if name == "faiss-flat" else None)
             rows.append(Row(dataset, n, dim, name, setting, round(build_s, 2),
                             round(system.ram_bytes / n, 1), round(system.disk_bytes / n, 1),

@@ -5,10 +5,13 @@ if the home is empty) unless ``--url`` names a running server, then has 16 clien
 with its own connection, send text searches back to back (the demo's queries in six
 languages, half with their language, half with auto) for 30 s after a short warm-up.
 Reports p50/p90/p99/max latency, throughput and every error; saves JSON and a CSV row
-under ``benchmarks/results/``. The load generator shares the machine with the server:
+under ``benchmarks/results/``. With ``--while-ingesting``, a CLI ``vidsonar ingest`` of fresh
+clips runs in another process on the same archive during the load (a shared archive: the
+server follows its commits), and the result says how many videos it committed meanwhile and
+whether the server's index caught up with the catalog afterwards. The load generator shares the machine with the server:
 on a small machine its CPU use is part of what is measured.
 
-    python -m benchmarks.http_load [--seconds 30] [--clients 16] [--url URL] [--home DIR]
+    python -m benchmarks.http_load [--seconds 30] [--clients 16] [--url URL] [--home DIR] [--while-ingesting]
     vidsonar bench http
 """
 
@@ -54,6 +57,44 @@ def ensure_archive(home: Path) -> None:
     from samples.footage import build_sample_archive
     videos = build_sample_archive(home.parent / f"{home.name}-samples")
     archive.ingestor().ingest([v.path for v in videos])
+
+
+def fresh_clips(folder: Path, count: int, seconds: float = 6.0) -> list[Path]:
+    """``count`` clips no archive holds yet: sample photos in a rotating order, each clip
+    starting on another photo and panning for its own length (so every file's bytes differ)."""
+    from samples.footage import PHOTOS, make_clip
+    names = list(PHOTOS)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        photos = [names[(i + j) % len(names)] for j in range(2)]
+        path = folder / f"clip-{i:03d}.mp4"
+        make_clip(path, photos, seconds=seconds / 2 + 0.25 * (i % 4))
+        paths.append(path)
+    return paths
+
+
+def start_ingest(home: Path, folder: Path) -> subprocess.Popen:
+    exe = Path(sys.executable).with_name("vidsonar")
+    env = {**os.environ, "VIDSONAR_HOME": str(home)}
+    return subprocess.Popen([str(exe), "ingest", str(folder), "--json"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def health_of(url: str) -> dict:
+    with urllib.request.urlopen(f"{url}/api/health", timeout=10) as resp:
+        return json.load(resp)
+
+
+def caught_up(url: str, wait: float = 30.0) -> float | None:
+    """Seconds until the server's index holds every catalog snippet (None: not within ``wait``)."""
+    started = time.monotonic()
+    while time.monotonic() - started < wait:
+        h = health_of(url)
+        if h.get("index_vectors") == h.get("snippets"):
+            return round(time.monotonic() - started, 2)
+        time.sleep(0.25)
+    return None
 
 
 def free_port() -> int:
@@ -123,24 +164,44 @@ def hardware() -> str:
 
 
 def run(seconds: float = 30.0, clients: int = 16, url: str | None = None,
-        home: str | os.PathLike | None = None) -> dict:
-    proc = None
+        home: str | os.PathLike | None = None, while_ingesting: bool = False,
+        clips: int = 60) -> dict:
+    proc = ingest = None
+    if while_ingesting and url is not None:
+        raise SystemExit("--while-ingesting starts its own server and ingest: drop --url")
     if url is None:
         home_path = Path(home or os.environ.get("VIDSONAR_HOME")
                          or Path(tempfile.gettempdir()) / "vidsonar-bench-http").expanduser()
         home_path.mkdir(parents=True, exist_ok=True)
         ensure_archive(home_path)
         proc, url = start_server(home_path)
+    during: dict = {}
     try:
         try:
             with urllib.request.urlopen(f"{url}/api/health", timeout=5) as resp:
                 health = json.load(resp)
         except OSError as exc:
             raise SystemExit(f"no vidsonar server answers at {url}: {exc}") from None
+        if while_ingesting:
+            folder = home_path.parent / f"{home_path.name}-fresh-{time.time_ns():x}"
+            fresh_clips(folder, clips)
+            ingest = start_ingest(home_path, folder)
+            videos_before = health["videos"]
         load_before = os.getloadavg()[0]
         latencies, errors, wall = asyncio.run(_load(url, clients, seconds))
         load_after = os.getloadavg()[0]
+        if ingest is not None:
+            still_running = ingest.poll() is None
+            committed = health_of(url)["videos"] - videos_before  # the catalog, as the server sees it
+            if still_running:
+                ingest.send_signal(signal.SIGINT)  # a killed run is finished by the next one
+            ingest.wait(timeout=120)
+            during = {"ingest_clips": clips, "ingest_still_running_at_end": still_running,
+                      "videos_committed_during_load": committed,
+                      "index_caught_up_after_s": caught_up(url)}
     finally:
+        if ingest is not None and ingest.poll() is None:
+            ingest.kill()
         if proc is not None:
             proc.send_signal(signal.SIGINT)
             try:
@@ -161,6 +222,7 @@ def run(seconds: float = 30.0, clients: int = 16, url: str | None = None,
         "hardware": hardware(),
         "load_avg_1min": [round(load_before, 2), round(load_after, 2)],  # others on the machine
         "server": "vidsonar serve (uvicorn, 1 process) on 127.0.0.1",
+        "while_ingesting": bool(while_ingesting), **during,
     }
 
 
@@ -183,8 +245,8 @@ def save(result: dict) -> Path:
 
 
 def main(seconds: float = 30.0, clients: int = 16, url: str | None = None,
-         home: str | None = None, as_json: bool = False) -> dict:
-    result = run(seconds, clients, url, home)
+         home: str | None = None, as_json: bool = False, while_ingesting: bool = False) -> dict:
+    result = run(seconds, clients, url, home, while_ingesting)
     path = save(result)
     if as_json:
         print(json.dumps(result))
@@ -196,6 +258,10 @@ def main(seconds: float = 30.0, clients: int = 16, url: str | None = None,
               f"p99 {result['p99_ms']}  max {result['max_ms']}")
         print(f"hardware: {result['hardware']}; 1-min load average before/after "
               f"{result['load_avg_1min']}; saved {path}")
+        if result["while_ingesting"]:
+            print(f"meanwhile a CLI ingest committed {result['videos_committed_during_load']} videos "
+                  f"(still running at the end: {result['ingest_still_running_at_end']}); the "
+                  f"server's index caught up {result['index_caught_up_after_s']} s after the load")
         for sample in result["error_samples"]:
             print(f"  error: {sample}")
     return result
@@ -208,5 +274,6 @@ if __name__ == "__main__":
     parser.add_argument("--url")
     parser.add_argument("--home")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--while-ingesting", action="store_true")
     a = parser.parse_args()
-    main(a.seconds, a.clients, a.url, a.home, a.json)
+    main(a.seconds, a.clients, a.url, a.home, a.json, a.while_ingesting)

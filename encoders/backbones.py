@@ -68,7 +68,7 @@ class EfficientNetLite0Backbone(FrameBackbone):
     feature_dim = 1280
 
     def __init__(self, image_size: int = 224, mean: float = 127.0, std: float = 128.0, device: str = "cpu"):
-        from encoders.lite import EfficientNetLite0
+        from encoders.efficientnet import EfficientNetLite0
         self.net = EfficientNetLite0(image_size, mean, std)
         self.module = self.net.model.to(device)
         self.device = device

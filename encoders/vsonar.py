@@ -136,7 +136,13 @@ class VSonarSpace(ConceptSpace):
     def project_features(self, features: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """(n, f, D) per-frame features (+ (n, f) mask) -> (n, dim) raw projector outputs."""
         import torch
-        x = torch.from_numpy(np.asarray(features, np.float32)).to(self.torch_device)
+
+        from encoders.gpu_feed import is_cuda
+        x = torch.from_numpy(np.ascontiguousarray(features, np.float32))
+        if is_cuda(self.torch_device):  # pinned host memory: an asynchronous copy
+            x = x.pin_memory().to(self.torch_device, non_blocking=True)
+        else:
+            x = x.to(self.torch_device)
         m = None if mask is None else torch.from_numpy(np.asarray(mask, bool)).to(self.torch_device)
         with torch.inference_mode():
             return self.projector(x, m).float().cpu().numpy()

@@ -26,7 +26,7 @@ from pathlib import Path
 from encoders.base import ConceptSpace
 from indexer.discover import discover
 from indexer.report import IngestReport
-from indexer.sampling import DEFAULT_WINDOW, FRAMES_PER_SNIPPET
+from indexer.sampling import DEFAULT_HOP, DEFAULT_WINDOW, FRAMES_PER_SNIPPET, overlap_factor
 from indexer.shots import DEFAULT_DETECTOR, make_detector
 from indexer.stages import (Checkpoints, Encoder, Planner, ReadSpec, SpaceSpec, Writer,
                             sweep_incomplete)
@@ -48,7 +48,7 @@ class Ingestor:
                  window: Fraction | float = DEFAULT_WINDOW, frames: int = FRAMES_PER_SNIPPET,
                  batch_snippets: int = 16, runner: str = "local", ray_options=None,
                  checkpoints: Checkpoints | None = None, shots: str = DEFAULT_DETECTOR,
-                 shot_threshold: float | None = None):
+                 shot_threshold: float | None = None, hop: Fraction | float | None = DEFAULT_HOP):
         if runner not in RUNNERS:
             raise InputError(f"unknown runner {runner!r}; choose one of {', '.join(RUNNERS)}")
         self.catalog, self.space, self.store, self.thumbs = catalog, space, store, Path(thumbs)
@@ -57,6 +57,14 @@ class Ingestor:
         self.checkpoints = checkpoints or Checkpoints.from_env()
         self.shots, self.shot_threshold = shots, shot_threshold  # detector name, or "none"
         make_detector(shots, shot_threshold)  # a bad name or threshold fails before any work
+        self.hop = hop  # None: windows do not overlap
+        try:
+            overlapping = overlap_factor(window, window if hop is None else hop, frames) > 1
+        except ValueError as exc:
+            raise InputError(str(exc)) from exc
+        if overlapping and shots != "none":
+            raise InputError("overlapping windows (hop) tile the fixed grid: give shots='none' "
+                             "(--shots none) with --hop")
 
     def ingest(self, paths: Iterable[str | Path],
                progress: Callable[[Path, str], None] | None = None,
@@ -106,7 +114,7 @@ class Ingestor:
 
     def _run(self, plan, writer: Writer, report: IngestReport) -> None:
         spec = ReadSpec.of(self.window, self.frames, self.space.frame_size, self.shots,
-                           self.shot_threshold)
+                           self.shot_threshold, self.hop)
         if self.runner == "ray":
             from indexer.runners.ray import RayOptions, run_ray
             run_ray(plan, SpaceSpec.of(self.space), spec, writer, report,

@@ -25,6 +25,8 @@ from fractions import Fraction
 
 DEFAULT_WINDOW = Fraction(4)
 FRAMES_PER_SNIPPET = 8
+#: seconds between window starts; None: = the window (no overlap). See README "Snippets".
+DEFAULT_HOP: Fraction | None = None
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,15 @@ def min_tail(window: Fraction) -> Fraction:
 
 
 def snippet_windows(duration: Fraction | float, window: Fraction | float = DEFAULT_WINDOW,
-                    frames: int = FRAMES_PER_SNIPPET) -> list[Window]:
-    """Windows covering [0, duration): full windows, then the rest (merged if short)."""
+                    frames: int = FRAMES_PER_SNIPPET, hop: Fraction | float | None = None) -> list[Window]:
+    """Windows covering [0, duration): full windows, then the rest (merged if short).
+
+    With ``hop`` shorter than ``window`` (``window`` a whole multiple r of it, ``frames`` a
+    multiple of r), windows overlap: the video is cut into ``hop``-long pieces of frames / r
+    frames each (the rule above), and window i joins pieces i..i+r-1, so its frames are the
+    same instants a plain window over that span would sample. A 10 s video, 4 s windows, 2 s
+    hop: [0, 4), [2, 6), [4, 8), [6, 10). A video shorter than ``window`` gets one window.
+    """
     duration, window = as_fraction(duration), as_fraction(window)
     if duration <= 0:
         raise ValueError(f"duration must be positive, got {float(duration)} s")
@@ -67,6 +76,12 @@ def snippet_windows(duration: Fraction | float, window: Fraction | float = DEFAU
         raise ValueError(f"window must be positive, got {float(window)} s")
     if frames < 1:
         raise ValueError(f"frames must be at least 1, got {frames}")
+    hop = window if hop is None else as_fraction(hop)
+    r = overlap_factor(window, hop, frames)
+    if r > 1:
+        pieces = snippet_windows(duration, hop, frames // r)
+        if len(pieces) >= r:
+            return [join_pieces(i, pieces[i:i + r]) for i in range(len(pieces) - r + 1)]
     count = int(-(-duration // window))  # ceil without floats
     if count > 1 and duration - window * (count - 1) < min_tail(window):
         count -= 1  # the short remainder joins the last full window
@@ -167,3 +182,21 @@ def shot_windows(duration: Fraction | float, cuts, window: Fraction | float = DE
         raise ValueError(f"frames must be at least 1, got {frames}")
     spans = [span for a, b in merge_shots(duration, cuts, min_shot) for span in split_shot(a, b, window)]
     return [Window(i, a, b, frame_times(a, b, frames)) for i, (a, b) in enumerate(spans)]
+
+
+def overlap_factor(window: Fraction, hop: Fraction, frames: int = FRAMES_PER_SNIPPET) -> int:
+    """How many hops make a window (1: no overlap); a ValueError names a grid that cannot be."""
+    window, hop = as_fraction(window), as_fraction(hop)
+    if hop <= 0 or hop > window:
+        raise ValueError(f"hop must be in (0, window = {float(window)} s], got {float(hop)} s")
+    r = window / hop
+    if r.denominator != 1 or frames % r.numerator:
+        raise ValueError(f"window {float(window)} s must be a whole multiple r of hop {float(hop)} s "
+                         f"with {frames} frames divisible by r (e.g. 4 s windows, 2 s hop)")
+    return r.numerator
+
+
+def join_pieces(index: int, pieces: list[Window]) -> Window:
+    """One window over consecutive pieces: their span and all their frames."""
+    return Window(index, pieces[0].start, pieces[-1].end,
+                  tuple(t for p in pieces for t in p.frame_times))

@@ -13,6 +13,7 @@ from encoders.base import ConceptSpace
 from encoders.registry import get_space_config, load_space, scan_dir
 from indexer.pipeline import Ingestor
 from search.searcher import Searcher
+from storage.backends import parse_index_url
 from storage.catalog import Catalog
 from storage.index_store import IndexStore
 from vidsonar.home import Home
@@ -29,12 +30,14 @@ class Archive:
     """
 
     def __init__(self, home: Home | str | None = None, space: str | ConceptSpace | None = None, *,
-                 store: IndexStore | None = None, catalog: Catalog | None = None):
+                 store: IndexStore | None = None, catalog: Catalog | None = None,
+                 index: str | None = None):
         self.home = home if isinstance(home, Home) else Home.resolve(home)
         scan_dir(self.home.root / "spaces")
         self._space = space if isinstance(space, ConceptSpace) else None
         self._space_name = space.name if isinstance(space, ConceptSpace) else space
         self._store, self._catalog = store, catalog
+        self.index_url = parse_index_url(index)  # --index, else $VIDSONAR_INDEX, else faiss
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -64,7 +67,8 @@ class Archive:
         if self._store is not None:
             return self._store
         dim = self._space.dim if self._space is not None else get_space_config(self.space_name).dim
-        return IndexStore(self.catalog, self.space_name, dim, self.home.index_dir(self.space_name))
+        return IndexStore(self.catalog, self.space_name, dim, self.home.index_dir(self.space_name),
+                          url=self.index_url)
 
     def ingestor(self, **kwargs) -> Ingestor:
         return Ingestor(self.catalog, self.space, self.store, self.home.thumbs, **kwargs)
@@ -72,19 +76,32 @@ class Archive:
     def searcher(self) -> Searcher:
         return Searcher(self.catalog, self.space, self.store, self.home.thumbs)
 
+    def delete_video(self, video_id: int) -> tuple[int, bool]:
+        """Delete a video: its vectors from the index first, then its catalog rows (with a
+        change-log entry other processes follow), then its thumbnails. (vectors removed, row
+        deleted)."""
+        import shutil
+        removed, deleted = self.store.delete_video(video_id)
+        shutil.rmtree(self.home.thumbs / str(video_id), ignore_errors=True)
+        return removed, deleted
+
     def info(self) -> dict:
         counts = self.catalog.counts()
         manifest = self.store.index.manifest
         run = self.catalog.last_run()
         return {
             "home": str(self.home.root),
-            "catalog": self.home.db_url,
+            "catalog": self.catalog.display_url,  # never the password (GET /api/info shows it)
             **counts,
             "space": self.space_name,
             "spaces_in_catalog": self.catalog.spaces(),
-            "index": {"factory": manifest.factory, "params": manifest.params,
+            "index": {**self.index_url.describe(),
+                      "factory": manifest.factory, "params": manifest.params,
                       "count": self.store.index.count, "dim": manifest.dim,
-                      "path": str(self.store.directory)},
+                      "seq": manifest.seq, "builds": manifest.builds,
+                      "catalog_vectors": self.store.catalog_vectors,
+                      "path": str(self.store.directory) if self.index_url.backend == "faiss"
+                      else None},
             "last_run": None if run is None else {
                 "id": run.id, "ingested": run.ingested, "skipped": run.skipped,
                 "failed": run.failed, "snippets": run.snippets,

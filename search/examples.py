@@ -50,8 +50,9 @@ def video_vector(space: ConceptSpace, spec: str) -> np.ndarray:
     return l2_normalize(space.encode_snippets(np.stack(frames)).mean(axis=0))
 
 
-def snippet_vector(catalog: Catalog, space: str, snippet_id: int) -> np.ndarray:
-    ids, vectors = catalog.vectors_for([snippet_id], space)
+def snippet_vector(catalog: Catalog, space: str, snippet_id: int, vectors_for=None) -> np.ndarray:
+    """An ingested snippet's vector; ``vectors_for(ids)`` reads it where the catalog keeps none."""
+    ids, vectors = vectors_for([snippet_id]) if vectors_for else catalog.vectors_for([snippet_id], space)
     if not len(ids):
         raise NotFoundError(f"no snippet {snippet_id} in the {space!r} space")
     return vectors[0]

@@ -1,12 +1,16 @@
-"""From snippet hits to moments: merge neighbours, collapse duplicates, group by video.
+"""From snippet scores to moments: ground them, collapse duplicates, group by video.
 
-All functions are pure over lists of hits (dicts with ``snippet_id``, ``video_id``, ``start``,
-``end``, ``score``) so they can be tested on hand-made cases.
+``ground`` finds the moments of one video from the query's scores of all its snippets (local
+peaks, grown while the score stays near the peak); ``merge_adjacent`` is the older rule (merge
+neighbours that both rank near the top), kept for ``vidsonar bench moments``. All functions
+are pure over score sequences or lists of hits (dicts with ``snippet_id``, ``video_id``,
+``start``, ``end``, ``score``) so they can be tested on hand-made cases.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -68,3 +72,87 @@ def best_per_video(hits: list[dict]) -> list[dict]:
             seen.add(hit["video_id"])
             out.append(hit)
     return out
+
+
+# --- grounding: moments that follow the query's scores ---------------------------------------
+#: A neighbour joins a moment while its score stays within MARGIN x (the query's score spread)
+#: of the moment's peak. The spread is the standard deviation of the query's scores over every
+#: snippet of the candidate videos, so the margin scales with how peaked the query's evidence is
+#: and is comparable across spaces. Tuned on the tuning split of the shipped moment set
+#: (samples.moments, ``vidsonar bench moments --tune``): see README "Ranking, moments, summaries".
+MARGIN = 0.5
+#: seconds: a moment is not extended past this length (a scene, not a whole reel)
+MAX_MOMENT = 16.0
+
+
+@dataclass(frozen=True)
+class Moment:
+    """Snippets ``first..last`` (inclusive, indices in time order) of one video around ``peak``."""
+    first: int
+    last: int
+    peak: int
+    score: float
+    start: float
+    end: float
+
+
+def tile(starts: Sequence[float], ends: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Each snippet's share of the time line, so that overlapping windows do not make
+    overlapping moments: the boundary between snippets i and i+1 is the midpoint of their
+    overlap (of ``start[i+1]`` and ``end[i]``). Non-overlapping windows keep their own bounds;
+    4 s windows every 2 s get their central 2 s. The shares tile [start[0], end[-1])."""
+    starts, ends = np.asarray(starts, np.float64), np.asarray(ends, np.float64)
+    if len(starts) == 0:
+        return starts, ends
+    cuts = (starts[1:] + ends[:-1]) / 2
+    return np.concatenate([starts[:1], cuts]), np.concatenate([cuts, ends[-1:]])
+
+
+def spread(scores: np.ndarray) -> float:
+    """The query's score spread: the standard deviation of its finite scores (0 if fewer than 2)."""
+    s = np.asarray(scores, np.float64)
+    s = s[np.isfinite(s)]
+    return float(s.std()) if len(s) > 1 else 0.0
+
+
+def ground(scores: Sequence[float], starts: Sequence[float], ends: Sequence[float], margin: float,
+           max_length: float = MAX_MOMENT) -> list[Moment]:
+    """Moments of one video for one query, best first (temporal non-maximum suppression).
+
+    ``scores`` are the query's scores of the video's snippets in time order (``-inf`` or NaN:
+    a snippet that may not be shown, e.g. the example itself). Seeds are local peaks (a score
+    >= both neighbours), taken best first; each grows one neighbour at a time, the better side
+    first, while the neighbour is free, scores in [peak - ``margin``, peak] and the moment stays within
+    ``max_length`` seconds; its snippets are then taken, so moments never overlap.
+    """
+    s = np.asarray(scores, np.float64)
+    n = len(s)
+    if not n == len(starts) == len(ends):
+        raise ValueError(f"{n} scores but {len(starts)} snippet starts and {len(ends)} ends")
+    if n == 0:
+        return []
+    lo, hi = tile(starts, ends)
+    free = np.isfinite(s)
+    padded = np.concatenate([[-np.inf], np.where(free, s, -np.inf), [-np.inf]])
+    peak = free & (padded[1:-1] >= padded[:-2]) & (padded[1:-1] >= padded[2:])
+    moments = []
+    for p in np.argsort(-np.where(free, s, -np.inf), kind="stable"):
+        if not (peak[p] and free[p]):
+            continue
+        floor, a, b = s[p] - margin, p, p
+
+        def joins(i: int) -> bool:  # free, close to the peak, and not better than it
+            return bool(free[i] and floor <= s[i] <= s[p])
+
+        while True:
+            left = a - 1 if a > 0 and joins(a - 1) and hi[b] - lo[a - 1] <= max_length else None
+            right = b + 1 if b < n - 1 and joins(b + 1) and hi[b + 1] - lo[a] <= max_length else None
+            if left is None and right is None:
+                break
+            if right is None or (left is not None and s[left] >= s[right]):
+                a = left
+            else:
+                b = right
+        free[a:b + 1] = False
+        moments.append(Moment(int(a), int(b), int(p), float(s[p]), float(lo[a]), float(hi[b])))
+    return moments

@@ -2,8 +2,8 @@
 
 A query goes: language (given, or detected offline) -> query vector -> candidates (the
 index, or an exact scan of the snippets the filters allow) -> optional reranking by
-alignment consistency -> moments (adjacent snippets merged, duplicates collapsed, optionally
-one per video) -> optional summaries.
+alignment consistency -> moments (every snippet of the best videos scored and grounded:
+search.grounding; duplicates collapsed, optionally one per video) -> optional summaries.
 """
 
 from __future__ import annotations
@@ -18,23 +18,24 @@ import numpy as np
 from encoders.base import ConceptSpace, l2_normalize
 from encoders.language_id import detect_language
 from indexer.thumbs import thumbnail_path
-from search import moments as moments_
+from search import grounding, moments as moments_
 from search.examples import image_vector, snippet_vector, video_vector
 from search.rerank import RERANKERS, alignment_consistency, blend
 from search.summaries import Summary, summarize
-from storage.annotations import Filters, allowed_ids, matching_vectors
+from storage.annotations import Filters, allowed_videos
 from storage.catalog import Catalog
 from storage.ids import unpack_snippet_id
 from storage.index_store import IndexStore
+from storage.timelines import timelines
 from vidsonar.errors import InputError
 
 MAX_K = 1000
-#: below this many allowed snippets, filtered search scans them exactly instead of the index
-EXACT_SCAN_MAX = 50_000
 #: detected languages below this confidence fall back to the default language
 MIN_DETECT_CONFIDENCE = 0.3
 DEFAULT_RERANK = "none"
 DEFAULT_RERANK_WEIGHT = 0.1
+#: moments are grounded over every snippet of at least this many of the best videos
+MIN_GROUNDED_VIDEOS = 8
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Hit:
     snippet_ids: list[int] = field(default_factory=list)  # every snippet of the moment
     duplicates: list[int] = field(default_factory=list)  # near-identical snippets of other videos
     summary: dict | None = None
+    video_moments: list[dict] = field(default_factory=list)  # this video's moments for the query
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class Searcher:
                  candidates: int = 50):
         self.catalog, self.space, self.store, self.thumbs = catalog, space, store, Path(thumbs)
         self.rerank, self.rerank_weight, self.candidates = rerank, rerank_weight, candidates
+        self.margin, self.max_moment = moments_.MARGIN, moments_.MAX_MOMENT  # grounding (benchmarks vary them)
 
     # --- entry points -----------------------------------------------------------------------
     def search(self, query: str, lang: str | None = None, k: int = 10, *,
@@ -114,7 +117,8 @@ class Searcher:
         elif video is not None:
             vector, label = video_vector(self.space, video), f"video:{video}"
         else:
-            vector, label = snippet_vector(self.catalog, self.space.name, int(like)), f"snippet:{like}"
+            vector, label = snippet_vector(self.catalog, self.space.name, int(like),
+                                           self.store.vectors_for), f"snippet:{like}"
         hits = self.search_vector(vector, k, filters=filters, moments=moments,
                                   group_by_video=group_by_video, collapse=collapse,
                                   exclude={int(like)} if like is not None else None)
@@ -124,7 +128,8 @@ class Searcher:
                             (time.perf_counter() - started) * 1000)
 
     def summarize(self, snippet_id: int, lang: str, beam_size: int = 5, max_len: int = 64) -> Summary:
-        return summarize(self.catalog, self.space, [int(snippet_id)], lang, beam_size, max_len)[int(snippet_id)]
+        return summarize(self.catalog, self.space, [int(snippet_id)], lang, beam_size, max_len,
+                         self.store.vectors_for)[int(snippet_id)]
 
     # --- the pipeline -------------------------------------------------------------------------
     def search_vector(self, vector: np.ndarray, k: int, *, filters: Filters | None = None,
@@ -141,7 +146,7 @@ class Searcher:
             ids, scores = ids[keep], scores[keep]
         vectors = None
         if rerank != "none" or collapse:
-            found, vectors = self.catalog.vectors_for(ids, self.space.name)
+            found, vectors = self.store.vectors_for(ids)
             ids, scores = found, scores[np.isin(ids, found)] if len(found) != len(ids) else scores
         if rerank != "none" and len(ids):
             scores = self._rerank(rerank, vector, vectors, scores, lang)
@@ -156,13 +161,13 @@ class Searcher:
             candidates.append({"snippet_id": sid, "video_id": row.video_id, "video_path": row.video.path,
                                "start": row.start, "end": row.end, "score": float(score)})
         lookup = dict(zip(ids.tolist(), vectors)) if vectors is not None else {}
-        # Group among the best m = 2k candidates, widening m until k hits remain: a moment is a
-        # run of adjacent snippets that all rank near the top, not every neighbour in the pool.
+        if moments:
+            return self._moments(vector, candidates, k, rerank, lang, exclude, group_by_video, collapse)
+        # --snippets: the best candidates as they are (duplicates collapsed, maybe one per video),
+        # widening the pool until k hits remain
         m = 2 * k
         while True:
             hits = candidates[:m]
-            if moments:
-                hits = moments_.merge_adjacent(hits)
             if collapse and lookup:
                 hits = moments_.collapse_duplicates(hits, lookup.__getitem__)
             if group_by_video:
@@ -172,28 +177,43 @@ class Searcher:
             m += k
         return [self._hit(rank, h) for rank, h in enumerate(hits[:k], start=1)]
 
-    def _candidates(self, vector: np.ndarray, n: int, filters: Filters | None) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, scores) of the best ``n`` snippets the filters allow, best first."""
-        if filters is None or filters.empty:
-            scores, ids = self.store.search(vector[None, :], n)
-            keep = ids[0] >= 0
-            return ids[0][keep], scores[0][keep]
-        scan = matching_vectors(self.catalog, filters, self.space.name, EXACT_SCAN_MAX)
-        if scan is not None:  # few allowed snippets: exact scores over exactly those
-            ids, vectors = scan
-            if not len(ids):
-                return ids, np.zeros(0, np.float32)
-            scores = vectors @ vector
-            top = np.argsort(-scores, kind="stable")[:n]
-            return ids[top], scores[top]
-        fetch, total = n * 4, self.store.index.count
-        while True:  # many allowed: widen the index search until enough candidates pass
-            scores, ids = self.store.search(vector[None, :], min(fetch, total))
-            ok = allowed_ids(self.catalog, filters, ids[0][ids[0] >= 0])
-            keep = np.array([i in ok for i in ids[0]], dtype=bool)
-            if keep.sum() >= n or fetch >= total:
-                return ids[0][keep][:n], scores[0][keep][:n]
-            fetch *= 4
+    def _moments(self, vector: np.ndarray, candidates: list[dict], k: int, rerank: str,
+                 lang: str | None, exclude: set[int] | None, group_by_video: bool,
+                 collapse: bool) -> list[Hit]:
+        """Ground the candidates' videos (search.grounding): the best videos first, widened until
+        k moments remain after duplicates collapse (and one per video, if asked)."""
+        rescore = None if rerank == "none" else (
+            lambda vecs, cos: self._rerank(rerank, vector, vecs, cos.astype(np.float32), lang))
+        videos = grounding.ranked_videos(candidates)
+        take = max(k, MIN_GROUNDED_VIDEOS)
+        while True:
+            lines = timelines(self.catalog, videos[:take], self.space.name)
+            hits = grounding.video_moments(vector, [lines[v] for v in videos[:take] if v in lines],
+                                           exclude=exclude, rescore=rescore, margin=self.margin,
+                                           max_length=self.max_moment)
+            if collapse:
+                hits = moments_.collapse_duplicates(hits, {h["snippet_id"]: h["vector"] for h in hits}.__getitem__)
+            if group_by_video:
+                hits = moments_.best_per_video(hits)
+            if len(hits) >= k or take >= len(videos):
+                break
+            take *= 2
+        return [self._hit(rank, h) for rank, h in enumerate(hits[:k], start=1)]
+
+    def _candidates(self, vector: np.ndarray, n: int, filters: Filters | None,
+                    per_video: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, scores) of the best ``n`` snippets the filters allow, best first.
+
+        Filters resolve to the allowed videos in the catalog and are pushed into the backend's
+        search (a FAISS IDSelector, a Milvus expression), so no widening and no rescans."""
+        videos = None
+        if filters is not None and not filters.empty:
+            videos = allowed_videos(self.catalog, filters)
+            if not len(videos):
+                return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        scores, ids = self.store.search(vector[None, :], n, videos=videos, per_video=per_video)
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]
 
     def _rerank(self, method: str, query: np.ndarray, vectors: np.ndarray, cosines: np.ndarray,
                 lang: str | None) -> np.ndarray:
@@ -236,7 +256,8 @@ class Searcher:
         return rerank
 
     def _with_summaries(self, hits: list[Hit], lang: str, beam_size: int, max_len: int) -> list[Hit]:
-        found = summarize(self.catalog, self.space, [h.snippet_id for h in hits], lang, beam_size, max_len)
+        found = summarize(self.catalog, self.space, [h.snippet_id for h in hits], lang, beam_size, max_len,
+                          self.store.vectors_for)
         return [Hit(**{**asdict(h), "summary": found[h.snippet_id].to_json()}) for h in hits]
 
     def _hit(self, rank: int, h: dict) -> Hit:
@@ -244,7 +265,8 @@ class Searcher:
         thumb = thumbnail_path(self.thumbs, video_id, index)
         return Hit(rank, round(h["score"], 6), h["snippet_id"], h["video_id"], h["video_path"],
                    h["start"], h["end"], str(thumb) if thumb.exists() else None,
-                   h.get("snippet_ids", [h["snippet_id"]]), h.get("duplicates", []))
+                   h.get("snippet_ids", [h["snippet_id"]]), h.get("duplicates", []),
+                   video_moments=h.get("video_moments", []))
 
 
 def _check_k(k: int) -> None:

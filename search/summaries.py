@@ -39,8 +39,9 @@ def model_key(space: ConceptSpace, beam_size: int, max_len: int) -> str:
 
 
 def summarize(catalog: Catalog, space: ConceptSpace, snippet_ids: list[int], lang: str,
-              beam_size: int = 5, max_len: int = 64) -> dict[int, Summary]:
-    """Summaries of the given snippets in ``lang`` (a FLORES-200 code), from cache where possible."""
+              beam_size: int = 5, max_len: int = 64, vectors_for=None) -> dict[int, Summary]:
+    """Summaries of the given snippets in ``lang`` (a FLORES-200 code), from cache where possible.
+    ``vectors_for(ids)`` reads the vectors (the index store's, when the catalog keeps none)."""
     lang = space.resolve_language(lang) if space.has_decoder else lang
     model = model_key(space, beam_size, max_len)
     out: dict[int, Summary] = {}
@@ -53,7 +54,7 @@ def summarize(catalog: Catalog, space: ConceptSpace, snippet_ids: list[int], lan
             todo.append(sid)
     if not todo:
         return out
-    ids, vectors = catalog.vectors_for(todo, space.name)
+    ids, vectors = vectors_for(todo) if vectors_for else catalog.vectors_for(todo, space.name)
     missing = set(todo) - set(ids.tolist())
     if missing:
         raise NotFoundError(f"no {space.name!r} embedding for snippet(s) {sorted(missing)}")

@@ -10,7 +10,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.catalog import Base, Catalog, Embedding, Snippet, Video, utcnow
+from storage.catalog import Base, Catalog, Video, utcnow
 from vidsonar.errors import InputError, NotFoundError
 
 
@@ -118,28 +118,10 @@ def _glob_to_like(glob: str) -> str:
     return "".join(out)
 
 
-def matching_vectors(catalog: Catalog, filters: Filters, space: str,
-                     limit: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """(ids, vectors) of every snippet the filters allow, or None when more than ``limit`` match
-    (then search the index and filter its candidates instead)."""
+def allowed_videos(catalog: Catalog, filters: Filters) -> np.ndarray:
+    """Ids of the videos the filters allow. Every filter is a condition on a video, and a
+    snippet id names its video (storage.ids), so this list is what a backend needs to push the
+    filter into its search: a FAISS IDSelector over the labels, a Milvus ``video_id in`` expression."""
     with catalog.session() as s:
-        q = (sa.select(Embedding.snippet_id, Embedding.vector)
-             .join(Snippet, Snippet.id == Embedding.snippet_id)
-             .join(Video, Snippet.video_id == Video.id)
-             .where(Embedding.space == space, filters.condition()).limit(limit + 1))
-        rows = s.execute(q).all()
-    if len(rows) > limit:
-        return None
-    if not rows:
-        return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
-    ids = np.array([r[0] for r in rows], np.int64)
-    return ids, np.stack([np.frombuffer(r[1], dtype=np.float16) for r in rows]).astype(np.float32)
-
-
-def allowed_ids(catalog: Catalog, filters: Filters, ids) -> set[int]:
-    """Which of ``ids`` the filters allow."""
-    ids = [int(i) for i in ids]
-    with catalog.session() as s:
-        q = (sa.select(Snippet.id).join(Video, Snippet.video_id == Video.id)
-             .where(Snippet.id.in_(ids), filters.condition()))
-        return set(s.scalars(q))
+        ids = s.scalars(sa.select(Video.id).where(filters.condition()).order_by(Video.id))
+        return np.fromiter(ids, dtype=np.int64)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from storage import schema
 from storage.ids import video_id_range
@@ -53,6 +53,8 @@ class Video(Base):
     width: Mapped[int | None]
     height: Mapped[int | None]
     rotation: Mapped[int | None]
+    window_seconds: Mapped[float | None]  # snippet length (migration 7; NULL: 4 s)
+    hop_seconds: Mapped[float | None]  # a snippet starts every hop s (NULL: = window, no overlap)
     status: Mapped[str] = mapped_column(sa.String(16))  # "ok" | "failed"
     error: Mapped[str | None] = mapped_column(sa.Text)
     run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ingest_runs.id"))
@@ -80,6 +82,29 @@ class Embedding(Base):
     vector: Mapped[bytes] = mapped_column(sa.LargeBinary)
 
 
+#: change-log operations (storage.changes)
+ADD, DELETE = "add", "delete"
+
+
+class VectorChange(Base):
+    __tablename__ = "vector_changes"
+    seq: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    space: Mapped[str | None] = mapped_column(sa.String(100))
+    video_id: Mapped[int] = mapped_column(sa.Integer)
+    op: Mapped[str] = mapped_column(sa.String(8))
+    count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+def record_change(session: Session, video_id: int, op: str, space: str | None = None,
+           count: int = 0) -> int:
+    """Add a change-log entry (storage.changes) inside the caller's transaction; its seq (assigned at flush)."""
+    change = VectorChange(space=space, video_id=video_id, op=op, count=count)
+    session.add(change)
+    session.flush()
+    return change.seq
+
+
 @dataclass(frozen=True)
 class SnippetRecord:
     """What the ingestion writer hands to the catalog for one snippet."""
@@ -104,11 +129,18 @@ class Catalog:
 
     def __init__(self, url: str):
         self.url = url
-        self.engine = sa.create_engine(url, future=True)
-        if self.engine.dialect.name == "sqlite":
+        sqlite = sa.engine.make_url(url).get_backend_name() == "sqlite"
+        # a server database may restart under a long-lived process: test connections on checkout
+        self.engine = sa.create_engine(url, future=True, pool_pre_ping=not sqlite)
+        if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         schema.upgrade(self.engine)  # Alembic; safe when several processes open it at once
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password masked, safe to print or serve."""
+        return self.engine.url.render_as_string(hide_password=True)
 
     @contextmanager
     def session(self):
@@ -143,20 +175,32 @@ class Catalog:
     def _put_video(self, path: str, content_hash: str, size: int, run_id: int | None, status: str,
                    error: str | None, stamp: bool) -> int:
         """The row of these bytes (created if new) with the given status; its id."""
-        with self.session() as s:
-            video = s.scalar(sa.select(Video).where(Video.content_hash == content_hash))
-            if video is None:
-                video = Video(path=path, content_hash=content_hash, size_bytes=size, status=status)
-                s.add(video)
-            video.status, video.error, video.path, video.run_id = status, error, path, run_id
-            if stamp:
-                video.ingested_at = utcnow()
-            s.flush()
-            return video.id
+        for attempt in (1, 2):
+            try:
+                with self.session() as s:
+                    video = s.scalar(sa.select(Video).where(Video.content_hash == content_hash))
+                    if video is None:
+                        video = Video(path=path, content_hash=content_hash, size_bytes=size,
+                                      status=status)
+                        s.add(video)
+                    video.status, video.error, video.path, video.run_id = status, error, path, run_id
+                    if stamp:
+                        video.ingested_at = utcnow()
+                    s.flush()
+                    return video.id
+            except sa.exc.IntegrityError:
+                # another process inserted these bytes between our select and insert: the
+                # row is there now, so the second attempt updates it
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def complete_video(self, video_id: int, *, space: str, info: dict,
-                       snippets: Sequence[SnippetRecord], vectors: np.ndarray) -> None:
-        """Write a video's snippets and embeddings and mark it ok, in one transaction."""
+                       snippets: Sequence[SnippetRecord], vectors: np.ndarray,
+                       keep_vectors: bool = True) -> int:
+        """Write a video's snippets and embeddings and mark it ok, in one transaction with its
+        change-log entry (storage.changes); return that entry's seq. ``keep_vectors=False``
+        leaves the float16 copies out, for a backend that keeps full vectors itself."""
         if len(snippets) != len(vectors):
             raise ValueError(f"{len(snippets)} snippets but {len(vectors)} vectors")
         with self.session() as s:
@@ -167,10 +211,12 @@ class Catalog:
             s.add_all(Snippet(id=r.id, video_id=video_id, idx=r.idx, start=r.start, end=r.end,
                               frame_times=r.frame_times) for r in snippets)
             s.flush()
-            s.add_all(Embedding(snippet_id=r.id, space=space,
-                                vector=np.asarray(v, dtype=np.float16).tobytes())
-                      for r, v in zip(snippets, vectors))
+            if keep_vectors:
+                s.add_all(Embedding(snippet_id=r.id, space=space,
+                                    vector=np.asarray(v, dtype=np.float16).tobytes())
+                          for r, v in zip(snippets, vectors))
             video.status, video.error, video.ingested_at = "ok", None, utcnow()
+            return record_change(s, video_id, ADD, space, len(snippets))
 
     def clear_snippets(self, video_id: int) -> None:
         """Drop a video's snippets and embeddings, keeping its row (and so its id)."""
@@ -180,11 +226,15 @@ class Catalog:
             s.execute(sa.delete(Snippet).where(Snippet.video_id == video_id))
 
     def delete_video(self, video_id: int) -> bool:
+        """Delete a video's rows, with a ``delete`` change-log entry in the same transaction."""
         with self.session() as s:
             lo, hi = video_id_range(video_id)
             s.execute(sa.delete(Embedding).where(Embedding.snippet_id >= lo, Embedding.snippet_id < hi))
             s.execute(sa.delete(Snippet).where(Snippet.video_id == video_id))
-            return s.execute(sa.delete(Video).where(Video.id == video_id)).rowcount > 0
+            deleted = s.execute(sa.delete(Video).where(Video.id == video_id)).rowcount > 0
+            if deleted:
+                record_change(s, video_id, DELETE)
+            return deleted
 
     # --- snippets and embeddings --------------------------------------------------------
     def snippets(self, ids: Iterable[int]) -> dict[int, Snippet]:

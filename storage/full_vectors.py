@@ -38,6 +38,9 @@ class FullVectors:
         self._disk_rows = 0
         self.ids = np.zeros(0, np.int64)
         self._sq = None
+        # A generation some manifest names may be mapped by other processes: rows appended to
+        # it reach the file only in save(), which IndexStore calls under the index lock.
+        self.published = False
         if self.directory is not None and rows:
             self._open(rows)
 
@@ -65,7 +68,7 @@ class FullVectors:
         if size > rows * row_bytes and not self.read_only:
             # rows appended after the last save belong to no saved index: drop them
             os.truncate(self.vectors_path, rows * row_bytes)
-        self.ids, self._disk_rows = ids, rows
+        self.ids, self._disk_rows, self.published = ids, rows, True
         self._map = np.memmap(self.vectors_path, dtype=np.float16, mode="r", shape=(rows, self.dim))
 
     def attach(self, directory: Path, generation: str) -> None:
@@ -87,8 +90,9 @@ class FullVectors:
         start = self.rows
         self._chunks.append(np.asarray(vectors, np.float16).reshape(-1, self.dim))
         self.ids = np.concatenate([self.ids, np.asarray(ids, np.int64)])
-        if self.directory is not None and self.rows - self._disk_rows >= 65_536:
-            self.flush()
+        if self.directory is not None and not self.published and \
+                self.rows - self._disk_rows >= 65_536:
+            self.flush()  # a private generation (a rebuild): spill to disk as it grows
         return np.arange(start, self.rows, dtype=np.int64)
 
     def rows_in_range(self, lo: int, hi: int) -> np.ndarray:
@@ -97,6 +101,7 @@ class FullVectors:
 
     def forget(self, rows: np.ndarray) -> None:
         """Mark rows removed; their bytes stay until the next rebuild compacts them."""
+        self.ids = self.ids.copy() if not self.ids.flags.writeable else self.ids
         self.ids[rows] = -1
 
     def get(self, rows: np.ndarray) -> np.ndarray:
@@ -149,6 +154,7 @@ class FullVectors:
         """Flush vectors, then write the ids atomically; the manifest written after seals both."""
         self.flush()
         atomic_write(self.ids_path, lambda tmp: self.ids.tofile(tmp))
+        self.published = True
 
     def files(self) -> list[Path]:
         return [self.vectors_path, self.ids_path] if self.directory is not None else []

@@ -1,195 +1,319 @@
-"""Keeps a concept space's FAISS index in step with the catalog.
+"""Keeps a concept space's vector backend in step with the catalog, through the change log.
 
-The catalog's ``embeddings`` table is the source of truth. The index on disk is a derived
-copy: when it is missing, damaged, or holds a different number of vectors than the catalog
-(say a crash came between a catalog commit and the index save), it is rebuilt from the
-catalog, with the index type ``choose_index`` picks for the collection's size.
+The catalog is the source of truth; the index (FAISS files or a Milvus collection, see
+storage.backends) is derived from it and records the last change-log ``seq`` it reflects
+(storage.changes). Opening applies only the entries after that seq: every video they touch
+is dropped from the index and re-added as the catalog holds it now, which is idempotent.
+A full rebuild happens only when the index is unreadable or outgrown, and the old index
+serves searches until the new one is saved.
 
-Searching opens a flat index memory-mapped (read-only, quick to open; the first change
-reopens it in memory) and an IVF-PQ index in memory, with its full vectors mapped. An IVF-PQ index keeps taking vectors after training; once the collection is
-``OUTGROW_FACTOR`` times the size it was trained for, ``outgrown()`` says so and ingestion
-rebuilds it (``vidsonar reindex`` does the same by hand).
+Several processes may share an archive. Each FAISS user holds its own copy in memory:
+``follow()`` (a long-lived searcher calls it about once a second) applies other processes'
+commits; ``checkpoint()`` saves under the inter-process lock, re-reading the saved manifest
+first: when another process saved since, its index is loaded and the log replayed on top,
+so no writer regresses another's vectors or manifest. A Milvus collection is one copy for
+every process: writers put vectors there before the catalog commit, so a commit is visible
+to every searcher at once and following costs nothing.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
-import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from storage import changes
+from storage.backends import IndexURL, VectorBackend, parse_index_url
 from storage.catalog import Catalog
-from storage.gpu import gpu_count
-from storage.ids import video_id_range
-from storage.index_choice import DEFAULT_K_FACTOR, choose_index
-from storage.index_choice import outgrown as outgrown_reason
-from storage.tuning import TARGET_RECALL, exact_neighbours, tune
-from storage.vectors import VectorIndex, exists
-from vidsonar.errors import CorruptIndexError, IndexError_
+from vidsonar.errors import CorruptIndexError, IndexError_, InputError, SpaceMismatchError
 
 log = logging.getLogger(__name__)
 
-TUNE_QUERIES = 200
-TUNE_K = 10
-TRAIN_SAMPLE = 100_000
-ADD_BATCH = 50_000
+REPLAY_CHUNK = 500  # videos re-read from the catalog at a time while replaying
+
+
+def catalog_vectors_setting(url: IndexURL, value: bool | str | None = None) -> bool:
+    """Whether the catalog keeps its float16 copy of every vector (``VIDSONAR_CATALOG_VECTORS``,
+    default on). Off only where the backend keeps full vectors itself (Milvus)."""
+    raw = value if value is not None else os.environ.get("VIDSONAR_CATALOG_VECTORS", "1")
+    keep = raw if isinstance(raw, bool) else str(raw).strip().lower() not in ("0", "false", "no", "off")
+    if not keep and url.backend == "faiss":
+        raise InputError("VIDSONAR_CATALOG_VECTORS=0 needs a backend that keeps full vectors "
+                         "(VIDSONAR_INDEX=milvus:...); FAISS rebuilds from the catalog's copy")
+    return keep
+
+
+def make_backend(url: IndexURL, catalog: Catalog, space: str, dim: int, directory: Path,
+                 memory_budget: int | None = None) -> VectorBackend:
+    if url.backend == "faiss":
+        from storage.backends.faiss_backend import FaissBackend
+        return FaissBackend(catalog, space, dim, directory, memory_budget)
+    from storage.backends.milvus_backend import MilvusBackend
+    return MilvusBackend(url, space, dim)
 
 
 class IndexStore:
-    """The index of one concept space in one directory."""
+    """The index of one concept space, following the catalog's change log."""
 
     def __init__(self, catalog: Catalog, space: str, dim: int, directory: Path,
-                 memory_budget: int | None = None):
+                 memory_budget: int | None = None, url: IndexURL | str | None = None,
+                 catalog_vectors: bool | None = None):
         self.catalog, self.space, self.dim, self.directory = catalog, space, dim, Path(directory)
         self.memory_budget = memory_budget
-        self.gpus = gpu_count()
-        self._index: VectorIndex | None = None
+        self.url = url if isinstance(url, IndexURL) else parse_index_url(url)
+        self.catalog_vectors = catalog_vectors_setting(self.url, catalog_vectors)
+        self.backend = make_backend(self.url, catalog, space, dim, self.directory, memory_budget)
+        self._opened = False
         self.dirty = False
+        self.replayed = 0  # change-log entries applied by this object (replay and follow)
+        self.rebuilds = 0  # full rebuilds run by this object
+
+    # --- opening ------------------------------------------------------------------------
+    @property
+    def index(self) -> VectorBackend:
+        """The backend, opened and caught up with the log on first use."""
+        if not self._opened:
+            self._open()
+        return self.backend
 
     @property
-    def index(self) -> VectorIndex:
-        if self._index is None:
-            self._index = self._load_or_rebuild()
-            self._index.gpu = self.gpus > 0
-        return self._index
+    def gpus(self) -> int:
+        return getattr(self.backend, "gpus", 0)
 
-    def _writable(self) -> VectorIndex:
-        """The index, reopened in memory if it was memory-mapped for searching."""
-        if self.index.read_only:
-            self._index = VectorIndex.load(self.directory, space=self.space, dim=self.dim)
-            self._index.gpu = self.gpus > 0
-        return self._index
+    def _open(self) -> None:
+        try:
+            self.backend.open()
+        except SpaceMismatchError:
+            raise
+        except CorruptIndexError as exc:
+            log.warning("%s: rebuilding from the catalog", exc)
+            self._opened = True
+            self.rebuild()
+            return
+        self._opened = True
+        if self.backend.name == "faiss" and self.backend.count == 0 and self.backend.seq == 0 \
+                and self.catalog.embedding_count(self.space) > 0:
+            # no index yet (or one from before the change log) over a filled catalog
+            self.rebuild()
+            return
+        self.catch_up()
+        if self.backend.name == "faiss" and self.backend.count != self._catalog_count():
+            log.warning("index %s holds %d vectors after replay, catalog %d: rebuilding",
+                        self.directory, self.backend.count, self._catalog_count())
+            self.rebuild()
 
-    def _load_or_rebuild(self) -> VectorIndex:
-        expected = self.catalog.embedding_count(self.space)
-        if exists(self.directory):
-            try:
-                index = VectorIndex.load(self.directory, space=self.space, dim=self.dim, mmap=None)
-                if index.count == expected:
-                    return index
-                log.warning("index %s holds %d vectors, catalog %d: rebuilding",
-                            self.directory, index.count, expected)
-            except CorruptIndexError as exc:
-                log.warning("%s: rebuilding from the catalog", exc)
-        elif expected == 0:
-            choice = choose_index(0, self.dim, self.memory_budget)
-            return VectorIndex.create(choice.factory, self.dim, self.space, choice.params,
-                                      choice.k_factor)
-        return self.rebuild()
+    def _catalog_count(self) -> int:
+        return self.catalog.embedding_count(self.space)
 
-    def rebuild(self, factory: str | None = None, params: str | None = None,
-                k_factor: int | None = None) -> VectorIndex:
-        """Build a fresh index from every embedding of the space in the catalog.
+    # --- the change log -----------------------------------------------------------------
+    def catch_up(self, upto: int | None = None) -> int:
+        """Apply the log entries after the index's seq; how many were applied."""
+        found = changes.since(self.catalog, self.space, self.backend.seq, upto)
+        if found.empty:
+            if found.last_seq > self.backend.seq:
+                self._set_seq(found.last_seq)  # entries of other spaces only
+            return 0
+        self._apply(found.videos)
+        self._set_seq(max(found.last_seq, self.backend.seq))
+        self.replayed += found.entries
+        self.dirty = True
+        log.info("applied %d change-log entries (%d videos) to the %s index; seq %d",
+                 found.entries, len(found.videos), self.space, self.backend.seq)
+        return found.entries
 
-        Trains on a sample of at most ``TRAIN_SAMPLE`` vectors, then adds every vector in
-        batches, logging progress; the old index stays valid on disk until the new manifest
-        replaces it.
+    def _set_seq(self, seq: int) -> None:
+        self.backend.set_seq(seq)
+
+    def _apply(self, video_ids: np.ndarray) -> None:
+        """Make these videos in the index what they are in the catalog now."""
+        for start in range(0, len(video_ids), REPLAY_CHUNK):
+            chunk = video_ids[start:start + REPLAY_CHUNK]
+            rows = changes.video_rows(self.catalog, self.space, chunk, self.dim)
+            if rows.vectors is None and len(rows.ids):
+                # the catalog keeps no vectors: they went to the (shared) backend before the
+                # commit; only videos gone from the catalog are left to remove
+                gone = np.setdiff1d(chunk, rows.present)
+                self.backend.remove_videos(gone)
+                continue
+            self.backend.remove_videos(chunk)
+            if len(rows.ids):
+                self.backend.add(rows.ids, rows.vectors, rows.start, rows.end,
+                                 self._tags(rows.present))
+
+    def _tags(self, video_ids) -> dict[int, list[str]] | None:
+        if self.backend.name != "milvus":
+            return None
+        from storage.annotations import tags_of
+        return tags_of(self.catalog, [int(v) for v in video_ids])
+
+    def follow(self) -> int:
+        """Apply what other processes committed since the last call (cheap when nothing did:
+        one max(seq) query). For a shared backend (Milvus) there is nothing to apply."""
+        if not self._opened:
+            self._open()
+            return 0
+        if self.backend.shared:
+            return 0
+        if changes.last_seq(self.catalog) <= self.backend.seq:
+            return 0
+        return self.catch_up()
+
+    # --- writing ------------------------------------------------------------------------
+    def prepare(self, ids: np.ndarray, vectors: np.ndarray, start=None, end=None,
+                tags: dict[int, list[str]] | None = None) -> None:
+        """Before the catalog commit of a video: a shared backend (Milvus) takes the vectors
+        now, so a committed video is never missing from it; FAISS does nothing here."""
+        if self.backend.shared and len(ids):
+            from storage.ids import INDEX_BITS
+            self.index.remove_videos(np.unique(np.asarray(ids, np.int64) >> INDEX_BITS))
+            self.backend.add(ids, vectors, start, end, tags)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray, seq: int | None = None) -> None:
+        """After the catalog commit whose change-log entry is ``seq``: add the vectors.
+
+        When ``seq`` follows the index's own, the vectors in hand are added (as float16, the
+        precision the catalog keeps, so the result equals a rebuild); otherwise other
+        processes committed in between and the log is replayed up to ``seq``.
         """
-        started = time.perf_counter()
-        count = self.catalog.embedding_count(self.space)
-        choice = choose_index(count, self.dim, self.memory_budget, gpu=self.gpus > 0)
-        index = VectorIndex.create(factory or choice.factory, self.dim, self.space,
-                                   choice.params if params is None else params,
-                                   self._k_factor(factory, choice, k_factor),
-                                   directory=self.directory)
-        if not index.is_trained:
-            sample = self._training_sample(count, min(choice.train_size or TRAIN_SAMPLE, TRAIN_SAMPLE))
-            log.info("training %s on %d of %d vectors", index.manifest.factory, len(sample), count)
-            index.train(sample)
-        tuning = params is None and k_factor is None and "IVF" in index.manifest.factory
-        rng, keep = np.random.default_rng(1), min(1.0, 2 * TUNE_QUERIES / max(count, 1))
-        added, picked = 0, []
-        for ids, vectors in self.catalog.embeddings(self.space, batch=ADD_BATCH):
-            index.add(ids, vectors)
-            if tuning:  # the tuning queries are sampled here, saving a pass over the catalog
-                chosen = rng.random(len(ids)) < keep
-                picked.append((ids[chosen], vectors[chosen]))
-            added += len(ids)
-            log.info("added %d / %d vectors (%.0f s)", added, count, time.perf_counter() - started)
-        index.manifest = replace(index.manifest, built_count=count)
-        if tuning and picked:
-            self._tune(index, np.concatenate([p[0] for p in picked])[:TUNE_QUERIES],
-                       np.concatenate([p[1] for p in picked])[:TUNE_QUERIES])
-        index.save(self.directory)
-        index.gpu = self.gpus > 0
-        self._index, self.dirty = index, False
-        log.info("built %s index of %d vectors in %.1f s", index.manifest.factory, count,
-                 time.perf_counter() - started)
-        return index
-
-    @staticmethod
-    def _k_factor(factory: str | None, choice, k_factor: int | None) -> int:
-        """The rerank depth: as given, else the choice's, else the default for a PQ factory
-        named by hand (PQ codes alone lose most of the recall)."""
-        if k_factor is not None:
-            return k_factor
-        if factory is None or factory == choice.factory:
-            return choice.k_factor
-        return DEFAULT_K_FACTOR if "PQ" in factory else 0
-
-    def _tune(self, index: VectorIndex, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Set nprobe and the rerank depth from recall measured on a sample of the collection
-        itself (see storage.tuning)."""
         if not len(ids):
             return
-        truth = exact_neighbours(vectors, self.catalog.embeddings(self.space), TUNE_K + 1)
-        nlist = int(index.manifest.factory.split("IVF")[1].split(",")[0].split("_")[0])
-        (k_factor, nprobe), table = tune(index, vectors, ids, truth, nlist, TUNE_K)
-        log.info("rerank x%d, nprobe=%d chosen (target recall@%d >= %.2f, %d sampled queries): %s",
-                 k_factor, nprobe, TUNE_K, TARGET_RECALL, len(ids), table)
-
-    def _training_sample(self, count: int, size: int) -> np.ndarray:
-        rng = np.random.default_rng(0)
-        keep = size / max(count, 1)
-        parts = [v[rng.random(len(v)) < keep] if keep < 1 else v
-                 for _, v in self.catalog.embeddings(self.space)]
-        return np.concatenate(parts) if parts else np.zeros((0, self.dim), np.float32)
-
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        if len(ids):
-            self._writable().add(ids, vectors)
+        index = self.index
+        if self.backend.shared:
+            if seq is not None:
+                self._set_seq(max(seq, self.backend.seq))
             self.dirty = True
+            return
+        if seq is not None and seq != index.seq + 1:
+            self.catch_up(upto=seq)
+            return
+        vectors = np.asarray(vectors, np.float16).astype(np.float32)
+        self.backend.add(np.asarray(ids, np.int64), vectors)
+        if seq is not None:
+            self._set_seq(seq)
+        self.dirty = True
 
     def remove_video(self, video_id: int) -> int:
-        removed = self._writable().remove_range(*video_id_range(video_id))
+        removed = self.index.remove_videos([video_id])
         self.dirty = self.dirty or removed > 0
         return removed
 
     def delete_video(self, video_id: int, thumbs: Path | None = None) -> tuple[int, bool]:
-        """Remove a video's vectors, then its catalog rows; return (vectors removed, row deleted).
+        """Remove a video's vectors, then its catalog rows (with a ``delete`` log entry).
 
-        The index is saved without the vectors *before* the catalog rows go, so no crash can
-        leave the index returning snippets the catalog no longer has. A crash in between
-        leaves the catalog one video ahead of the index; the count check on the next load
-        rebuilds the index, and deleting again finishes the job.
+        The index loses the vectors *before* the catalog rows go, so no crash can leave it
+        returning snippets the catalog no longer has; a crash in between is repaired by
+        deleting again. Prefer ``Archive.delete_video``, which also removes thumbnails.
         """
         removed = self.remove_video(video_id)
-        self.save()
+        self.checkpoint()
         deleted = self.catalog.delete_video(video_id)
+        if deleted and not self.backend.shared:
+            self.catch_up()  # our own delete entry: nothing left to remove, only the seq moves
         if thumbs is not None:
             shutil.rmtree(Path(thumbs) / str(video_id), ignore_errors=True)
         return removed, deleted
 
-    def save(self) -> None:
-        if self.dirty and self._index is not None:
-            self._index.save(self.directory)
+    def checkpoint(self) -> int:
+        """Save the index with the seq it reflects, under the inter-process lock; return it.
+
+        The saved seq is re-read under the lock: if another process saved since this copy
+        was loaded, its index is loaded and the log replayed on top before saving, so the
+        file never goes back to fewer changes. The ingestion writer calls this every N
+        videos or M seconds, so a crash loses at most that much index work.
+        """
+        index = self.index
+        with self.backend.lock():
+            if not self.backend.shared and self.backend.disk_changed():
+                self.backend.open()  # another process's newer save: build on it
+                self.dirty = True
+            self.catch_up()
+            saved = self.backend.saved_seq()
+            if self.dirty or saved is None or saved < self.backend.seq:
+                self.backend.save(self.backend.seq)
             self.dirty = False
+        return index.seq
+
+    def save(self) -> None:
+        """Kept for callers of the old API: a checkpoint when something changed."""
+        if self._opened and self.dirty:
+            self.checkpoint()
+
+    # --- building -----------------------------------------------------------------------
+    def rebuild(self, factory: str | None = None, params: str | None = None,
+                k_factor: int | None = None):
+        """A full rebuild from the catalog; searches go on against the old index meanwhile.
+
+        The seq is read before the catalog is scanned; entries committed during the build are
+        replayed on top before the new index is saved (under the lock) and swapped in.
+        """
+        if not self._opened:
+            self._opened = True
+            try:
+                self.backend.open()
+            except CorruptIndexError:
+                pass
+        seq = changes.last_seq(self.catalog)
+        if self.backend.name != "faiss":
+            return self._rebuild_shared(seq)
+        builds = (getattr(self.backend.index, "manifest", None).builds
+                  if self.backend.index is not None else 0)
+        fresh = self.backend.build(factory, params, k_factor, builds=builds + 1)
+        with self.backend.lock():
+            self.backend.install(fresh)
+            self._set_seq(seq)
+            self.catch_up()
+            self.backend.save(self.backend.seq)
+        self.dirty = False
+        self.rebuilds += 1
+        return self.backend
+
+    def _rebuild_shared(self, seq: int):
+        if not self.catalog_vectors:
+            raise IndexError_("cannot rebuild the Milvus collection: the catalog keeps no "
+                              "vectors (VIDSONAR_CATALOG_VECTORS=0); re-ingest instead")
+        self.backend.recreate(self.catalog.embedding_count(self.space))
+        videos = np.array([v.id for v in self.catalog.videos("ok")], np.int64)
+        for start in range(0, len(videos), REPLAY_CHUNK):
+            rows = changes.video_rows(self.catalog, self.space, videos[start:start + REPLAY_CHUNK],
+                                      self.dim)
+            if rows.vectors is not None and len(rows.ids):
+                self.backend.add(rows.ids, rows.vectors, rows.start, rows.end,
+                                 self._tags(rows.present))
+        self._set_seq(seq)
+        self.catch_up()
+        self.backend.save(self.backend.seq)
+        self.rebuilds += 1
+        return self.backend
 
     def outgrown(self) -> bool:
         """True when the collection has outgrown the index it was built as (see index_choice)."""
-        manifest = self.index.manifest
-        reason = outgrown_reason(manifest.factory, self.index.count,
-                                 manifest.built_count or manifest.count, self.dim,
-                                 self.memory_budget, gpu=self.gpus > 0)
+        reason = self.index.outgrown() if hasattr(self.index, "outgrown") else None
         if reason:
             log.info("index outgrown: %s", reason)
         return reason is not None
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids): exact inner products, reranked where the index is approximate."""
+    # --- reading ------------------------------------------------------------------------
+    def search(self, queries: np.ndarray, k: int, *, videos: np.ndarray | None = None,
+               k_factor: int | None = None, per_video: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids): exact inner products, reranked where the index is approximate;
+        ``videos`` restricts the hits to those videos' snippets."""
         if self.index.count == 0:
             raise IndexError_(f"the {self.space!r} index is empty: ingest some videos first")
-        return self.index.search(queries, k)
+        return self.index.search(np.atleast_2d(np.asarray(queries, np.float32)), k,
+                                 videos=videos, k_factor=k_factor, per_video=per_video)
+
+    def vectors_for(self, ids) -> tuple[np.ndarray, np.ndarray]:
+        """(found ids, vectors): from the catalog where it keeps them, else from the backend."""
+        if self.catalog_vectors:
+            return self.catalog.vectors_for(ids, self.space)
+        return self.index.vectors(ids)
+
+    def describe(self) -> dict:
+        return {**self.url.describe(), **self.index.describe(),
+                "catalog_vectors": self.catalog_vectors}
+
+    def close(self) -> None:
+        self.backend.close()

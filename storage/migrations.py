@@ -127,6 +127,23 @@ def _v3_tags_and_summaries(conn: Connection) -> None:
     md.tables["summaries"].create(conn)
 
 
+def _v4_vector_changes(conn: Connection) -> None:
+    """The change log every index follows (storage.changes): one numbered entry per video
+    added to a space or deleted."""
+    md = sa.MetaData()
+    sa.Table(
+        "vector_changes", md,
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("space", sa.String(100)),
+        sa.Column("video_id", sa.Integer, nullable=False),
+        sa.Column("op", sa.String(8), nullable=False),
+        sa.Column("count", sa.Integer, nullable=False, default=0),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sqlite_autoincrement=True,  # never reuse a seq, even after the newest entry is gone
+    )
+    md.create_all(conn)
+
+
 def _v5_ingest_items(conn: Connection) -> None:
     """One row per file ever offered for ingestion (CLI runs and server jobs alike).
 
@@ -174,13 +191,23 @@ def _v6_shots(conn: Connection) -> None:
     md.tables["shots"].create(conn)
 
 
+def _v7_video_grid(conn: Connection) -> None:
+    """Each video's snippet grid (window length and hop, seconds), so search knows whether its
+    snippets overlap. NULL for videos ingested before: 4 s windows, hop = window. (Not named
+    ``window``: a reserved word in PostgreSQL.)"""
+    conn.execute(sa.text("ALTER TABLE videos ADD COLUMN window_seconds FLOAT"))
+    conn.execute(sa.text("ALTER TABLE videos ADD COLUMN hop_seconds FLOAT"))
+
+
 # every numbered migration; each has its Alembic revision (tests/test_catalog.py checks)
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: videos, snippets, embeddings, ingest runs", _v1_initial),
     (2, "ingest jobs queued by the server", _v2_ingest_jobs),
     (3, "video tags and cached summaries", _v3_tags_and_summaries),
+    (4, "vector change log followed by the indexes", _v4_vector_changes),
     (5, "ingestion items (resumable runs) and job owners", _v5_ingest_items),
     (6, "shots of each video", _v6_shots),
+    (7, "video snippet grid: window and hop", _v7_video_grid),
 ]
 
 

@@ -2,9 +2,10 @@
 
 No ``alembic.ini``: the scripts ship inside the package (``storage/alembic/``) and run on the
 connection given here. Two processes opening a new catalog at once must not both migrate:
-on PostgreSQL the migration transaction takes an advisory lock first; on SQLite (whose DDL
-is not transactional through the Python driver) a ``filelock`` beside the database file
-serialises them. Whoever waited then finds the schema current and does nothing.
+on PostgreSQL the migration transaction takes an advisory lock first; on SQLite a
+``filelock`` beside the database file serialises them, and the upgrade runs in one
+``BEGIN IMMEDIATE`` transaction. Whoever waited then finds the schema current and does
+nothing. On both, an upgrade that fails half-way leaves the catalog as it was.
 
 A catalog written before Alembic (versions listed in ``schema_version``) is stamped at the
 revision of its last version and upgraded from there: no table is rebuilt, no row lost.
@@ -65,6 +66,10 @@ def upgrade(engine: Engine) -> list[str]:
     with _file_lock(engine), engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
+        elif engine.dialect.name == "sqlite":
+            # the driver would run DDL outside any transaction; this makes the whole upgrade
+            # one transaction (all or nothing) that holds SQLite's write lock from the start
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         start = current(conn)
         if start is None:
             start = _adopt_legacy(conn)

@@ -50,24 +50,24 @@ def recall_without_self(found: np.ndarray, truth: np.ndarray, query_ids: np.ndar
 def tune(index, queries: np.ndarray, query_ids: np.ndarray, truth: np.ndarray, nlist: int,
          k: int = 10, target: float = TARGET_RECALL) -> tuple[tuple[int, int], dict[str, float]]:
     """The cheapest (k_factor, nprobe) reaching ``target`` recall@k, else the best one, with
-    every measurement. ``index`` is left at the chosen point."""
-    from dataclasses import replace
+    every measurement. The rerank depth is a search parameter here; ``index`` is left at the
+    chosen nprobe, with the chosen depth recorded as its default (the manifest's k_factor)."""
     table: dict[str, float] = {}
     best, best_recall = None, -1.0
     nprobes = [p for p in NPROBES if p <= nlist] or [nlist]
     for k_factor in K_FACTORS:
-        index.manifest = replace(index.manifest, k_factor=k_factor)
         for nprobe in nprobes:
             index.set_params(f"nprobe={nprobe}")
-            _, found = index.search(queries, k + 1)
+            _, found = index.search(queries, k + 1, k_factor=k_factor)
             recall = recall_without_self(found, truth, query_ids, k)
             table[f"x{k_factor},nprobe={nprobe}"] = round(recall, 4)
             if recall > best_recall:
                 best, best_recall = (k_factor, nprobe), recall
             if recall >= target:
+                index.set_default_k_factor(k_factor)
                 return (k_factor, nprobe), table
             if nprobe > 8 and recall - table[f"x{k_factor},nprobe={nprobe // 2}"] < 0.005:
                 break  # more lists no longer help: the rerank depth is the limit
-    index.manifest = replace(index.manifest, k_factor=best[0])
+    index.set_default_k_factor(best[0])
     index.set_params(f"nprobe={best[1]}")
     return best, table

@@ -3,13 +3,21 @@
 A directory holds ``index.faiss``, ``manifest.json`` and, for an index with an exact rerank,
 the full vectors (``vectors-<gen>.f16``, ``ids-<gen>.i64``, see storage.full_vectors)::
 
-    {"factory": "IVF4096,PQ64np", "params": "nprobe=64", "k_factor": 10, "space": "lite",
-     "dim": 1024, "count": 1000000, "rows": 1000000, "faiss_version": "1.15.1",
-     "checksum": "<sha256 of index.faiss>", "ids_checksum": "<sha256>", ...}
+    {"factory": "IVF4096,PQ48np", "params": "nprobe=64", "k_factor": 20, "space": "lite",
+     "dim": 384, "count": 1000000, "rows": 1000000, "seq": 5120, "builds": 1,
+     "faiss_version": "1.15.1", "checksum": "<sha256 of index.faiss>",
+     "ids_checksum": "<sha256>", ...}
 
-Vectors are unit-norm, so inner product is cosine similarity. With ``k_factor`` > 0 the FAISS
+Vectors are unit-norm, so inner product is cosine similarity. With full vectors the FAISS
 index is a candidate generator whose labels are row numbers of the full vectors; ``search``
-reranks ``k * k_factor`` candidates exactly and returns snippet ids with exact scores.
+reranks ``k * k_factor`` candidates exactly and returns snippet ids with exact scores. The
+manifest's ``k_factor`` is the depth tuning chose at build time, the default of a search;
+a caller may pass another per search. ``seq`` is the last change-log entry (storage.changes)
+the saved index reflects; ``builds`` counts full rebuilds of this directory.
+
+Filters are pushed into FAISS: ``search(..., videos=...)`` builds an ``IDSelectorBitmap`` over
+the index's labels (rows, or positions of an ``IDMap2``) whose video is allowed, passed in
+``SearchParameters``; few allowed rows are scored exactly from the full vectors instead.
 Loading with ``mmap=True`` maps the index file instead of reading it (fast to open, shared
 page cache) but gives a read-only index: FAISS aborts the process on writes to mapped lists,
 so this class refuses them first.
@@ -32,6 +40,8 @@ from vidsonar.errors import CorruptIndexError, IndexError_, SpaceMismatchError
 INDEX_FILE = "index.faiss"
 MANIFEST_FILE = "manifest.json"
 RERANK_CHUNK = 64  # queries reranked at a time: bounds the gathered (chunk, k*k_factor, d) block
+#: a filter allowing at most this many rows of an approximate index is scored exactly instead
+EXACT_SCAN_MAX = 20_000
 
 
 def _faiss():
@@ -59,6 +69,8 @@ class Manifest:
     rows: int = 0  # full-vector rows, removed ones included
     generation: str = ""
     ids_checksum: str = ""
+    seq: int = 0  # last change-log entry reflected (storage.changes)
+    builds: int = 0  # full rebuilds of this directory so far
     updated_at: str = field(default_factory=_now)
 
     @classmethod
@@ -79,6 +91,7 @@ class VectorIndex:
         self.index, self.manifest, self.full, self.read_only = index, manifest, full, read_only
         self.gpu = False  # IndexStore turns this on when FAISS sees GPUs
         self._placed = None
+        self._labels = None  # snippet id of each label position (cached; see _label_ids)
         if manifest.params:
             self.set_params(manifest.params)
 
@@ -166,19 +179,19 @@ class VectorIndex:
             raise RuntimeError(f"index {self.manifest.factory!r} must be trained before adding")
         labels = ids if self.full is None else self.full.append(ids, vectors)
         self.index.add_with_ids(vectors, labels)
-        self._placed = None
+        self._placed = self._labels = None
 
     def remove_range(self, lo: int, hi: int) -> int:
         """Remove every id in [lo, hi); return how many were removed."""
         self._writable()
-        self._placed = None
+        self._placed = self._labels = None
         if self.full is None:
             return int(self.index.remove_ids(_faiss().IDSelectorRange(lo, hi)))
         return self._remove_rows(self.full.rows_in_range(lo, hi))
 
     def remove_ids(self, ids: np.ndarray) -> int:
         self._writable()
-        self._placed = None
+        self._placed = self._labels = None
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if self.full is None:
             return int(self.index.remove_ids(ids))
@@ -197,28 +210,110 @@ class VectorIndex:
         self.manifest = replace(self.manifest, params=params)
         self._placed = None
 
+    def set_default_k_factor(self, k_factor: int) -> None:
+        """The rerank depth searches use when they pass none (chosen by tuning at build time)."""
+        self.manifest = replace(self.manifest, k_factor=int(k_factor))
+
     def _writable(self) -> None:
         if self.read_only:
             raise IndexError_(f"the {self.manifest.factory} index was opened memory-mapped, "
                               "read-only; load it without mmap to change it")
 
     # --- searching ----------------------------------------------------------------------
-    def search(self, queries: np.ndarray, k: int, rerank: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, rerank: bool = True, *,
+               k_factor: int | None = None,
+               videos: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids), each (nq, k); missing results have id -1.
 
         With full vectors and ``rerank``, the scores are exact inner products of the best
-        ``k`` among ``k * k_factor`` candidates; otherwise they are the index's own scores.
+        ``k`` among ``k * k_factor`` candidates (``k_factor`` defaults to the manifest's);
+        otherwise they are the index's own scores. ``videos``: only snippets of these video
+        ids may be returned (pushed into FAISS as an ``IDSelector``).
         """
         queries = self._check(np.atleast_2d(queries))
         k = max(1, min(k, max(self.count, 1)))
+        k_factor = self.manifest.k_factor if k_factor is None else k_factor
+        if videos is not None:
+            return self._search_filtered(queries, k, k_factor if rerank else 0,
+                                         np.asarray(videos, np.int64))
         if self.full is None:
             return self._searcher().search(queries, k)
-        wide = min(k * self.manifest.k_factor, self.count) if rerank else k
+        wide = min(k * max(k_factor, 1), self.count) if rerank else k
         scores, rows = self._searcher().search(queries, max(wide, k))
         if rerank:
             scores, rows = exact_rerank(self.full, queries, rows, k)
         ids = np.where(rows >= 0, self.full.ids[np.maximum(rows, 0)], -1)
         return scores, ids
+
+    def _search_filtered(self, queries: np.ndarray, k: int, k_factor: int,
+                         videos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from storage.ids import INDEX_BITS
+        faiss = _faiss()
+        labels = self._label_ids()
+        allowed = (labels >= 0) & np.isin(labels >> INDEX_BITS, videos)
+        n_allowed = int(allowed.sum())
+        nq = len(queries)
+        if n_allowed == 0:
+            return np.full((nq, k), -np.inf, np.float32), np.full((nq, k), -1, np.int64)
+        if self.full is not None and n_allowed <= EXACT_SCAN_MAX:
+            # few rows: exact scores over exactly those (an IVF probe could miss them all)
+            rows = np.broadcast_to(np.flatnonzero(allowed), (nq, n_allowed))
+            scores, rows = exact_rerank(self.full, queries, np.ascontiguousarray(rows), k)
+            return scores, np.where(rows >= 0, self.full.ids[np.maximum(rows, 0)], -1)
+        bitmap = np.packbits(allowed, bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
+        wide = min(k * max(k_factor, 1), n_allowed) if self.full is not None else k
+        if self.full is None:  # an IDMap2: select positions in the inner index, map them to ids
+            inner = faiss.downcast_index(self.index.index)
+            scores, pos = inner.search(queries, k, params=faiss.SearchParameters(sel=selector))
+            return scores, np.where(pos >= 0, labels[np.maximum(pos, 0)], -1)
+        scores, rows = self.index.search(queries, max(wide, k), params=self._params(selector))
+        del bitmap  # kept alive until FAISS is done with the selector
+        if k_factor > 0:
+            scores, rows = exact_rerank(self.full, queries, rows, k)
+        else:
+            scores, rows = scores[:, :k], rows[:, :k]
+        return scores, np.where(rows >= 0, self.full.ids[np.maximum(rows, 0)], -1)
+
+    def _params(self, selector):
+        """SearchParameters carrying ``selector`` and the index's own nprobe / efSearch (a
+        parameters object replaces them, it does not inherit them)."""
+        faiss = _faiss()
+        try:
+            ivf = faiss.extract_index_ivf(self.index)
+        except RuntimeError:
+            ivf = None
+        if ivf is not None:
+            return faiss.SearchParametersIVF(sel=selector, nprobe=int(ivf.nprobe))
+        inner = faiss.downcast_index(self.index.index if hasattr(self.index, "index") else self.index)
+        if hasattr(inner, "hnsw"):
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=int(inner.hnsw.efSearch))
+        return faiss.SearchParameters(sel=selector)
+
+    def _label_ids(self) -> np.ndarray:
+        """The snippet id behind each label FAISS returns (-1: removed)."""
+        if self.full is not None:
+            return self.full.ids
+        if self._labels is None:
+            self._labels = _faiss().vector_to_array(self.index.id_map).astype(np.int64)
+        return self._labels
+
+    def vectors(self, ids) -> tuple[np.ndarray, np.ndarray]:
+        """(found ids, float32 vectors) of the given snippet ids, in the order given."""
+        ids = np.asarray(ids, np.int64).ravel()
+        labels = self._label_ids()
+        order = np.argsort(labels, kind="stable")
+        pos = np.searchsorted(labels[order], ids)
+        pos = np.minimum(pos, max(len(order) - 1, 0))
+        found = (len(order) > 0) & (labels[order][pos] == ids) & (ids >= 0) if len(order) else \
+            np.zeros(len(ids), bool)
+        rows = order[pos[found]]
+        if self.full is not None:
+            return ids[found], self.full.get(rows)
+        inner = _faiss().downcast_index(self.index.index)
+        out = np.stack([inner.reconstruct(int(r)) for r in rows]) if len(rows) else \
+            np.zeros((0, self.manifest.dim), np.float32)
+        return ids[found], out
 
     def _searcher(self):
         if self.gpu and self._placed is None:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
-pytest_plugins = ["tests.pg"]  # pg_cluster / pg_url: a throwaway PostgreSQL server
+from tests.pg import catalog_url, pg_cluster, pg_url  # noqa: F401  (fixtures: SQLite and a real PostgreSQL)
 
 # machines here are small and shared: no per-example deadline, the default example count
 settings.register_profile("vidsonar", deadline=None)

@@ -6,9 +6,10 @@ Debian's ``postgresql`` package creates (``runuser -u postgres --``). The server
 TCP port, only on a socket in that directory, so parallel test runs never collide. Durability
 is switched off (``fsync=off``): the data is thrown away at the end of the session.
 
-Used as pytest fixtures (registered from ``conftest.py``): ``pg_cluster`` (one per session)
-and ``pg_url`` (a new, empty database per test). Where the server binaries are missing the
-tests that need them skip, naming what to install.
+Used as pytest fixtures (imported by ``conftest.py``): ``pg_cluster`` (one per session),
+``pg_url`` (a new, empty database per test) and ``catalog_url`` (parametrized: an empty SQLite
+file, then an empty PostgreSQL database; a test taking it runs on both). Where the server
+binaries are missing the PostgreSQL cases skip, naming what to install.
 """
 
 from __future__ import annotations
@@ -157,3 +158,11 @@ def pg_cluster():
 def pg_url(pg_cluster) -> str:
     """The URL of a new, empty PostgreSQL database."""
     return pg_cluster.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_url(request, tmp_path) -> str:
+    """An empty catalog database: a SQLite file, or a new database on the test PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.db'}"
+    return request.getfixturevalue("pg_url")

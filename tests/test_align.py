@@ -65,6 +65,8 @@ def test_align_ingest_search_decode(tmp_path):
     cfg["stages"][0]["epochs"] = 20
     cfg["stages"][1]["epochs"] = 2
     cfg["freeze_backbone_steps"] = 150  # joint training during the video stage
+    # a stage that can only make things worse: its starting weights must be its best checkpoint
+    cfg["stages"].append(dict(cfg["stages"][0], name="diverge", epochs=2, lr=3.0, warmup_steps=0, patience=5))
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg))
     home = tmp_path / "home"
     run = cli(home, "align", str(tmp_path / "tiny.yaml"), "--no-progress")
@@ -76,6 +78,11 @@ def test_align_ingest_search_decode(tmp_path):
     assert images["val_mse_best"] < 0.5 * images["val_mse_init"]
     assert images["val_r1"] > images["val_r1_chance"]
     assert result["stages"]["videos"]["joint"] is True
+    for name, stage in result["stages"].items():  # no stage ends worse than it started
+        assert stage["val_mse_best"] <= stage["val_mse_init"], name
+    diverge = result["stages"]["diverge"]
+    assert diverge["best_epoch"] == 0 and diverge["val_mse_best"] == diverge["val_mse_init"]
+    assert diverge["epochs"] == 2
     assert (home / "spaces" / "tiny-vsonar.json").exists()
 
     # the registered space ingests video, answers SONAR-encoded queries, and decodes hits

@@ -178,12 +178,16 @@ def test_jobs_left_unfinished_resume_on_start(tmp_path, media):
 
 
 def test_searches_are_served_while_ingesting(client, media):
-    job_id = client.post("/api/jobs", json={"paths": [str(media)]}, headers=AUTH).json()["id"]
+    state = client.app.state.server
     statuses = set()
-    while client.get(f"/api/jobs/{job_id}").json()["status"] in ("queued", "running"):
-        resp = client.get("/api/search", params={"q": "yellow"})
-        statuses.add(resp.status_code if resp.status_code != 409 else "empty-index")
-    assert statuses <= {200, "empty-index"}, statuses
+    with state.vision_lock:  # ingestion waits for the vision encoder: the job cannot end meanwhile
+        job_id = client.post("/api/jobs", json={"paths": [str(media)]}, headers=AUTH).json()["id"]
+        for _ in range(3):
+            resp = client.get("/api/search", params={"q": "yellow"})
+            statuses.add(resp.status_code if resp.status_code != 409 else "empty-index")
+            assert client.get(f"/api/jobs/{job_id}").json()["status"] in ("queued", "running")
+    assert statuses and statuses <= {200, "empty-index"}, statuses
+    assert wait_for(client, job_id)["status"] == "done"
     assert client.get("/api/search", params={"q": "yellow"}).status_code == 200
 
 

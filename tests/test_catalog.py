@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
-import sqlalchemy as sa
 
-from storage import migrations
 from storage.catalog import Catalog, SnippetRecord, utcnow
 from storage.ids import pack_snippet_id
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path) -> str:
-    """An empty catalog database: a SQLite file, or a new database on the test PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'c.db'}"
-    return request.getfixturevalue("pg_url")
-
-
 @pytest.fixture
-def catalog(db_url):
-    cat = Catalog(db_url)
+def catalog(catalog_url):
+    cat = Catalog(catalog_url)
     yield cat
     cat.engine.dispose()
 
@@ -158,3 +154,53 @@ def test_jobs_round_trip(catalog):
     assert (got.status, got.attempts, got.done, got.failed) == ("done", 2, 1, 1)
     assert got.errors == [{"path": "/b", "error": "not a video"}] and got.paths == ["/a", "/b"]
     assert jobs.counts() == {"queued": 0, "running": 0, "done": 1, "failed": 0}
+
+
+def test_display_url_hides_the_password(catalog_url):
+    from sqlalchemy.engine import make_url
+    url = make_url(catalog_url)
+    if url.get_backend_name() == "postgresql":
+        url = url.set(password="s3cret-pw")  # trust auth: any password opens it
+    catalog = Catalog(url.render_as_string(hide_password=False))
+    assert "s3cret-pw" not in catalog.display_url and url.database in catalog.display_url
+    catalog.engine.dispose()
+
+
+_RESERVER = """
+import sys, time
+from pathlib import Path
+from storage.catalog import Catalog
+catalog = Catalog(sys.argv[1])
+Path(sys.argv[2]).touch()
+while not Path(sys.argv[3]).exists():
+    time.sleep(0.002)
+ids = [catalog.reserve_video(f"/v/{i}.mp4", f"hash{i}", i, None) for i in range(40)]
+print(" ".join(map(str, ids)))
+"""
+
+
+def test_two_processes_reserving_the_same_footage_get_one_row_each(catalog_url, tmp_path):
+    """Two writers meeting the same bytes at the same moment (a CLI ingest and the server's
+    worker): neither fails on the unique hash, both get the same video ids."""
+    Catalog(catalog_url).engine.dispose()  # migrated beforehand: this is about the rows
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    go, readies = tmp_path / "go", [tmp_path / "r0", tmp_path / "r1"]
+    procs = [subprocess.Popen([sys.executable, "-c", _RESERVER, catalog_url, str(r), str(go)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in readies]
+    try:
+        deadline = time.monotonic() + 120
+        while not all(r.exists() for r in readies) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        go.touch()
+        outs = [p.communicate(timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(err for _, err in outs)
+    first, second = (list(map(int, out.split())) for out, _ in outs)
+    assert first == second and len(set(first)) == 40
+    catalog = Catalog(catalog_url)
+    assert len(catalog.videos()) == 40
+    catalog.engine.dispose()

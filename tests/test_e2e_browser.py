@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -107,8 +108,13 @@ def test_search_shows_thumbnails_with_time_codes_and_plays(server, page):
     page.click("#search-form button[type=submit]")
     page.wait_for_selector('#results[data-for="una taza de café"] .hit')
     assert "coffee" in page.locator(".hit .name").first.inner_text()
-    if "detected" in page.inner_text("#status"):  # where the query layer detects languages
-        assert "spa_Latn" in page.inner_text("#status")
+    # the language was left on Auto: the page says which language the server searched as, and how
+    query = urllib.parse.urlencode({"q": "una taza de café"})
+    with urllib.request.urlopen(f"{url}/api/search?{query}", timeout=30) as resp:
+        result = json.loads(resp.read())
+    assert result["lang"] and result["lang_source"] in ("detected", "default")
+    status = page.inner_text("#status")
+    assert f"· {result['lang_source']}: " in status, status
 
     page.fill("#q", "un chat")
     page.select_option("#lang", "fra_Latn")
@@ -132,6 +138,13 @@ def test_search_shows_thumbnails_with_time_codes_and_plays(server, page):
                            f"document.querySelector('#video').currentTime >= {start} - 0.05")
     page.wait_for_function("!document.querySelector('#summary').textContent.startsWith('Loading')")
     assert page.inner_text("#summary")  # a summary, or the API's reason there is none
+    # the selected video's moments for the query, on a timeline; Next jumps to the next one
+    page.wait_for_selector("#timeline-box:not([hidden]) #timeline .moment")
+    marks = page.locator("#timeline .moment").count()
+    assert page.inner_text("#moment-pos") == f"moment {page.evaluate('state.momentIndex') + 1} of {marks}"
+    page.click("#next-moment")
+    page.wait_for_function("Math.abs(document.querySelector('#video').currentTime - "
+                           "state.moments[state.momentIndex].start) < 0.05")
     shot = Path(os.environ.get(SCREENSHOT_ENV) or server[1] / "web-search.png")
     shot.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shot), full_page=True)

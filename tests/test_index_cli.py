@@ -60,13 +60,10 @@ def test_bench_ann_json_reduced_run(tmp_path, monkeypatch):
     assert (tmp_path / "results" / "ann_synthetic_3000.png").exists()
 
 
-def test_pareto_front_and_recall_helpers():
-    from benchmarks.ann import pareto, recall
+def test_pareto_front():
+    from benchmarks.ann import pareto
     points = [(0.5, 1000.0), (0.9, 500.0), (0.8, 400.0), (0.99, 100.0), (0.95, 50.0)]
     assert pareto(points) == [(0.5, 1000.0), (0.9, 500.0), (0.99, 100.0)]
-    truth = np.array([[1, 2, 3], [4, 5, 6]])
-    assert recall(np.array([[1, 2, 9], [6, 5, 4]]), truth, 3) == pytest.approx(5 / 6)
-    assert recall(np.array([[1, 2, 9], [6, 5, 4]]), truth, 1) == 0.5
 
 
 def test_synthetic_generator_is_seeded_unit_norm_and_clustered():

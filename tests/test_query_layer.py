@@ -156,8 +156,8 @@ def test_filters(archive):
 
 
 def test_filtered_search_beyond_the_exact_scan_uses_the_index(archive, monkeypatch):
-    import search.searcher as searcher_module
-    monkeypatch.setattr(searcher_module, "EXACT_SCAN_MAX", 1)
+    import storage.vectors as vectors_module
+    monkeypatch.setattr(vectors_module, "EXACT_SCAN_MAX", 1)
     q = _query_like(archive, pack_snippet_id(1, 0))
     hits = archive.search_vector(q, 10, filters=Filters(path_glob="/a/*"), moments=False)
     assert {h.video_id for h in hits} == {1, 2} and len(hits) == 5
@@ -191,7 +191,10 @@ def test_lite_summaries_are_labelled_and_cached(archive):
 
 
 def test_bad_requests(archive):
+    assert archive.search_vector(np.ones(384), 10)  # a vector needs no language and no k check
     with pytest.raises(InputError, match="k must be"):
-        archive.search_vector(np.ones(384), 10) and archive.search("x", k=0)
+        archive.search("x", k=0)
+    with pytest.raises(InputError, match="k must be"):
+        archive.search("x", k=10_000)
     with pytest.raises(InputError, match="unknown reranker"):
         archive.search("x", rerank="magic")

@@ -21,16 +21,9 @@ from vidsonar.errors import CatalogError
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'c.db'}"
-    return request.getfixturevalue("pg_url")
-
-
 @pytest.fixture
-def engine(db_url):
-    eng = sa.create_engine(db_url)
+def engine(catalog_url):
+    eng = sa.create_engine(catalog_url)
     yield eng
     eng.dispose()
 
@@ -114,11 +107,11 @@ def test_new_catalog_migrates_once(engine):
 
 
 @pytest.mark.parametrize("versions", [3, 2, 1])
-def test_pre_alembic_catalog_upgrades_without_losing_a_row(engine, db_url, versions):
+def test_pre_alembic_catalog_upgrades_without_losing_a_row(engine, catalog_url, versions):
     _old_catalog(engine, versions)
     with engine.connect() as conn:
         before = _dump(conn)
-    catalog = Catalog(db_url)
+    catalog = Catalog(catalog_url)
     with engine.connect() as conn:
         after = _dump(conn)
         assert schema.current(conn) == "0003"
@@ -161,13 +154,13 @@ Catalog(sys.argv[1]).engine.dispose()
 """
 
 
-def test_processes_opening_a_new_catalog_at_once_migrate_it_once(db_url, tmp_path):
+def test_processes_opening_a_new_catalog_at_once_migrate_it_once(catalog_url, tmp_path):
     """Two processes start migrating the same new catalog at the same instant: all open it,
     the tables are created once, the revision is recorded once."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     go = tmp_path / "go"
     readies = [tmp_path / f"ready{i}" for i in range(2)]
-    procs = [subprocess.Popen([sys.executable, "-c", _OPENER, db_url, str(r), str(go)], env=env,
+    procs = [subprocess.Popen([sys.executable, "-c", _OPENER, catalog_url, str(r), str(go)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for r in readies]
     try:
@@ -182,7 +175,26 @@ def test_processes_opening_a_new_catalog_at_once_migrate_it_once(db_url, tmp_pat
                 p.kill()
                 p.wait()
     assert [rc for rc, _ in results] == [0, 0], "\n".join(err for _, err in results)
-    engine = sa.create_engine(db_url)
+    engine = sa.create_engine(catalog_url)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0003"]
     engine.dispose()
+
+
+def test_a_failed_upgrade_leaves_the_catalog_as_it_was(engine, catalog_url, monkeypatch):
+    """All revisions run in one transaction: one failing half-way rolls back every table."""
+    real = migrations._v3_tags_and_summaries
+
+    def broken(conn):
+        real(conn)  # the tables are created, then the migration fails
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(migrations, "_v3_tags_and_summaries", broken)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        Catalog(catalog_url)
+    with engine.connect() as conn:
+        assert sa.inspect(conn).get_table_names() == []
+    monkeypatch.setattr(migrations, "_v3_tags_and_summaries", real)
+    Catalog(catalog_url).engine.dispose()
+    with engine.connect() as conn:
+        assert schema.current(conn) == "0003" and sa.inspect(conn).has_table("tags")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from benchmarks.synthetic import clustered
+from storage.recall import recall_at_k
 from storage.vectors import INDEX_FILE, MANIFEST_FILE, VectorIndex
 from vidsonar.errors import CorruptIndexError, IndexError_, SpaceMismatchError
 
@@ -28,7 +29,7 @@ def ids_of(rows):
 
 
 def recall(found, exact):
-    return np.mean([len(set(f) & set(e)) for f, e in zip(found, ids_of(exact))]) / exact.shape[1]
+    return recall_at_k(found, ids_of(exact), exact.shape[1])
 
 
 _TRAINED = {}

@@ -22,12 +22,13 @@ def register(main: click.Group) -> None:
         archive = archive_from(ctx)
         if archive.catalog.video(video_id) is None:
             raise NotFoundError(f"no video with id {video_id}; `vidsonar info` lists the archive")
-        removed, deleted = archive.store.delete_video(video_id, thumbs=archive.home.thumbs)
+        removed, deleted = archive.delete_video(video_id)
         data = {"video_id": video_id, "vectors_removed": removed, "deleted": deleted}
         click.echo(json.dumps(data) if as_json else
                    f"deleted video {video_id} ({removed} vectors removed from the index)")
 
     bench = main.get_command(None, "bench")
+    register_recovery(bench)
 
     @bench.command("ann")
     @click.option("--n", "n", default=1_000_000, show_default=True, help="Base vectors.")
@@ -38,12 +39,15 @@ def register(main: click.Group) -> None:
                   help="Comma-separated systems to compare (exact Flat always runs: it is the truth).")
     @click.option("--hnsw-max", default=1_000_000, show_default=True,
                   help="Skip the HNSW baselines above this many vectors (they hold every vector in RAM).")
+    @click.option("--dim", default=1024, show_default=True, help="Dimension of the synthetic vectors.")
+    @click.option("--milvus-index", default="FLAT,IVF_SQ8,HNSW", show_default=True,
+                  help="Index types of the milvus-lite rows (what Milvus Lite offers).")
     @click.option("--workdir", type=click.Path(file_okay=False), help="Scratch space for indexes.")
     @click.option("--out", type=click.Path(file_okay=False), help="Results folder (default benchmarks/results).")
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (progress on stderr).")
     @fail_cleanly
-    def ann(n: int, dataset: str, queries: int, systems: str, hnsw_max: int, workdir: str | None,
-            out: str | None, as_json: bool) -> None:
+    def ann(n: int, dataset: str, queries: int, systems: str, hnsw_max: int, dim: int,
+            milvus_index: str, workdir: str | None, out: str | None, as_json: bool) -> None:
         """Recall, QPS, latency and bytes per vector: vidsonar's index vs exact search,
         faiss HNSW, hnswlib and LanceDB, on the same vectors. Writes CSV + PNG."""
         from pathlib import Path
@@ -51,7 +55,8 @@ def register(main: click.Group) -> None:
         from benchmarks import ann as bench_ann
         log = (lambda msg: click.echo(msg, err=True)) if as_json else click.echo
         rows, meta = bench_ann.run(dataset, n, queries, systems=tuple(systems.split(",")),
-                                   hnsw_max=hnsw_max, workdir=workdir, log=log)
+                                   hnsw_max=hnsw_max, workdir=workdir, log=log, dim=dim,
+                                   milvus_kinds=tuple(milvus_index.split(",")))
         csv_path, png = bench_ann.save(rows, meta, Path(out) if out else bench_ann.RESULTS)
         if as_json:
             click.echo(json.dumps(bench_ann.to_json(rows, meta)))
@@ -62,3 +67,33 @@ def register(main: click.Group) -> None:
 
 def _systems() -> tuple[str, ...]:
     return ("faiss-flat", "vidsonar", "faiss-refine", "faiss-hnsw32", "hnswlib", "lancedb")
+
+
+def register_recovery(bench: click.Group) -> None:
+    @bench.command("recovery")
+    @click.option("--n", "n", default=100_000, show_default=True, help="Vectors in the index.")
+    @click.option("--crash", default=0.01, show_default=True,
+                  help="Fraction committed but not indexed when the simulated crash hits.")
+    @click.option("--workdir", type=click.Path(file_okay=False), help="Scratch space.")
+    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+    @fail_cleanly
+    def recovery(n: int, crash: float, workdir: str | None, as_json: bool) -> None:
+        """Open after a crash: replaying the change log vs a full rebuild, in one run."""
+        from benchmarks import recovery as bench_recovery
+        log = (lambda msg: click.echo(msg, err=True)) if as_json else click.echo
+        result = bench_recovery.run_recovery(n, crash, workdir=workdir, log=log)
+        path = bench_recovery.save(result)
+        click.echo(json.dumps(result) if as_json else f"wrote {path}")
+
+    @bench.command("follow")
+    @click.option("--videos", default=20, show_default=True, help="Videos the CLI ingests.")
+    @click.option("--poll", default=1.0, show_default=True, help="Seconds between follow() polls.")
+    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+    @fail_cleanly
+    def follow(videos: int, poll: float, as_json: bool) -> None:
+        """Seconds from a CLI ingest's commit to another process's index returning it."""
+        from benchmarks import recovery as bench_recovery
+        log = (lambda msg: click.echo(msg, err=True)) if as_json else click.echo
+        result = bench_recovery.run_follow(videos, poll, log=log)
+        path = bench_recovery.save(result)
+        click.echo(json.dumps(result) if as_json else f"wrote {path}")

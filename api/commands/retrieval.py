@@ -43,14 +43,18 @@ def register(main: click.Group) -> None:
     @click.option("--device", default="cpu", show_default=True)
     @click.option("--runner", default="sequential,local", show_default=True,
                   help="Runners to time decode+lite with, side by side: sequential, local, ray.")
+    @click.option("--lite-runtime", default="auto", show_default=True,
+                  help="lite's vision runtime(s), comma-separated (auto, onnx, torch): one row each.")
     @click.option("--out", type=click.Path(file_okay=False),
                   help="Folder for ingest.csv, ingest.json and retrieval.duckdb (default: benchmarks/results).")
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
     @fail_cleanly
-    def ingest(videos: int | None, pe_core: str, device: str, runner: str, out: str | None,
+    def ingest(videos: int | None, pe_core: str, device: str, runner: str, lite_runtime: str,
+               out: str | None,
                as_json: bool) -> None:
         """Snippets/s and x real time: decode only, decode + lite per runner, decode + a PE-Core backbone."""
         from benchmarks.retrieval.ingest import main as run
         run((["--videos", str(videos)] if videos else [])
             + ["--pe-core", pe_core, "--device", device, "--runner", runner]
+            + ["--lite-runtime", lite_runtime]
             + (["--out", out] if out else []) + (["--json"] if as_json else []))

@@ -63,9 +63,13 @@ def serve(ctx: click.Context, host: str, port: int, ingest_roots: tuple[str, ...
 @click.option("--clients", default=16, show_default=True, help="Concurrent clients.")
 @click.option("--url", help="Load a running server instead of starting one on the demo archive.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--while-ingesting", is_flag=True,
+              help="Run a CLI ingest of fresh clips on the same archive during the load.")
 @click.pass_context
 @fail_cleanly
-def http(ctx: click.Context, seconds: float, clients: int, url: str | None, as_json: bool) -> None:
+def http(ctx: click.Context, seconds: float, clients: int, url: str | None, as_json: bool,
+         while_ingesting: bool) -> None:
     """Search latency through HTTP: p50/p99 with concurrent clients on loopback."""
     from benchmarks.http_load import main as run
-    run(seconds=seconds, clients=clients, url=url, home=ctx.obj["home"], as_json=as_json)
+    run(seconds=seconds, clients=clients, url=url, home=ctx.obj["home"], as_json=as_json,
+        while_ingesting=while_ingesting)

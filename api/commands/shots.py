@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from api.cli import fail_cleanly
+from api.clikit import fail_cleanly
 
 
 def register(main: click.Group) -> None:

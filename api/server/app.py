@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.server import routes_ingest, routes_media, routes_search
 from api.server.auth import require_read
-from api.server.errors import handle_project_error
+from api.server.errors import handle_out_of_range, handle_project_error, out_of_range_errors
 from api.server.metrics import Metrics, MetricsMiddleware
 from api.server.deps import ArchiveDep, StateDep
 from api.server.schemas import HealthOut
@@ -52,6 +52,7 @@ async def lifespan(app: FastAPI):
     try:
         yield
     finally:
+        state.stop_following()
         await run_in_threadpool(state.worker.stop)
 
 
@@ -69,6 +70,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.keys, app.state.key_file = [], None
     app.add_exception_handler(VidsonarError, handle_project_error)
+    for exc in out_of_range_errors():
+        app.add_exception_handler(exc, handle_out_of_range)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.include_router(routes_search.router)
     app.include_router(routes_media.router)

@@ -2,6 +2,8 @@
 
 Server-only errors extend the project tree in ``vidsonar.errors``; the handler picks the
 status of the closest class in an error's MRO, so a new subclass inherits its parent's code.
+Request validation (``api/server/validation.py``) keeps out-of-range numbers away from the
+database; should one still get through, ``handle_out_of_range`` answers 422, not 500.
 """
 
 from __future__ import annotations
@@ -62,3 +64,17 @@ async def handle_project_error(request: Request, exc: Exception) -> JSONResponse
         log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
     headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'} if status == 401 else None
     return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status, headers=headers)
+
+
+async def handle_out_of_range(request: Request, exc: Exception) -> JSONResponse:
+    """A number too large for the database or its driver (int64 overflow, a PostgreSQL value
+    out of range) that validation let through: the client's input, so 422."""
+    log.warning("%s %s: value out of range: %s", request.method, request.url.path, exc)
+    return JSONResponse({"detail": "a number in the request is out of range (ids are int64: "
+                                   "0 to 9223372036854775807)", "error": "OutOfRange"}, 422)
+
+
+def out_of_range_errors() -> tuple[type[BaseException], ...]:
+    """What ``handle_out_of_range`` takes: OverflowError and SQLAlchemy's DataError."""
+    from sqlalchemy.exc import DataError
+    return OverflowError, DataError

@@ -71,6 +71,39 @@ class LockedStore:
         with self.lock:
             return self.inner.delete_video(*args, **kwargs)
 
+    # the change log and the backends (storage.index_store)
+    @property
+    def catalog_vectors(self) -> bool:
+        return self.inner.catalog_vectors
+
+    def prepare(self, *args, **kwargs):
+        with self.lock:
+            return self.inner.prepare(*args, **kwargs)
+
+    def checkpoint(self) -> int:
+        with self.lock:
+            return self.inner.checkpoint()
+
+    def catch_up(self, *args, **kwargs) -> int:
+        with self.lock:
+            return self.inner.catch_up(*args, **kwargs)
+
+    def follow(self) -> int:
+        with self.lock:
+            return self.inner.follow()
+
+    def vectors_for(self, *args, **kwargs):
+        with self.lock:
+            return self.inner.vectors_for(*args, **kwargs)
+
+    def describe(self) -> dict:
+        with self.lock:
+            return self.inner.describe()
+
+    def close(self) -> None:
+        with self.lock:
+            self.inner.close()
+
 
 class LockedSpace(ConceptSpace):
     """A concept space whose text and vision encoders each run one call at a time.

@@ -11,6 +11,7 @@ from api.server.deps import StateDep
 from api.server.schemas import IngestIn, JobOut, error_responses
 from api.server.state import ServerState
 from api.server.uploads import check_content_type, check_ingest_paths, safe_filename, save_stream
+from api.server.validation import JobId
 from storage.jobs import JobView
 from vidsonar.errors import NotFoundError
 
@@ -64,7 +65,7 @@ def jobs(state: StateDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 
 @router.get("/jobs/{job_id}", response_model=JobOut, dependencies=[Depends(require_read)],
             summary="One job: progress and per-file errors")
-def job(state: StateDep, job_id: int) -> dict:
+def job(state: StateDep, job_id: JobId) -> dict:
     found = state.jobs.get(job_id)
     if found is None:
         raise NotFoundError(f"no job {job_id}")

@@ -16,6 +16,7 @@ from api.server.deps import StateDep
 from api.server.routes_search import video_url
 from api.server.schemas import DeletedOut, VideoOut, error_responses
 from storage.shots import shots_of
+from api.server.validation import VideoId
 from vidsonar.errors import NotFoundError
 
 router = APIRouter(prefix="/api/videos", tags=["videos"], responses=error_responses(401, 403, 404))
@@ -37,12 +38,12 @@ def videos(state: StateDep, status: str | None = None) -> list[dict]:
 
 @router.get("/{video_id}", response_model=VideoOut, dependencies=[Depends(require_read)],
             summary="One video")
-def video(state: StateDep, video_id: int) -> dict:
+def video(state: StateDep, video_id: VideoId) -> dict:
     found = state.catalog.video(video_id)
     if found is None:
         raise NotFoundError(f"no video {video_id}")
     shots = [{"index": s.index, "start": s.start, "end": s.end, "detector": s.detector,
-              "threshold": s.threshold} for s in shots_of(server(request).catalog, video_id)]
+              "threshold": s.threshold} for s in shots_of(state.catalog, video_id)]
     return {**_video_json(found), "shots": shots}
 
 
@@ -51,7 +52,7 @@ def video(state: StateDep, video_id: int) -> dict:
                     "else a browser-playable MP4 preview (made once, then cached)",
             responses={200: {"content": {"video/*": {}}}, 206: {"description": "Partial content"},
                        416: {"description": "Range not satisfiable"}})
-def stream(state: StateDep, video_id: int,
+def stream(state: StateDep, video_id: VideoId,
            original: Annotated[bool, Query(description="The file as ingested, never a preview")] = False
            ) -> FileResponse:
     from indexer.previews import browser_playable, make_preview
@@ -74,13 +75,13 @@ def stream(state: StateDep, video_id: int,
 @router.delete("/{video_id}", response_model=DeletedOut, dependencies=[Depends(require_write)],
                summary="Remove a video: catalog rows, index vectors, thumbnails, and its "
                        "file when it was uploaded")
-def delete(state: StateDep, video_id: int) -> dict:
+def delete(state: StateDep, video_id: VideoId) -> dict:
     with state.index_lock:  # one writer at a time: the ingest worker takes this lock too
         found = state.catalog.video(video_id)
         if found is None:
             raise NotFoundError(f"no video {video_id}")
         # the index is saved without the vectors before the catalog rows go (see IndexStore)
-        removed, _ = state.store.delete_video(video_id, thumbs=state.archive.home.thumbs)
+        removed, _ = state.archive.delete_video(video_id)
         (state.archive.home.previews / f"{video_id}.mp4").unlink(missing_ok=True)
     file_removed = False
     path = Path(found.path).resolve()

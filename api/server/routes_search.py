@@ -21,6 +21,7 @@ from api.server.errors import PayloadTooLargeError, UnsupportedTypeError
 from api.server.schemas import (FiltersIn, SearchIn, SearchOut, SnippetOut, SpaceOut,
                                 SummaryOut, error_responses)
 from api.server.state import ServerState
+from api.server.validation import INT64_MAX, SnippetId
 from indexer.thumbs import thumbnail_path
 from search.rerank import RERANKERS
 from search.searcher import MAX_K
@@ -78,11 +79,11 @@ def filters_from(given: FiltersIn):
 def search_get(
     state: StateDep,
     q: Annotated[str, Query(min_length=1, max_length=2000, description="What to find")],
-    lang: Annotated[str | None, Query(description="FLORES-200 code or alias; omit for auto")] = None,
+    lang: Annotated[str | None, Query(max_length=100, description="FLORES-200 code or alias; omit for auto")] = None,
     k: Annotated[int, Query(ge=1, le=MAX_K, description="Number of hits")] = 10,
     summaries: Annotated[bool, Query(description="Verbalize each hit")] = False,
-    summary_lang: Annotated[str | None, Query(description="Language of the summaries")] = None,
-    rerank: Annotated[str | None, Query(description="Reranking method (see /api/space)")] = None,
+    summary_lang: Annotated[str | None, Query(max_length=100, description="Language of the summaries")] = None,
+    rerank: Annotated[str | None, Query(max_length=100, description="Reranking method (see /api/space)")] = None,
 ) -> dict:
     body = SearchIn(query=q, lang=lang or None, k=k, summaries=summaries,
                     summary_lang=summary_lang or None, rerank=rerank or None)
@@ -102,7 +103,7 @@ def search_example(
     state: StateDep,
     file: Annotated[UploadFile | None, File(description="An image (JPEG, PNG, WebP) or a short "
                                                         "video clip")] = None,
-    snippet_id: Annotated[int | None, Form()] = None,
+    snippet_id: Annotated[int | None, Form(ge=0, le=INT64_MAX)] = None,
     k: Annotated[int, Form(ge=1, le=MAX_K)] = 10,
 ) -> dict:
     if (file is None) == (snippet_id is None):
@@ -154,7 +155,7 @@ def space_info(state: StateDep) -> dict:
 
 
 @router.get("/snippets/{snippet_id}", response_model=SnippetOut, summary="A snippet's details")
-def snippet(state: StateDep, snippet_id: int) -> dict:
+def snippet(state: StateDep, snippet_id: SnippetId) -> dict:
     row = state.catalog.snippets([snippet_id]).get(snippet_id)
     if row is None:
         raise NotFoundError(f"no snippet {snippet_id}")
@@ -166,7 +167,7 @@ def snippet(state: StateDep, snippet_id: int) -> dict:
 @router.get("/snippets/{snippet_id}/thumbnail", response_class=FileResponse,
             summary="A snippet's thumbnail (JPEG)",
             responses={200: {"content": {"image/jpeg": {}}}})
-def thumbnail(state: StateDep, snippet_id: int) -> FileResponse:
+def thumbnail(state: StateDep, snippet_id: SnippetId) -> FileResponse:
     video_id, index = unpack_snippet_id(snippet_id)
     path = thumbnail_path(state.archive.home.thumbs, video_id, index)
     if snippet_id < 0 or not path.is_file():
@@ -178,7 +179,7 @@ def thumbnail(state: StateDep, snippet_id: int) -> FileResponse:
 @router.get("/snippets/{snippet_id}/summary", response_model=SummaryOut,
             summary="A snippet verbalized in a language",
             responses={422: {"description": "The concept space has no text decoder"}})
-def summary(state: StateDep, snippet_id: int,
-            lang: Annotated[str, Query(description="FLORES-200 code or alias")] = "eng_Latn") -> dict:
+def summary(state: StateDep, snippet_id: SnippetId,
+            lang: Annotated[str, Query(max_length=100, description="FLORES-200 code or alias")] = "eng_Latn") -> dict:
     code = state.space.resolve_language(lang) or lang
     return state.searcher.summarize(snippet_id, code).to_json()

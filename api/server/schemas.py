@@ -7,9 +7,20 @@ reaches clients without a change here.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from search.searcher import MAX_K
+
+Int64 = Annotated[int, Field(ge=0, le=2**63 - 1)]  # ids: the catalog's and FAISS's int64
+
+
+class MomentOut(BaseModel):
+    start: float = Field(description="Seconds from the start of the video")
+    end: float
+    score: float
+    snippet_id: int = Field(description="The moment's peak snippet")
 
 
 class HitOut(BaseModel):
@@ -23,6 +34,9 @@ class HitOut(BaseModel):
     end: float
     thumbnail_url: str
     video_url: str = Field(description="Stream with HTTP Range support; add #t=START to jump")
+    snippet_ids: list[int] = Field(default_factory=list, description="Every snippet of the moment")
+    video_moments: list[MomentOut] = Field(
+        default_factory=list, description="This video's moments for the query, best first (a timeline)")
 
 
 class SearchOut(BaseModel):
@@ -36,23 +50,25 @@ class SearchOut(BaseModel):
 
 class FiltersIn(BaseModel):
     """Which snippets a search may return; empty fields do not filter."""
-    video_ids: list[int] = Field(default_factory=list)
+    video_ids: list[Int64] = Field(default_factory=list, max_length=100_000)
     path_glob: str | None = Field(None, description="Shell pattern on the video path", examples=["*/2024/*.mp4"])
     min_duration: float | None = Field(None, ge=0, description="Of the video, in seconds")
     max_duration: float | None = Field(None, ge=0)
     ingested_after: dt.datetime | None = None
     ingested_before: dt.datetime | None = None
-    tags: list[str] = Field(default_factory=list, description="A video must carry every one")
+    tags: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list, max_length=100, description="A video must carry every one")
 
 
 class SearchIn(BaseModel):
     query: str = Field(min_length=1, max_length=2000, examples=["a cup of coffee"])
-    lang: str | None = Field(None, description="FLORES-200 code (fra_Latn) or alias (fr); none: auto")
+    lang: str | None = Field(None, max_length=100,
+                             description="FLORES-200 code (fra_Latn) or alias (fr); none: auto")
     k: int = Field(10, ge=1, le=MAX_K)
     summaries: bool = Field(False, description="Verbalize each hit (spaces with a text decoder)")
-    summary_lang: str | None = Field(None, description="Language of the summaries")
+    summary_lang: str | None = Field(None, max_length=100, description="Language of the summaries")
     filters: FiltersIn | None = None
-    rerank: str | None = Field(None, description="Reranking method (see /api/space)")
+    rerank: str | None = Field(None, max_length=100, description="Reranking method (see /api/space)")
 
     model_config = ConfigDict(extra="forbid")  # an option the server does not know is a 422 naming it
 

@@ -49,7 +49,27 @@ class ServerState:
         upload_dir = (settings.upload_dir or archive.home.root / "uploads").expanduser().resolve()
         upload_dir.mkdir(parents=True, exist_ok=True)
         roots = [Path(r).expanduser().resolve() for r in settings.ingest_roots]
-        return cls(settings, archive, upload_dir, roots, index_lock, text_lock, vision_lock, metrics)
+        state = cls(settings, archive, upload_dir, roots, index_lock, text_lock, vision_lock, metrics)
+        state._start_follower()
+        return state
+
+    def _start_follower(self, every: float = 1.0) -> None:
+        """Apply other processes' commits (a CLI ingest or delete) to this server's index about
+        once a second: one max(seq) query when nothing changed (IndexStore.follow)."""
+        self._stop_following = threading.Event()
+
+        def follow() -> None:
+            while not self._stop_following.wait(every):
+                try:
+                    self.store.follow()
+                except Exception:  # noqa: BLE001 - keep following; the next poll retries
+                    log.exception("following the change log failed")
+
+        threading.Thread(target=follow, name="index-follower", daemon=True).start()
+
+    def stop_following(self) -> None:
+        if getattr(self, "_stop_following", None) is not None:
+            self._stop_following.set()
 
     @property
     def catalog(self):

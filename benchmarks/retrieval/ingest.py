@@ -53,18 +53,33 @@ def decode_only(paths: list[Path], size: int = 224) -> dict:
 
 
 def pipeline(paths: list[Path], space_name: str, home: Path, runner: str = "local") -> dict:
+    from benchmarks.gpu_util import GpuUtilSampler
     from search.archive import Archive
     archive = Archive(home, space_name)
     space = archive.space
     warm = np.zeros((1, FRAMES_PER_SNIPPET, space.frame_size, space.frame_size, 3), np.uint8)
     space.encode_snippets(warm)  # loads the models (and lite's label cache) outside the timing
-    report = archive.ingestor(runner=runner).ingest(paths)
+    with GpuUtilSampler() as gpu:
+        report = archive.ingestor(runner=runner).ingest(paths)
     if report.failed:
         raise RuntimeError(f"ingestion failed: {report.failed}")
     row = _row(report.snippets, report.media_seconds, report.wall_seconds, dict(report.stage_seconds),
                space.frame_size)
     row["runner"], row["startup_seconds"] = runner, round(report.startup_seconds, 3)
+    row["gpu_utilisation"] = gpu.summary()
+    if getattr(getattr(space, "vision", None), "runtime", None):  # lite: torch or ONNX Runtime
+        row["vision_runtime"] = space.vision.runtime
     return row
+
+
+def lite_pipeline(paths: list[Path], home: Path, runtime: str, runner: str = "local") -> dict:
+    """decode + lite with its vision encoder on ``runtime`` (auto, onnx, torch)."""
+    before = os.environ.get("VIDSONAR_LITE_RUNTIME")
+    os.environ["VIDSONAR_LITE_RUNTIME"] = runtime
+    try:
+        return pipeline(paths, "lite", home, runner)
+    finally:
+        os.environ.pop("VIDSONAR_LITE_RUNTIME") if before is None else os.environ.update(VIDSONAR_LITE_RUNTIME=before)
 
 
 def ratios(modes: dict[str, dict]) -> dict[str, float]:
@@ -106,6 +121,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--runner", default="sequential,local",
                     help="comma-separated runners for decode+lite: sequential, local, ray (default: %(default)s)")
+    ap.add_argument("--lite-runtime", default="auto",
+                    help="lite's vision runtime(s), comma-separated: auto, onnx, torch (default: %(default)s)")
     ap.add_argument("--work", type=Path, help="folder for the clips and the throwaway archives")
     ap.add_argument("--db", type=Path, help="DuckDB file (default: OUT/retrieval.duckdb)")
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -124,9 +141,11 @@ def main(argv: list[str] | None = None) -> dict:
     if unknown:
         ap.error(f"unknown runner(s) {', '.join(unknown)}; choose from sequential, local, ray")
     modes = {"decode": decode_only(paths)}
-    for runner in runners:
-        modes[f"decode+lite/{runner}"] = pipeline(paths, "lite", work / f"home-{run.run_id}-lite-{runner}",
-                                                  runner)
+    for runtime in [r.strip() for r in args.lite_runtime.split(",") if r.strip()]:
+        for runner in runners:  # every runner x runtime in one run, side by side
+            tag = "" if runtime == "auto" else f"[{runtime}]"
+            modes[f"decode+lite{tag}/{runner}"] = lite_pipeline(
+                paths, work / f"home-{run.run_id}-lite-{runtime}-{runner}", runtime, runner)
     if args.pe_core != "none":
         modes[f"decode+{args.pe_core}"] = pipeline(paths, pe_core_space(args.pe_core, args.device),
                                                    work / f"home-{run.run_id}-pe")
@@ -148,6 +167,12 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         print(markdown(modes))
         print("ratios: " + ", ".join(f"{k} {v}" for k, v in report["ratios"].items()))
+        for mode, r in modes.items():
+            gpu = r.get("gpu_utilisation")
+            if gpu is not None and mode != "decode":
+                print(f"{mode}: " + (f"GPU {gpu['mean_util_pct']}% mean, {gpu['max_util_pct']}% max ({gpu['source']})"
+                                     if gpu["available"] else f"GPU utilisation not available: {gpu['reason']}")
+                      + (f"; vision on {r['vision_runtime']}" if r.get("vision_runtime") else ""))
         print(f"{len(paths)} videos; run {run.run_id} on {run.hardware} ({args.device}) at {run.git_revision}")
     return report
 

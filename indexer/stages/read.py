@@ -6,6 +6,7 @@ through a Python queue or a Ray Data block unchanged:
 - ``kind="snippet"``: ``idx``, exact ``start``/``end`` and ``frame_times`` (JSON list of seconds),
   the 8 frames as raw RGB bytes with their ``shape`` ("f,h,w,3") and the thumbnail as JPEG bytes;
 - ``kind="end"``: the video is read: ``n`` snippets, ``fps``, ``width``, ``height``, ``rotation``,
+  its grid (``window_seconds``, ``hop_seconds``),
   and, when a shot detector ran, its ``shots`` (JSON list of [start, end] seconds), ``detector``
   and ``threshold``;
 - ``kind="error"``: the video cannot be read; ``error`` says why.
@@ -35,7 +36,8 @@ THUMB_QUALITY = 82  # as indexer.thumbs.save_thumbnail
 _EMPTY = {"video_id": 0, "path": "", "kind": "", "idx": -1, "start": 0.0, "end": 0.0,
           "frame_times": "[]", "frames": b"", "shape": "", "thumb": b"", "n": 0,
           "fps": -1.0, "width": 0, "height": 0, "rotation": 0, "error": "",
-          "shots": "", "detector": "", "threshold": -1.0}
+          "shots": "", "detector": "", "threshold": -1.0, "window_seconds": 0.0,
+          "hop_seconds": 0.0}
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,13 @@ class ReadSpec:
     frame_size: int = 224
     shots: str = "none"  # shot detector (indexer.shots): no window crosses a cut it finds
     shot_threshold: float | None = None
+    hop: str = ""  # a Fraction as text: snippet starts this far apart (overlap); "": the window
 
     @classmethod
     def of(cls, window: Fraction | float, frames: int, frame_size: int, shots: str = "none",
-           shot_threshold: float | None = None) -> "ReadSpec":
-        return cls(str(as_fraction(window)), int(frames), int(frame_size), shots, shot_threshold)
+           shot_threshold: float | None = None, hop: Fraction | float | None = None) -> "ReadSpec":
+        return cls(str(as_fraction(window)), int(frames), int(frame_size), shots, shot_threshold,
+                   "" if hop is None else str(as_fraction(hop)))
 
 
 def row(**values) -> dict:
@@ -68,17 +72,19 @@ FILE_ERRORS = (VidsonarError, OSError, ValueError, RuntimeError)
 
 def read_video(task: dict, spec: ReadSpec) -> Iterator[dict]:
     """Rows of ``task`` (``video_id``, ``path``): snippet rows then an end row, or an error row."""
-    from indexer.decode import iter_snippets, probe
+    from indexer.decode import probe
+    from indexer.overlap import iter_windows
     from indexer.shots import iter_shot_snippets, make_detector
     video_id, path = int(task["video_id"]), str(task["path"])
     n, rotation, info, detector, segmenter = 0, 0, None, None, []
     try:
         info = probe(path)
         detector = make_detector(spec.shots, spec.shot_threshold, info.fps)
-        if detector is None:
-            snippets = iter_snippets(path, Fraction(spec.window), spec.frames, spec.frame_size, info)
+        window, hop = Fraction(spec.window), Fraction(spec.hop) if spec.hop else None
+        if detector is None:  # the fixed grid, overlapping when hop < window
+            snippets = iter_windows(path, window, hop, spec.frames, spec.frame_size, info)
         else:  # windows inside the shots the detector finds while decoding
-            snippets = iter_shot_snippets(path, detector, Fraction(spec.window), spec.frames,
+            snippets = iter_shot_snippets(path, detector, window, spec.frames,
                                           spec.frame_size, info, segmenter)
         for snippet in snippets:
             w, rotation = snippet.window, snippet.rotation
@@ -100,7 +106,8 @@ def read_video(task: dict, spec: ReadSpec) -> Iterator[dict]:
         "threshold": -1.0 if detector.threshold is None else float(detector.threshold)}
     yield row(video_id=video_id, path=path, kind="end", n=n,
               fps=-1.0 if info.fps is None else float(info.fps), width=int(info.width),
-              height=int(info.height), rotation=int(rotation), **shots)
+              height=int(info.height), rotation=int(rotation), window_seconds=float(window),
+              hop_seconds=float(hop if hop is not None else window), **shots)
 
 
 def read_video_rows(task: dict, spec: ReadSpec) -> list[dict]:

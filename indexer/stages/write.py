@@ -52,8 +52,9 @@ class Checkpoints:
 
 
 def checkpoint_index(store: IndexStore) -> None:
-    """Make the index on disk reflect every vector added so far (one seam to swap for a log)."""
-    store.save()
+    """Save the index with the change-log seq it reflects, under the inter-process lock (a crash
+    then costs a replay of what came after, never a rebuild)."""
+    store.checkpoint()
 
 
 class Writer:
@@ -114,14 +115,20 @@ class Writer:
             vectors = np.stack([np.frombuffer(r["vector"], dtype=np.float32) for r in rows])
             info = {"duration": records[-1].end, "fps": None if end["fps"] < 0 else float(end["fps"]),
                     "width": int(end["width"]), "height": int(end["height"]),
-                    "rotation": int(end["rotation"])}
+                    "rotation": int(end["rotation"]),
+                    "window_seconds": float(end["window_seconds"]) or None,
+                    "hop_seconds": float(end["hop_seconds"]) or None}
             with self.report.timed("write"):
                 if end.get("shots"):
                     record_shots(self.catalog, item.video_id, json.loads(end["shots"]),
                                  end["detector"], None if end["threshold"] < 0 else end["threshold"])
-                self.catalog.complete_video(item.video_id, space=self.space, info=info,
-                                            snippets=records, vectors=vectors)
-                self.store.add(np.array([r.id for r in records], np.int64), vectors)
+                ids = np.array([r.id for r in records], np.int64)
+                # a shared backend (Milvus) takes the vectors before the commit names them
+                self.store.prepare(ids, vectors, [r.start for r in records], [r.end for r in records])
+                seq = self.catalog.complete_video(item.video_id, space=self.space, info=info,
+                                                  snippets=records, vectors=vectors,
+                                                  keep_vectors=self.store.catalog_vectors)
+                self.store.add(ids, vectors, seq=seq)
                 self.items.set_status(item.key, DONE, video_id=item.video_id)
         except (OSError, ValueError, RuntimeError) as exc:
             self.plans[item.video_id] = item

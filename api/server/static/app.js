@@ -137,7 +137,58 @@ function play(hit) {
     video.play().catch(() => { /* autoplay may be refused; the controls are there */ });
   }, { once: true });
   $("#player").scrollIntoView({ behavior: "smooth", block: "start" });
+  showTimeline(hit);
   showSummary(hit);
+}
+
+// The selected video's moments for the query (hit.video_moments), on a bar of its length;
+// click one, or Prev / Next, to jump between them.
+function showTimeline(hit) {
+  const moments = (hit.video_moments || []).slice().sort((a, b) => a.start - b.start);
+  const box = $("#timeline-box");
+  box.hidden = moments.length === 0;
+  if (!moments.length) return;
+  state.moments = moments;
+  state.momentIndex = Math.max(0, moments.findIndex((m) => m.snippet_id === hit.snippet_id));
+  const video = $("#video");
+  const draw = () => {
+    const length = Math.max(video.duration || 0, ...moments.map((m) => m.end));
+    const bar = $("#timeline");
+    const marks = moments.map((m, i) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "moment" + (i === state.momentIndex ? " current" : "");
+      b.style.left = `${(100 * m.start) / length}%`;
+      b.style.width = `${(100 * (m.end - m.start)) / length}%`;
+      b.title = `${timecode(m.start)}–${timecode(m.end)} · score ${m.score.toFixed(3)}`;
+      b.setAttribute("aria-label", b.title);
+      b.addEventListener("click", () => jumpTo(i));
+      return b;
+    });
+    const head = document.createElement("div");
+    head.className = "playhead";
+    bar.replaceChildren(...marks, head);
+    $("#moment-pos").textContent = `moment ${state.momentIndex + 1} of ${moments.length}`;
+    state.timelineLength = length;
+  };
+  draw();
+  video.addEventListener("loadedmetadata", draw, { once: true });
+  state.drawTimeline = draw;
+}
+
+function jumpTo(i) {
+  if (!state.moments || !state.moments.length) return;
+  state.momentIndex = (i + state.moments.length) % state.moments.length;
+  const m = state.moments[state.momentIndex];
+  const video = $("#video");
+  video.currentTime = m.start;
+  $("#player-time").textContent = `${timecode(m.start)}–${timecode(m.end)} · score ${m.score.toFixed(3)}`;
+  state.drawTimeline();
+}
+
+function movePlayhead() {
+  const head = document.querySelector("#timeline .playhead");
+  if (head && state.timelineLength) head.style.left = `${(100 * $("#video").currentTime) / state.timelineLength}%`;
 }
 
 async function showSummary(hit) {
@@ -271,6 +322,9 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("#save-key").addEventListener("click", saveKey);
   $("#close-player").addEventListener("click", () => { $("#video").pause(); $("#player").hidden = true; });
   $("#more-like").addEventListener("click", moreLikeThis);
+  $("#prev-moment").addEventListener("click", () => jumpTo(state.momentIndex - 1));
+  $("#next-moment").addEventListener("click", () => jumpTo(state.momentIndex + 1));
+  $("#video").addEventListener("timeupdate", movePlayhead);
   loadInfo();
   pollJobs();
   try { await loadLanguages(); } catch (e) { $("#status").textContent = e.message; }

@@ -3,7 +3,7 @@ from alembic import op
 
 from storage import migrations
 
-revision, down_revision = "0005", "0003"
+revision, down_revision = "0005", "0004"
 
 
 def upgrade() -> None:

@@ -1,0 +1,205 @@
+"""EfficientNet-Lite0 on ONNX Runtime: the lite space's vision encoder at decoding speed.
+
+Through torch the bundled classifier runs at 27-43 images/s on 2 CPU cores; the same weights
+exported to ONNX and run by ONNX Runtime, several times that (``benchmarks/lite_encoder.py``).
+The graph is exported once, at first use, from the bundled weights with torch's TorchScript
+exporter (``dynamo=False``: it works offline with torch 2.9), and cached in the space's cache
+directory beside the label-prompt embeddings::
+
+    <cache_dir>/lite-vision-<key>.onnx        the graph: uint8 (n, S, S, 3) crops -> (n, 1000) logits
+    <cache_dir>/lite-vision-<key>.onnx.json   its SHA-256, the weights' SHA-256, torch's version
+
+``key`` hashes the weights file, the crop size, the normalization and this module's export
+format, so new weights (or a new graph layout) get a new file. A cached file is trusted only
+if its checksum matches its sidecar and ONNX Runtime loads it and answers a probe with the
+right shape; otherwise it is exported again. Normalization (``(x - mean) / std``) and the
+NHWC -> NCHW transpose are inside the graph, so a batch goes in as decoded uint8 pixels.
+
+``load_lite_vision`` picks the runtime: ``onnx`` (required), ``torch``, or ``auto`` (ONNX
+Runtime where it is installed and the export works, torch otherwise, with the reason logged).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from encoders.efficientnet import EfficientNetLite0, bundled_weights_path
+from encoders.frames import center_crop
+from vidsonar.errors import MissingDependencyError, VidsonarError
+
+log = logging.getLogger(__name__)
+
+#: bump when the exported graph changes (inputs, wrapper, opset): old cache files are then ignored
+EXPORT_FORMAT = 1
+OPSET = 17
+RUNTIMES = ("auto", "onnx", "torch")
+
+
+class LiteExportError(VidsonarError):
+    """The lite vision encoder could not be exported to (or loaded from) ONNX."""
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def cache_path(cache_dir: Path, weights_sha: str, image_size: int, mean: float, std: float) -> Path:
+    key = hashlib.sha256(f"{weights_sha}/{image_size}/{mean}/{std}/format{EXPORT_FORMAT}/opset{OPSET}"
+                         .encode()).hexdigest()[:16]
+    return Path(cache_dir) / f"lite-vision-{key}.onnx"
+
+
+def export_lite(weights: Path, path: Path, image_size: int, mean: float, std: float) -> None:
+    """Export the torch classifier with uint8 NHWC input; written atomically with its sidecar."""
+    import torch
+
+    net = EfficientNetLite0(image_size, mean, std, weights_path=weights)
+
+    class Pixels(torch.nn.Module):
+        """Decoded crops in, logits out: the same arithmetic as ``EfficientNetLite0.logits``."""
+
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, crops):
+            x = crops.permute(0, 3, 1, 2).float()
+            return self.model((x - mean) / std)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    example = torch.zeros(2, image_size, image_size, 3, dtype=torch.uint8)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's notes on constant folding
+            torch.onnx.export(Pixels(net.model).eval(), (example,), str(tmp), dynamo=False,
+                              input_names=["crops"], output_names=["logits"], opset_version=OPSET,
+                              dynamic_axes={"crops": {0: "n"}, "logits": {0: "n"}})
+        import onnx
+        onnx.checker.check_model(str(tmp))
+        meta = {"sha256": file_sha256(tmp), "weights_sha256": file_sha256(weights), "torch": torch.__version__,
+                "onnx": onnx.__version__, "opset": OPSET, "format": EXPORT_FORMAT, "image_size": image_size,
+                "mean": mean, "std": std}
+        sidecar_tmp = tmp.with_name(tmp.name + ".json")
+        sidecar_tmp.write_text(json.dumps(meta, indent=1) + "\n")
+        tmp.replace(path)  # the graph first: a sidecar never vouches for a file that is not there
+        sidecar_tmp.replace(path.with_name(path.name + ".json"))
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + ".json")):
+            leftover.unlink(missing_ok=True)
+
+
+def verified(path: Path) -> bool:
+    """Whether ``path`` exists and matches the checksum its sidecar recorded at export."""
+    sidecar = path.with_name(path.name + ".json")
+    try:
+        meta = json.loads(sidecar.read_text())
+        return path.is_file() and meta.get("sha256") == file_sha256(path)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+class OnnxLite0:
+    """EfficientNet-Lite0 logits from an ONNX Runtime session; the interface of ``EfficientNetLite0``."""
+
+    def __init__(self, model_path: Path, image_size: int = 224, threads: int | None = None):
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise MissingDependencyError("onnxruntime", "the lite space's ONNX vision encoder") from exc
+        self.image_size = image_size
+        self.model_path = Path(model_path)
+        self.threads = threads or available_cores()
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads  # one batch at a time: all cores inside each operator
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(str(self.model_path), opts, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.runtime = f"onnxruntime {ort.__version__} ({self.threads} threads)"
+        probe = self.run(np.zeros((1, image_size, image_size, 3), np.uint8))
+        if probe.shape != (1, 1000) or not np.isfinite(probe).all():
+            raise LiteExportError(f"{self.model_path} answers a probe with shape {probe.shape}, not (1, 1000)")
+
+    def run(self, crops: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(crops, np.uint8)})[0]
+
+    def logits(self, frames: np.ndarray, batch_size: int = 8) -> np.ndarray:
+        """(n, H, W, 3) uint8 frames, short side >= image_size -> (n, 1000) logits."""
+        crops = center_crop(frames, self.image_size)
+        out = [self.run(crops[i:i + batch_size]) for i in range(0, len(crops), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, 1000), np.float32)
+
+    @classmethod
+    def load(cls, cache_dir: str | Path, image_size: int = 224, mean: float = 127.0, std: float = 128.0,
+             weights: str | Path | None = None, threads: int | None = None) -> "OnnxLite0":
+        """The cached graph for these weights, exported first if it is missing, damaged or stale."""
+        try:
+            import onnxruntime  # noqa: F401  (fail before spending seconds on an export)
+        except ImportError as exc:
+            raise MissingDependencyError("onnxruntime", "the lite space's ONNX vision encoder") from exc
+        weights = Path(weights) if weights else bundled_weights_path()
+        path = cache_path(Path(cache_dir).expanduser(), file_sha256(weights), image_size, mean, std)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            from filelock import FileLock
+            lock = FileLock(str(path) + ".lock")
+            lock.acquire()  # two processes starting together export once
+        except OSError as exc:
+            raise LiteExportError(f"cannot use {path.parent} as the ONNX cache: {exc}") from exc
+        try:
+            if verified(path):
+                try:
+                    return cls(path, image_size, threads)
+                except Exception as exc:  # a file that checks out but does not load is not trusted either
+                    log.warning("cached lite ONNX graph %s does not load (%s); exporting it again", path, exc)
+            elif path.exists():
+                log.warning("cached lite ONNX graph %s fails its checksum; exporting it again", path)
+            path.unlink(missing_ok=True)
+            path.with_name(path.name + ".json").unlink(missing_ok=True)
+            try:
+                export_lite(weights, path, image_size, mean, std)
+                return cls(path, image_size, threads)
+            except (MissingDependencyError, LiteExportError):
+                raise
+            except Exception as exc:  # the exporter raises many kinds; the caller decides on a fallback
+                raise LiteExportError(f"cannot export EfficientNet-Lite0 ({weights}) to ONNX: "
+                                      f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            lock.release()
+
+
+def load_lite_vision(cache_dir: str | Path, image_size: int = 224, mean: float = 127.0, std: float = 128.0,
+                     runtime: str = "auto", threads: int | None = None, weights: str | Path | None = None):
+    """The lite vision encoder on ``runtime``: ``onnx``, ``torch`` or ``auto`` (ONNX, else torch)."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown lite vision runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
+    if runtime != "torch":
+        try:
+            return OnnxLite0.load(cache_dir, image_size, mean, std, weights=weights, threads=threads)
+        except (MissingDependencyError, LiteExportError) as exc:
+            if runtime == "onnx":
+                raise
+            log.warning("lite vision encoder runs on torch (several times slower): %s", exc)
+    return EfficientNetLite0(image_size, mean, std, weights_path=weights)

@@ -1,0 +1,87 @@
+"""Bad input the generated run may miss, each answered with a 4xx and a message, never a 500:
+ids past int64 in bodies and forms, options that clash with fields or have the wrong type,
+malformed Range headers, junk bodies, oversized queries."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.server import create_app
+from tests.test_api import KEY, SPACE, settings_for, write_clip  # registers the hash space
+
+BIG = 227678137897025568768
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    from search.archive import Archive
+    home = tmp_path_factory.mktemp("bad-home")
+    media = tmp_path_factory.mktemp("bad-media")
+    assert Archive(home, SPACE).ingestor(window=1.0).ingest(
+        [write_clip(media / "red.mp4", (200, 30, 30))]).ingested == 1
+    with TestClient(create_app(settings_for(home)), raise_server_exceptions=False) as c:
+        yield c
+
+
+def _text(resp) -> str:
+    return resp.text[:500]
+
+
+@pytest.mark.parametrize("body, status, words", [
+    ({"query": "red", "filters": {"video_ids": [BIG]}}, 422, "less than or equal to 9223372036854775807"),
+    ({"query": "red", "filters": {"video_ids": [-1]}}, 422, "greater than or equal to 0"),
+    ({"query": "red", "options": {"k": 5}}, 422, "k must be given as top-level"),
+    ({"query": "red", "options": {"query": "x", "filters": {}}}, 422, "filters, query must be given"),
+    ({"query": "red", "options": {"group_by_video": "sometimes"}}, 400, "search option 'group_by_video'"),
+    ({"query": "red", "options": {"beam_size": "many"}}, 400, "search option 'beam_size'"),
+    ({"query": "red", "filters": {"tags": ["x" * 201]}}, 422, "at most 200 characters"),
+    ({"query": "x" * 2001}, 422, "at most 2000 characters"),
+    ({"query": "red", "lang": "x" * 101}, 422, "at most 100 characters"),
+    ({"query": "red", "options": {f"o{i}": 1 for i in range(51)}}, 422, "at most 50 items"),
+])
+def test_search_bodies_out_of_range_or_clashing(client, body, status, words):
+    resp = client.post("/api/search", json=body)
+    assert resp.status_code == status and words in _text(resp), _text(resp)
+
+
+def test_oversized_query_parameters(client):
+    assert client.get("/api/search", params={"q": "x" * 2001}).status_code == 422
+    assert client.get("/api/search", params={"q": "red", "lang": "x" * 101}).status_code == 422
+    snippet = client.get("/api/search", params={"q": "red"}).json()["hits"][0]["snippet_id"]
+    assert client.get(f"/api/snippets/{snippet}/summary", params={"lang": "x" * 101}).status_code == 422
+
+
+def test_options_of_the_right_type_pass_through(client):
+    resp = client.post("/api/search", json={"query": "red", "options": {"group_by_video": "true"}})
+    assert resp.status_code == 200, _text(resp)
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe\x00", b"[1, 2]", b'"query"', b""])
+def test_junk_bodies_are_4xx(client, content):
+    resp = client.post("/api/search", content=content, headers={"content-type": "application/json"})
+    assert 400 <= resp.status_code < 500, _text(resp)
+
+
+@pytest.mark.parametrize("snippet_id", [str(BIG), str(2**63), "-3", "abc"])
+def test_example_snippet_id_out_of_range(client, snippet_id):
+    resp = client.post("/api/search/example", data={"snippet_id": snippet_id})
+    assert resp.status_code == 422, _text(resp)
+
+
+@pytest.mark.parametrize("header, status", [
+    ("bytes=abc", 400), ("bytes=5-2", 400), ("bytes=-", 400), ("items=0-5", 400),
+    ("bytes=99999999999999999999999-", 416), ("bytes=0-1,,", 206), ("bytes=0-0,2-3", 206),
+])
+def test_malformed_range_headers(client, header, status):
+    video = client.get("/api/videos").json()[0]["id"]
+    resp = client.get(f"/api/videos/{video}/stream", headers={"Range": header})
+    assert resp.status_code == status, (header, resp.status_code, _text(resp))
+
+
+def test_ids_past_int64_name_the_bound(client):
+    for url in (f"/api/snippets/{BIG}/summary", f"/api/snippets/{BIG}", f"/api/videos/{BIG}",
+                f"/api/videos/{BIG}/stream", f"/api/jobs/{BIG}"):
+        resp = client.get(url)
+        assert resp.status_code == 422 and "9223372036854775807" in _text(resp), (url, _text(resp))
+    assert client.delete(f"/api/videos/{BIG}", headers={"X-API-Key": KEY}).status_code == 422
