@@ -33,7 +33,13 @@ class SpaceSpec:
 
     @classmethod
     def of(cls, space: ConceptSpace) -> "SpaceSpec":
-        """The spec that rebuilds ``space`` elsewhere (its family, config and build options)."""
+        """The spec that rebuilds ``space`` elsewhere (its family, config and build options).
+
+        A wrapper that delegates to an ``inner`` space (the server's locked space) is
+        unwrapped: a worker in another process needs the model, not this process's locks.
+        """
+        while isinstance(getattr(space, "inner", None), ConceptSpace):
+            space = space.inner
         kwargs = {}
         if getattr(space, "cache_dir", None) is not None:  # lite's label-prompt cache
             kwargs["cache_dir"] = str(space.cache_dir)
