@@ -79,11 +79,7 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: fl
         if bar is not None:
             bar.set_postfix_str(f"{outcome}: {path.name}"[:40])
             bar.update(1)
-    if hop is not None and shots is None:
-        shots = "none"  # overlapping windows tile the fixed grid
-    if shots:
-        options["shots"] = shots
-    report = archive.ingestor(window=window, hop=hop, shot_threshold=shot_threshold,
+    report = archive.ingestor(window=window, hop=hop, shots=shots, shot_threshold=shot_threshold,
                               **options).ingest(paths, progress=progress)
     if bar is not None:
         bar.close()

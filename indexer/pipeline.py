@@ -47,7 +47,7 @@ class Ingestor:
     def __init__(self, catalog: Catalog, space: ConceptSpace, store: IndexStore, thumbs: Path,
                  window: Fraction | float = DEFAULT_WINDOW, frames: int = FRAMES_PER_SNIPPET,
                  batch_snippets: int = 16, runner: str = "local", ray_options=None,
-                 checkpoints: Checkpoints | None = None, shots: str = DEFAULT_DETECTOR,
+                 checkpoints: Checkpoints | None = None, shots: str | None = None,
                  shot_threshold: float | None = None, hop: Fraction | float | None = DEFAULT_HOP):
         if runner not in RUNNERS:
             raise InputError(f"unknown runner {runner!r}; choose one of {', '.join(RUNNERS)}")
@@ -55,16 +55,18 @@ class Ingestor:
         self.window, self.frames, self.batch_snippets = window, frames, batch_snippets
         self.runner, self.ray_options = runner, ray_options
         self.checkpoints = checkpoints or Checkpoints.from_env()
-        self.shots, self.shot_threshold = shots, shot_threshold  # detector name, or "none"
-        make_detector(shots, shot_threshold)  # a bad name or threshold fails before any work
         self.hop = hop  # None: windows do not overlap
         try:
             overlapping = overlap_factor(window, window if hop is None else hop, frames) > 1
         except ValueError as exc:
             raise InputError(str(exc)) from exc
-        if overlapping and shots != "none":
-            raise InputError("overlapping windows (hop) tile the fixed grid: give shots='none' "
-                             "(--shots none) with --hop")
+        if shots is None:  # overlapping windows tile the fixed grid; plain ones follow shots
+            shots = "none" if overlapping else DEFAULT_DETECTOR
+        elif overlapping and shots != "none":
+            raise InputError(f"overlapping windows (hop) tile the fixed grid: --shots {shots} "
+                             "and --hop cannot be combined (give --shots none, or no --hop)")
+        self.shots, self.shot_threshold = shots, shot_threshold  # detector name, or "none"
+        make_detector(shots, shot_threshold)  # a bad name or threshold fails before any work
 
     def ingest(self, paths: Iterable[str | Path],
                progress: Callable[[Path, str], None] | None = None,

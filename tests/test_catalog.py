@@ -119,22 +119,22 @@ def test_embeddings_stream_in_batches(catalog):
 
 
 def test_tags_summaries_filters_and_cascading_delete(catalog):
-    from storage.annotations import (Filters, add_tags, allowed_ids, cached_summary,
-                                     matching_vectors, store_summary, tags_of)
+    from storage.annotations import (Filters, add_tags, allowed_videos, cached_summary,
+                                     store_summary, tags_of)
     vid, records, _ = _add_video(catalog, "h1")
-    other, other_records, _ = _add_video(catalog, "h2")
+    other, _, _ = _add_video(catalog, "h2")
     assert add_tags(catalog, vid, ["news", "2024", "news"]) == ["2024", "news"]
-    store_summary(catalog, records[0].id, "fra_Latn", "m", "decoded", "un chat")
-    store_summary(catalog, records[0].id, "fra_Latn", "m", "decoded", "un chien")  # upsert
-    assert cached_summary(catalog, records[0].id, "fra_Latn", "m").text == "un chien"
+    first = int(records[0])
+    store_summary(catalog, first, "fra_Latn", "m", "decoded", "un chat")
+    store_summary(catalog, first, "fra_Latn", "m", "decoded", "un chien")  # upsert
+    assert cached_summary(catalog, first, "fra_Latn", "m").text == "un chien"
     assert tags_of(catalog, [vid, other]) == {vid: ["2024", "news"]}
-    ids, _ = matching_vectors(catalog, Filters(tags=("news",), path_glob="/v/h?.mp4"), "s", 100)
-    assert sorted(ids) == [r.id for r in records]
-    assert matching_vectors(catalog, Filters(path_glob="*.mp4"), "s", 3) is None  # 6 > limit
-    assert allowed_ids(catalog, Filters(video_ids=(other,)), [r.id for r in records + other_records]) \
-        == {r.id for r in other_records}
+    assert list(allowed_videos(catalog, Filters(tags=("news",), path_glob="/v/h?.mp4"))) == [vid]
+    assert list(allowed_videos(catalog, Filters(path_glob="*.mp4"))) == sorted([vid, other])
+    assert list(allowed_videos(catalog, Filters(video_ids=(other,)))) == [other]
+    assert list(allowed_videos(catalog, Filters(tags=("sport",)))) == []
     assert catalog.delete_video(vid)
-    assert tags_of(catalog, [vid]) == {} and cached_summary(catalog, records[0].id, "fra_Latn", "m") is None
+    assert tags_of(catalog, [vid]) == {} and cached_summary(catalog, first, "fra_Latn", "m") is None
 
 
 def test_jobs_round_trip(catalog):
