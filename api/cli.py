@@ -56,7 +56,7 @@ def main(ctx: click.Context, home: str | None, space: str | None, verbose: int) 
               help="Shot detector whose cuts no snippet crosses; none: the fixed grid "
                    "[default: scenedetect, see README 'Snippets'].")
 @click.option("--shot-threshold", type=float, default=None,
-              help="Detector threshold (TransNetV2 probability, default 0.5; scenedetect 27).")
+              help="Detector threshold (TransNetV2 probability, default 0.5; scenedetect 40).")
 @click.pass_context
 @fail_cleanly
 def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: float,
