@@ -41,7 +41,7 @@ def main(ctx: click.Context, home: str | None, space: str | None, index: str, ve
               help="Shot detector whose cuts no snippet crosses; none: the fixed grid "
                    "[default: scenedetect, see README 'Snippets'].")
 @click.option("--shot-threshold", type=float, default=None,
-              help="Detector threshold (TransNetV2 probability, default 0.5; scenedetect 27).")
+              help="Detector threshold (TransNetV2 probability, default 0.5; scenedetect 40).")
 @click.option("--hop", type=float, default=None,
               help="Seconds between snippet starts, shorter than --window for overlapping snippets "
                    "(finer moments, window/hop times the vectors; the fixed grid, no shot "

@@ -70,9 +70,19 @@ def test_windows_are_near_equal_and_about_the_window_length(video, window):
             assert all(window * 3 / 4 <= x < window * 3 / 2 for x in lengths)
         else:
             assert spans == [(a, b)]
-        # the rest after the full windows is cut into equal parts
-        rest = [x for x in lengths if x != window] or lengths
-        assert len(set(rest)) == 1 or (len(set(rest[:-1])) == 1 and rest[-1] == rest[0])
+        # full windows first, then the rest cut into equal parts
+        full = next((i for i, x in enumerate(lengths) if x != window), len(lengths))
+        assert len(set(lengths[full:])) <= 1
+
+
+@given(durations, windows)
+def test_long_shots_give_full_windows_while_more_than_the_hold_is_left(duration, window):
+    spans = split_shot(Fraction(0), duration, window)
+    for s, e in spans:
+        if duration - s > hold_limit(window):  # the end is still far: a full window
+            assert e - s == window
+    rest = [e - s for s, e in spans if duration - s <= hold_limit(window)]
+    assert rest and len(set(rest)) == 1  # what is left splits into equal windows
 
 
 @given(videos(), windows, frame_counts)
@@ -82,16 +92,6 @@ def test_frames_are_exact_centres_inside_their_window(video, window, frames):
         assert len(w.frame_times) == frames
         assert all(isinstance(t, Fraction) and w.start < t < w.end for t in w.frame_times)
         assert w.frame_times == frame_times(w.start, w.end, frames)
-
-
-@given(durations, windows)
-def test_without_cuts_long_shots_hold_at_most_two_windows(duration, window):
-    spans = split_shot(Fraction(0), duration, window)
-    full = [s for s in spans if s[1] - s[0] == window]
-    # what is left after the leading full windows never exceeds the hold
-    first_rest = next((i for i, s in enumerate(spans) if s != (window * i, window * (i + 1))), len(spans))
-    assert duration - window * first_rest <= hold_limit(window) or first_rest == len(spans)
-    assert len(full) >= first_rest
 
 
 def test_worked_example_from_the_docstring():
