@@ -282,7 +282,7 @@ function jobItem(job) {
   bar.value = job.status === "done" ? bar.max : job.done;
   const what = job.paths.map((p) => p.split(/[\\/]/).pop()).join(", ");
   const text = document.createElement("span");
-  text.textContent = ` job ${job.id} · ${job.status} · ${job.done}/${job.total} files · ` +
+  text.textContent = ` job ${job.id} (${job.kind}) · ${job.status} · ${job.done}/${job.total} files · ` +
     `${job.ingested} ingested, ${job.skipped} skipped, ${job.failed} failed · ${what}`;
   li.append(bar, text);
   for (const err of job.errors.concat(job.error ? [{ error: job.error }] : [])) {
