@@ -147,3 +147,12 @@ def ingested_archive(tmp_path_factory, sample_videos, bad_files, shared_cache):
     folder = sample_videos[0].path.parent
     proc = run_cli("ingest", str(folder), *map(str, bad_files.values()), "--json", home=home)
     return home, json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def registered_hash_space():
+    """The deterministic hash space registered by name for one module (servers and CLIs open
+    their space by name); modules ask for it with ``pytestmark = usefixtures(...)``."""
+    from tests.fakes import HASH_SPACE, hash_space
+    with hash_space(HASH_SPACE):
+        yield HASH_SPACE

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.server import create_app
 from search.archive import Archive
 from storage.jobs import JobStore
 from tests.test_api import KEY, SPACE, settings_for, write_clip
+
+# the server opens its space by name: the hash space is registered for this module
+pytestmark = pytest.mark.usefixtures("registered_hash_space")
 
 
 def test_cli_runs_are_jobs_the_server_lists_but_never_resumes(tmp_path):

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.server import create_app
-from tests.test_api import KEY, SPACE, settings_for, write_clip  # registers the hash space
+from tests.test_api import KEY, SPACE, settings_for, write_clip
+
+# the server opens its space by name: the hash space is registered for this module
+pytestmark = pytest.mark.usefixtures("registered_hash_space")
 
 AUTH = {"X-API-Key": KEY}
 

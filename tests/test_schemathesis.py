@@ -21,7 +21,10 @@ from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from hypothesis.errors import Unsatisfiable  # noqa: E402
 
 from api.server import create_app  # noqa: E402
-from tests.test_api import KEY, SPACE, settings_for, write_clip  # noqa: E402  (registers the hash space)
+from tests.test_api import KEY, SPACE, settings_for, write_clip  # noqa: E402
+
+# the server opens its space by name: the hash space is registered for this module
+pytestmark = pytest.mark.usefixtures("registered_hash_space")
 
 EXAMPLES = int(os.environ.get("VIDSONAR_SCHEMATHESIS_EXAMPLES", "20"))
 
