@@ -37,5 +37,6 @@ def test_middle_scene_query_grounds_on_the_middle_scene(reel_archive, text, lang
 
 def test_snippets_option_still_gives_single_snippets(reel_archive):
     hits = reel_archive.searcher().search("a cat", lang="eng_Latn", k=3, moments=False).hits
-    assert all(h.snippet_ids == [h.snippet_id] for h in hits)
-    assert all(h.end - h.start <= 4.0 + 1e-6 for h in hits)
+    assert hits and all(h.snippet_ids == [h.snippet_id] for h in hits)
+    rows = reel_archive.catalog.snippets([h.snippet_id for h in hits])
+    assert all((h.start, h.end) == (rows[h.snippet_id].start, rows[h.snippet_id].end) for h in hits)
