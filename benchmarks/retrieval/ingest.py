@@ -83,14 +83,19 @@ def lite_pipeline(paths: list[Path], home: Path, runtime: str, runner: str = "lo
 
 
 def ratios(modes: dict[str, dict]) -> dict[str, float]:
-    """Throughput ratios between modes of this run (x real time over x real time)."""
+    """Throughput ratios between modes of this run (x real time over x real time), for each
+    lite runtime in it (``decode+lite/...``, ``decode+lite[onnx]/...``)."""
     def x(mode):
         return (modes.get(mode) or {}).get("x_realtime")
-    pairs = {"lite_local_over_decode": ("decode+lite/local", "decode"),
-             "lite_sequential_over_decode": ("decode+lite/sequential", "decode"),
-             "local_over_sequential": ("decode+lite/local", "decode+lite/sequential"),
-             "ray_over_local": ("decode+lite/ray", "decode+lite/local")}
-    return {name: round(x(a) / x(b), 3) for name, (a, b) in pairs.items() if x(a) and x(b)}
+    out = {}
+    for tag in sorted({m[len("decode+lite"):].split("/")[0] for m in modes if m.startswith("decode+lite")}):
+        lite, name = f"decode+lite{tag}", "lite" + tag.strip("[]").join("[]" if tag else "")
+        pairs = {f"{name}_local_over_decode": (f"{lite}/local", "decode"),
+                 f"{name}_sequential_over_decode": (f"{lite}/sequential", "decode"),
+                 f"{name}_local_over_sequential": (f"{lite}/local", f"{lite}/sequential"),
+                 f"{name}_ray_over_local": (f"{lite}/ray", f"{lite}/local")}
+        out.update({k: round(x(a) / x(b), 3) for k, (a, b) in pairs.items() if x(a) and x(b)})
+    return out
 
 
 def _row(snippets: int, media: float, wall: float, stages: dict[str, float], size: int) -> dict:
