@@ -61,7 +61,8 @@ def ensure_archive(home: Path) -> None:
 
 def fresh_clips(folder: Path, count: int, seconds: float = 6.0) -> list[Path]:
     """``count`` clips no archive holds yet: sample photos in a rotating order, each clip
-    starting on another photo and panning for its own length (so every file's bytes differ)."""
+    panning for a length of its own (so no two files share their bytes, and none is skipped as
+    a duplicate)."""
     from samples.footage import PHOTOS, make_clip
     names = list(PHOTOS)
     folder.mkdir(parents=True, exist_ok=True)
@@ -69,7 +70,7 @@ def fresh_clips(folder: Path, count: int, seconds: float = 6.0) -> list[Path]:
     for i in range(count):
         photos = [names[(i + j) % len(names)] for j in range(2)]
         path = folder / f"clip-{i:03d}.mp4"
-        make_clip(path, photos, seconds=seconds / 2 + 0.25 * (i % 4))
+        make_clip(path, photos, seconds=seconds / 2 + 0.05 * i)
         paths.append(path)
     return paths
 

@@ -135,23 +135,14 @@ def iter_snippets(path: Path, window: Fraction | float = DEFAULT_WINDOW,
         info = info or _info(container)
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        tb = stream.time_base
         scale = _Scaler(short_side)
         state = _WindowState(0, window, frames)
         held = None  # a closed window, held back until we know the next one is not a short tail
         tail = min_tail(window)
         last_time = None
-        first_time = None
-        packet_errors: list[str] = []
         frame_step = Fraction(1, round(info.fps)) if info.fps else Fraction(1, 25)
         try:
-            for frame in _decode(container, stream, packet_errors):
-                t = Fraction(frame.pts) * tb
-                if first_time is None:
-                    first_time = t
-                t -= first_time  # time codes start at the first frame
-                if last_time is not None and t <= last_time:
-                    continue  # duplicate or out-of-order pts: keep the time line monotonic
+            for t, frame in _timeline(path, container, stream):
                 while t >= state.end:
                     if held is not None:
                         yield held.close(held.end, scale.turn)
@@ -163,15 +154,9 @@ def iter_snippets(path: Path, window: Fraction | float = DEFAULT_WINDOW,
                 if last_time is not None:
                     frame_step = t - last_time
                 last_time = t
-        except av.FFmpegError as exc:
-            at = f" at {float(last_time):.3f} s" if last_time is not None else ""
-            raise DecodeError(str(path), f"decoding failed{at} ({exc.strerror or exc})") from exc
-        if last_time is None:
-            detail = f" ({len(packet_errors)} packets rejected, first: {packet_errors[0]})" if packet_errors else ""
-            raise DecodeError(str(path), f"no decodable video frames{detail}")
-        if packet_errors:
-            log.warning("%s: skipped %d undecodable packets (first: %s)", path, len(packet_errors),
-                        packet_errors[0])
+        except av.FFmpegError as exc:  # converting a kept frame failed
+            raise DecodeError(str(path), f"converting the frame at {float(last_time or 0):.3f} s "
+                              f"failed ({exc.strerror or exc})") from exc
         end = last_time + frame_step
         if held is not None and state.has_frames and end - state.start < tail:
             held.kept.extend(state.kept)  # a short remainder joins the window before it
@@ -183,6 +168,38 @@ def iter_snippets(path: Path, window: Fraction | float = DEFAULT_WINDOW,
             yield state.close(min(end, state.end), scale.turn)
     finally:
         container.close()
+
+
+def _timeline(path: Path, container, stream) -> Iterator[tuple[Fraction, object]]:
+    """(time, frame) of every decoded frame in order: exact times from pts, starting at the
+    first frame, duplicate or out-of-order pts dropped (the time line stays monotonic).
+
+    The one decoding loop of ``iter_snippets`` and ``iter_frames``; raises DecodeError when
+    decoding fails part-way or no frame decodes, and logs the packets it had to skip.
+    """
+    av = pyav()
+    tb = stream.time_base
+    first_time = last_time = None
+    packet_errors: list[str] = []
+    try:
+        for frame in _decode(container, stream, packet_errors):
+            t = Fraction(frame.pts) * tb
+            if first_time is None:
+                first_time = t
+            t -= first_time  # time codes start at the first frame
+            if last_time is not None and t <= last_time:
+                continue  # duplicate or out-of-order pts: keep the time line monotonic
+            yield t, frame
+            last_time = t
+    except av.FFmpegError as exc:
+        at = f" at {float(last_time):.3f} s" if last_time is not None else ""
+        raise DecodeError(str(path), f"decoding failed{at} ({exc.strerror or exc})") from exc
+    if last_time is None:
+        detail = f" ({len(packet_errors)} packets rejected, first: {packet_errors[0]})" if packet_errors else ""
+        raise DecodeError(str(path), f"no decodable video frames{detail}")
+    if packet_errors:
+        log.warning("%s: skipped %d undecodable packets (first: %s)", path, len(packet_errors),
+                    packet_errors[0])
 
 
 def _decode(container, stream, errors: list[str]):
@@ -273,30 +290,14 @@ def iter_frames(path: Path, short_side: int = 224, small: tuple[int, int] | None
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        tb = stream.time_base
         scale = _Scaler(short_side)
         tiny = _SmallScaler(small) if small else None
-        first_time = last_time = None
-        packet_errors: list[str] = []
-        try:
-            for frame in _decode(container, stream, packet_errors):
-                t = Fraction(frame.pts) * tb
-                if first_time is None:
-                    first_time = t
-                t -= first_time
-                if last_time is not None and t <= last_time:
-                    continue
-                image = scale(frame)
-                yield DecodedFrame(t, image, tiny(frame, scale.turn) if tiny else None, scale.turn)
-                last_time = t
-        except av.FFmpegError as exc:
-            at = f" at {float(last_time):.3f} s" if last_time is not None else ""
-            raise DecodeError(str(path), f"decoding failed{at} ({exc.strerror or exc})") from exc
-        if last_time is None:
-            detail = f" ({len(packet_errors)} packets rejected, first: {packet_errors[0]})" if packet_errors else ""
-            raise DecodeError(str(path), f"no decodable video frames{detail}")
-        if packet_errors:
-            log.warning("%s: skipped %d undecodable packets (first: %s)", path, len(packet_errors),
-                        packet_errors[0])
+        for t, frame in _timeline(path, container, stream):
+            try:
+                image, small_image = scale(frame), tiny(frame, scale.turn) if tiny else None
+            except av.FFmpegError as exc:
+                raise DecodeError(str(path), f"converting the frame at {float(t):.3f} s failed "
+                                  f"({exc.strerror or exc})") from exc
+            yield DecodedFrame(t, image, small_image, scale.turn)
     finally:
         container.close()
