@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -156,3 +162,40 @@ def registered_hash_space():
     from tests.fakes import HASH_SPACE, hash_space
     with hash_space(HASH_SPACE):
         yield HASH_SPACE
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 180.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited with {proc.returncode}:\n{proc.stderr.read()}")
+        try:
+            with urllib.request.urlopen(f"{url}/api/health", timeout=2) as resp:
+                return json.load(resp)
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError("server did not become healthy")
+
+
+@contextmanager
+def vidsonar_server(env: dict) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real `vidsonar serve` subprocess on a free loopback port, stopped (SIGINT, then kill)
+    when the block ends; yields its URL and process (wait with ``wait_healthy``)."""
+    port = free_port()
+    proc = subprocess.Popen([str(VIDSONAR), "serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--log-level", "warning"], env=env, cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -11,19 +11,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-VIDSONAR = Path(sys.executable).with_name("vidsonar")
+from tests.conftest import REPO, VIDSONAR, vidsonar_server, wait_healthy
+
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT_ENV = "VIDSONAR_SCREENSHOT"
 KEY = "e2e-key"
@@ -31,25 +27,6 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 180.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited with {proc.returncode}:\n{proc.stderr.read()}")
-        try:
-            with urllib.request.urlopen(f"{url}/api/health", timeout=2) as resp:
-                return json.load(resp)
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError("server did not become healthy")
 
 
 @pytest.fixture(scope="module")
@@ -68,21 +45,10 @@ def server(tmp_path_factory):
     env.pop("VIDSONAR_SPACE", None)
     subprocess.run([str(VIDSONAR), "ingest", str(media), "--json"], env=env, check=True,
                    capture_output=True, timeout=600, cwd=REPO)
-    port = free_port()
-    proc = subprocess.Popen([str(VIDSONAR), "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--log-level", "warning"], env=env, cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with vidsonar_server(env) as (url, proc):
         health = wait_healthy(url, proc)
         assert health["videos"] == 2
         yield url, tmp_path_factory.getbasetemp()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")

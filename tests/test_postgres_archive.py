@@ -3,28 +3,18 @@ jobs, tags, summaries and delete, against a real server started by ``tests/pg.py
 
 from __future__ import annotations
 
-import time
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.server import create_app
 from tests.test_api import KEY, SPACE, settings_for, write_clip
+from tests.test_api_ingest import wait_for
 
 # the server opens its space by name: the hash space is registered for this module
 pytestmark = pytest.mark.usefixtures("registered_hash_space")
 
 AUTH = {"X-API-Key": KEY}
-
-
-def _wait(client, job_id: int, timeout: float = 60.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["status"] in ("done", "failed"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
 
 
 def test_archive_and_server_on_postgresql(pg_url, tmp_path, monkeypatch):
@@ -55,7 +45,7 @@ def test_archive_and_server_on_postgresql(pg_url, tmp_path, monkeypatch):
         summary = client.get(f"/api/snippets/{snippet}/summary", params={"lang": "fra_Latn"})
         assert summary.status_code == 200 and "[fra_Latn]" in summary.json()["text"]
         green = write_clip(tmp_path / "green.mp4", (30, 200, 30)).read_bytes()
-        job = _wait(client, client.put("/api/uploads/green.mp4", content=green,
+        job = wait_for(client, client.put("/api/uploads/green.mp4", content=green,
                                        headers={**AUTH, "Content-Type": "video/mp4"}).json()["id"])
         assert job["status"] == "done" and job["ingested"] == 1, job
         assert len(client.get("/api/videos").json()) == 3

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 import urllib.parse
@@ -19,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, VIDSONAR
-from tests.test_e2e_browser import free_port, wait_healthy
+from tests.conftest import REPO, VIDSONAR, vidsonar_server, wait_healthy
 
 pytestmark = pytest.mark.slow
 
@@ -67,20 +65,9 @@ def archive(tmp_path_factory, shared_cache):
            "VIDSONAR_CACHE": str(shared_cache)}
     env.pop("VIDSONAR_SPACE", None)
     cli(env, "ingest", str(media / "coffee"), "--json")
-    port = free_port()
-    proc = subprocess.Popen([str(VIDSONAR), "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--log-level", "warning"], env=env, cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with vidsonar_server(env) as (url, proc):
         assert wait_healthy(url, proc)["videos"] == 1
         yield url, env, media
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
