@@ -77,6 +77,23 @@ def moving_frames(n: int, w: int = 96, h: int = 64, seed: int = 0) -> list[np.nd
     return frames
 
 
+def write_rotated_video(folder: Path) -> Path:
+    """A 96x64 clip whose stream says "display rotated by 90 degrees" (as phones write it)."""
+    import av
+    from samples.footage import write_video
+    src = write_video(folder / "land.mp4", moving_frames(24, w=96, h=64), fps=12)
+    rotated = folder / "rot.mp4"
+    with av.open(str(src)) as inp, av.open(str(rotated), "w") as out:
+        ins = inp.streams.video[0]
+        outs = out.add_stream_from_template(ins)
+        outs.set_display_rotation(90)
+        for packet in inp.demux(ins):
+            if packet.dts is not None:
+                packet.stream = outs
+                out.mux(packet)
+    return rotated
+
+
 def write_vfr_video(path: Path, times: list[Fraction], w: int = 96, h: int = 64) -> Path:
     """An MP4 whose frames sit at the given (irregular) times."""
     import av

@@ -8,7 +8,7 @@ import pytest
 
 from indexer.decode import iter_snippets, probe
 from samples.footage import write_video
-from tests.conftest import moving_frames, write_vfr_video
+from tests.conftest import moving_frames, write_rotated_video, write_vfr_video
 from vidsonar.errors import DecodeError, NoVideoStreamError
 
 
@@ -48,18 +48,8 @@ def test_odd_sizes_are_scaled_to_the_short_side(tmp_path):
 
 
 def test_rotation_metadata_is_applied_like_ffmpeg(tmp_path):
-    import av
     import imageio_ffmpeg
-    src = write_video(tmp_path / "land.mp4", moving_frames(24, w=96, h=64), fps=12)
-    rotated = tmp_path / "rot.mp4"
-    with av.open(str(src)) as inp, av.open(str(rotated), "w") as out:
-        ins = inp.streams.video[0]
-        outs = out.add_stream_from_template(ins)
-        outs.set_display_rotation(90)
-        for packet in inp.demux(ins):
-            if packet.dts is not None:
-                packet.stream = outs
-                out.mux(packet)
+    rotated = write_rotated_video(tmp_path)
     (s,) = list(iter_snippets(rotated, short_side=64))
     assert s.frames.shape[1:3] == (96, 64) and s.rotation in (90, 270)
     # ffmpeg's own autorotation is the reference for which way is up

@@ -10,23 +10,8 @@ import pytest
 from align.data import Pair, load_frames
 from indexer.spans import read_span
 from samples.footage import write_video
-from tests.conftest import moving_frames, write_vfr_video
+from tests.conftest import moving_frames, write_rotated_video, write_vfr_video
 from vidsonar.errors import DecodeError
-
-
-def _rotated(tmp_path):
-    import av
-    src = write_video(tmp_path / "land.mp4", moving_frames(24, w=96, h=64), fps=12)
-    rotated = tmp_path / "rot.mp4"
-    with av.open(str(src)) as inp, av.open(str(rotated), "w") as out:
-        ins = inp.streams.video[0]
-        outs = out.add_stream_from_template(ins)
-        outs.set_display_rotation(90)
-        for packet in inp.demux(ins):
-            if packet.dts is not None:
-                packet.stream = outs
-                out.mux(packet)
-    return rotated
 
 
 def test_a_span_takes_only_its_frames_by_timestamp(tmp_path):
@@ -42,7 +27,7 @@ def test_a_span_takes_only_its_frames_by_timestamp(tmp_path):
 
 
 def test_the_trainer_sees_rotated_video_upright(tmp_path):
-    frames = load_frames(Pair(_rotated(tmp_path), "a clip", "eng_Latn", 0, 2), frames=4, short_side=64)
+    frames = load_frames(Pair(write_rotated_video(tmp_path), "a clip", "eng_Latn", 0, 2), frames=4, short_side=64)
     assert frames.shape == (4, 96, 64, 3)  # portrait, as a player shows it
 
 
