@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.decode import DecodedSnippet, iter_frames, probe
+from indexer.decode import DecodedSnippet, as_rgb, iter_frames, probe
 from indexer.sampling import (DEFAULT_WINDOW, FRAMES_PER_SNIPPET, MIN_SHOT, Window, as_fraction,
                               frame_times, hold_limit, split_shot)
 from vidsonar.errors import InputError, MissingDependencyError
@@ -225,7 +225,7 @@ class ShotSegmenter:
         self.peak_held = max(self.peak_held, len(self.held))
         self.times.append(t)
         self.count += 1
-        cuts = self.detector.push(small if self.detector.frame_size else image)
+        cuts = self.detector.push(small if self.detector.frame_size else as_rgb(image))
         return self._advance(cuts, self.detector.decided)
 
     def finish(self) -> list[DecodedSnippet]:
@@ -279,7 +279,7 @@ class ShotSegmenter:
     def _emit(self, start: Fraction, end: Fraction) -> DecodedSnippet:
         targets = frame_times(start, end, self.frames)
         pts = [t for t, _ in self.held]
-        chosen = [self.held[max(0, bisect.bisect_right(pts, x) - 1)][1] for x in targets]
+        chosen = [as_rgb(self.held[max(0, bisect.bisect_right(pts, x) - 1)][1]) for x in targets]
         snippet = DecodedSnippet(Window(self.index, start, end, targets), np.stack(chosen), self.rotation)
         self.index += 1
         self.committed = end
@@ -311,6 +311,6 @@ def iter_shot_snippets(path: Path, detector, window: Fraction | float = DEFAULT_
     if segmenter_out is not None:
         segmenter_out.append(segmenter)
     for frame in iter_frames(path, short_side, detector.frame_size):
-        yield from segmenter.push(frame.time, frame.image, frame.small, frame.rotation)
+        yield from segmenter.push(frame.time, frame.scaled, frame.small, frame.rotation)
     yield from segmenter.finish()
 
