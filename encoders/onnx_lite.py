@@ -32,6 +32,7 @@ import numpy as np
 
 from encoders.efficientnet import EfficientNetLite0, bundled_weights_path
 from encoders.frames import center_crop
+from encoders.lite_int8 import PRECISIONS, int8_path, quantize_lite, write_sidecar
 from vidsonar.errors import MissingDependencyError, VidsonarError
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,8 @@ def verified(path: Path) -> bool:
 class OnnxLite0:
     """EfficientNet-Lite0 logits from an ONNX Runtime session; the interface of ``EfficientNetLite0``."""
 
-    def __init__(self, model_path: Path, image_size: int = 224, threads: int | None = None):
+    def __init__(self, model_path: Path, image_size: int = 224, threads: int | None = None,
+                 precision: str = "fp32"):
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -135,9 +137,12 @@ class OnnxLite0:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        if os.environ.get("VIDSONAR_ORT_SPIN", "0") != "1":
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(self.model_path), opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
-        self.runtime = f"onnxruntime {ort.__version__} ({self.threads} threads)"
+        self.precision = precision
+        self.runtime = f"onnxruntime {ort.__version__} {precision} ({self.threads} threads)"
         probe = self.run(np.zeros((1, image_size, image_size, 3), np.uint8))
         if probe.shape != (1, 1000) or not np.isfinite(probe).all():
             raise LiteExportError(f"{self.model_path} answers a probe with shape {probe.shape}, not (1, 1000)")
@@ -153,8 +158,13 @@ class OnnxLite0:
 
     @classmethod
     def load(cls, cache_dir: str | Path, image_size: int = 224, mean: float = 127.0, std: float = 128.0,
-             weights: str | Path | None = None, threads: int | None = None) -> "OnnxLite0":
-        """The cached graph for these weights, exported first if it is missing, damaged or stale."""
+             weights: str | Path | None = None, threads: int | None = None,
+             precision: str = "fp32") -> "OnnxLite0":
+        """The cached graph for these weights, exported first if it is missing, damaged or stale;
+        with ``precision="int8"``, its quantized copy (``encoders.lite_int8``), made the same way,
+        or the float graph with a warning where quantizing fails."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown lite vision precision {precision!r}; known: {', '.join(PRECISIONS)}")
         try:
             import onnxruntime  # noqa: F401  (fail before spending seconds on an export)
         except ImportError as exc:
@@ -169,35 +179,64 @@ class OnnxLite0:
         except OSError as exc:
             raise LiteExportError(f"cannot use {path.parent} as the ONNX cache: {exc}") from exc
         try:
-            if verified(path):
+            session = cls._cached(path, image_size, threads, "fp32")
+            if session is None:
                 try:
-                    return cls(path, image_size, threads)
-                except Exception as exc:  # a file that checks out but does not load is not trusted either
-                    log.warning("cached lite ONNX graph %s does not load (%s); exporting it again", path, exc)
-            elif path.exists():
-                log.warning("cached lite ONNX graph %s fails its checksum; exporting it again", path)
-            path.unlink(missing_ok=True)
-            path.with_name(path.name + ".json").unlink(missing_ok=True)
-            try:
-                export_lite(weights, path, image_size, mean, std)
-                return cls(path, image_size, threads)
-            except (MissingDependencyError, LiteExportError):
-                raise
-            except Exception as exc:  # the exporter raises many kinds; the caller decides on a fallback
-                raise LiteExportError(f"cannot export EfficientNet-Lite0 ({weights}) to ONNX: "
-                                      f"{type(exc).__name__}: {exc}") from exc
+                    export_lite(weights, path, image_size, mean, std)
+                    session = cls(path, image_size, threads)
+                except (MissingDependencyError, LiteExportError):
+                    raise
+                except Exception as exc:  # the exporter raises many kinds; the caller decides on a fallback
+                    raise LiteExportError(f"cannot export EfficientNet-Lite0 ({weights}) to ONNX: "
+                                          f"{type(exc).__name__}: {exc}") from exc
+            return session if precision == "fp32" else cls._int8(session, threads)
         finally:
             lock.release()
 
+    @classmethod
+    def _cached(cls, path: Path, image_size: int, threads: int | None, precision: str) -> "OnnxLite0 | None":
+        """The session of a cached graph that checks out and loads; None (and the file gone) otherwise."""
+        if verified(path):
+            try:
+                return cls(path, image_size, threads, precision)
+            except Exception as exc:  # a file that checks out but does not load is not trusted either
+                log.warning("cached lite ONNX graph %s does not load (%s); making it again", path, exc)
+        elif path.exists():
+            log.warning("cached lite ONNX graph %s fails its checksum; making it again", path)
+        path.unlink(missing_ok=True)
+        path.with_name(path.name + ".json").unlink(missing_ok=True)
+        return None
+
+    @classmethod
+    def _int8(cls, float_session: "OnnxLite0", threads: int | None) -> "OnnxLite0":
+        """The int8 copy of ``float_session``'s graph (made once, cached beside it), or the float
+        session itself, with the reason logged, where quantizing fails."""
+        float_path, size = float_session.model_path, float_session.image_size
+        path = int8_path(float_path)
+        session = cls._cached(path, size, threads, "int8")
+        if session is not None:
+            return session
+        try:
+            meta = quantize_lite(float_path, path, size)
+            write_sidecar(path, {**meta, "sha256": file_sha256(path), "float_sha256": file_sha256(float_path)})
+            return cls(path, size, threads, "int8")
+        except Exception as exc:  # noqa: BLE001 - the float graph is a correct, slower answer
+            path.unlink(missing_ok=True)
+            log.warning("lite vision encoder runs in float (about 2x slower): int8 failed: %s", exc)
+            return float_session
+
 
 def load_lite_vision(cache_dir: str | Path, image_size: int = 224, mean: float = 127.0, std: float = 128.0,
-                     runtime: str = "auto", threads: int | None = None, weights: str | Path | None = None):
-    """The lite vision encoder on ``runtime``: ``onnx``, ``torch`` or ``auto`` (ONNX, else torch)."""
+                     runtime: str = "auto", threads: int | None = None, weights: str | Path | None = None,
+                     precision: str = "int8"):
+    """The lite vision encoder on ``runtime``: ``onnx``, ``torch`` or ``auto`` (ONNX, else torch);
+    on ONNX Runtime in ``precision`` (``int8`` or ``fp32``; torch is always float)."""
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown lite vision runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
     if runtime != "torch":
         try:
-            return OnnxLite0.load(cache_dir, image_size, mean, std, weights=weights, threads=threads)
+            return OnnxLite0.load(cache_dir, image_size, mean, std, weights=weights, threads=threads,
+                                  precision=precision)
         except (MissingDependencyError, LiteExportError) as exc:
             if runtime == "onnx":
                 raise

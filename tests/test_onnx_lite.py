@@ -58,6 +58,7 @@ def test_onnx_logits_match_torch_on_real_photos(onnx_cache, photos, torch_lite):
 def test_lite_space_vectors_agree_across_runtimes(onnx_cache, photos, monkeypatch):
     from encoders.registry import load_space
     snippets = np.stack([photos[:4], photos[4:8]])  # two snippets of 4 real frames
+    monkeypatch.setenv("VIDSONAR_LITE_PRECISION", "fp32")  # the float graph (int8: test_lite_int8)
     onnx_space = load_space("lite", cache_dir=onnx_cache)
     assert isinstance(onnx_space.vision, OnnxLite0)  # ONNX Runtime is the default
     monkeypatch.setenv("VIDSONAR_LITE_RUNTIME", "torch")

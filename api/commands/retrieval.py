@@ -44,7 +44,7 @@ def register(main: click.Group) -> None:
     @click.option("--runner", default="sequential,local", show_default=True,
                   help="Runners to time decode+lite with, side by side: sequential, local, ray.")
     @click.option("--lite-runtime", default="auto", show_default=True,
-                  help="lite's vision runtime(s), comma-separated (auto, onnx, torch): one row each.")
+                  help="lite's vision encoder(s), comma-separated (auto, torch, fp32, int8): one row each.")
     @click.option("--out", type=click.Path(file_okay=False),
                   help="Folder for ingest.csv, ingest.json and retrieval.duckdb (default: benchmarks/results).")
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")

@@ -72,14 +72,24 @@ def pipeline(paths: list[Path], space_name: str, home: Path, runner: str = "loca
     return row
 
 
+#: lite's vision encoder per ``--lite-runtime`` value: $VIDSONAR_LITE_RUNTIME, $VIDSONAR_LITE_PRECISION
+LITE_RUNTIMES = {"auto": {}, "torch": {"VIDSONAR_LITE_RUNTIME": "torch"},
+                 "fp32": {"VIDSONAR_LITE_RUNTIME": "onnx", "VIDSONAR_LITE_PRECISION": "fp32"},
+                 "int8": {"VIDSONAR_LITE_RUNTIME": "onnx", "VIDSONAR_LITE_PRECISION": "int8"}}
+
+
 def lite_pipeline(paths: list[Path], home: Path, runtime: str, runner: str = "local") -> dict:
-    """decode + lite with its vision encoder on ``runtime`` (auto, onnx, torch)."""
-    before = os.environ.get("VIDSONAR_LITE_RUNTIME")
-    os.environ["VIDSONAR_LITE_RUNTIME"] = runtime
+    """decode + lite with its vision encoder as ``runtime`` says (``LITE_RUNTIMES``: auto is the
+    space's own choice, torch, ONNX Runtime in fp32 or int8)."""
+    env = {"VIDSONAR_LITE_RUNTIME": None, "VIDSONAR_LITE_PRECISION": None, **LITE_RUNTIMES[runtime]}
+    before = {k: os.environ.get(k) for k in env}
     try:
+        for k, v in env.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
         return pipeline(paths, "lite", home, runner)
     finally:
-        os.environ.pop("VIDSONAR_LITE_RUNTIME") if before is None else os.environ.update(VIDSONAR_LITE_RUNTIME=before)
+        for k, v in before.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
 
 def ratios(modes: dict[str, dict]) -> dict[str, float]:
@@ -127,7 +137,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--runner", default="sequential,local",
                     help="comma-separated runners for decode+lite: sequential, local, ray (default: %(default)s)")
     ap.add_argument("--lite-runtime", default="auto",
-                    help="lite's vision runtime(s), comma-separated: auto, onnx, torch (default: %(default)s)")
+                    help="lite's vision encoder(s), comma-separated: auto (the space's default), torch, "
+                         "fp32 or int8 (ONNX Runtime) (default: %(default)s)")
     ap.add_argument("--work", type=Path, help="folder for the clips and the throwaway archives")
     ap.add_argument("--db", type=Path, help="DuckDB file (default: OUT/retrieval.duckdb)")
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -145,8 +156,12 @@ def main(argv: list[str] | None = None) -> dict:
     unknown = sorted(set(runners) - {"sequential", "local", "ray"})
     if unknown:
         ap.error(f"unknown runner(s) {', '.join(unknown)}; choose from sequential, local, ray")
+    lite_runtimes = [r.strip() for r in args.lite_runtime.split(",") if r.strip()]
+    unknown = sorted(set(lite_runtimes) - set(LITE_RUNTIMES))
+    if unknown:
+        ap.error(f"unknown lite runtime(s) {', '.join(unknown)}; choose from {', '.join(LITE_RUNTIMES)}")
     modes = {"decode": decode_only(paths)}
-    for runtime in [r.strip() for r in args.lite_runtime.split(",") if r.strip()]:
+    for runtime in lite_runtimes:
         for runner in runners:  # every runner x runtime in one run, side by side
             tag = "" if runtime == "auto" else f"[{runtime}]"
             modes[f"decode+lite{tag}/{runner}"] = lite_pipeline(

@@ -13,6 +13,8 @@ the same pixels and resizes them to its own input, as it would at ingestion.
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,15 +29,28 @@ FRAMES = 8
 WHOLE_VIDEO = 10 ** 7
 
 
+#: ``lite[int8]``, ``lite[fp32]``, ``lite[torch]``: the lite space with its vision encoder so
+LITE_VARIANTS = {"int8": {"runtime": "onnx", "precision": "int8"},
+                 "fp32": {"runtime": "onnx", "precision": "fp32"},
+                 "torch": {"runtime": "torch"}}
+
+
 def load_system(name: str, home=None, device: str | None = None) -> ConceptSpace:
-    """A space by registry name or ``open_clip:MODEL[@WEIGHTS]``."""
+    """A space by registry name, ``NAME[variant]`` (a lite space's vision runtime and precision,
+    ``LITE_VARIANTS``, to compare them side by side) or ``open_clip:MODEL[@WEIGHTS]``."""
     from encoders.registry import get_space_config, load_space, scan_dir
     from vidsonar.home import Home
     h = home if isinstance(home, Home) else Home.resolve(home)
     scan_dir(h.root / "spaces")
     if name.startswith("open_clip:"):
         return load_space(open_clip_config(name, device))
-    cfg = get_space_config(name)
+    base, _, variant = name.partition("[")
+    cfg = get_space_config(base)
+    if variant:
+        vision = LITE_VARIANTS.get(variant.rstrip("]"))
+        if vision is None or cfg.family != "label-bridge":
+            raise InputError(f"system {name!r}: variants [{', '.join(LITE_VARIANTS)}] are for lite spaces")
+        cfg = dataclasses.replace(cfg, name=name, vision={**cfg.vision, **vision})
     return load_space(cfg, device=device, cache_dir=h.cache)
 
 
