@@ -115,6 +115,12 @@ class ConceptSpace(ABC):
             raise ValueError(f"expected (n, frames, H, W, 3) snippets, got shape {frames.shape}")
         return frames, frames.shape[0], frames.shape[1]
 
+    def share_cores(self, reserved: int) -> None:
+        """Leave ``reserved`` CPU cores to other stages of this process: the overlapped
+        ingestion runner's decoder thread. Spaces that size a CPU thread pool override it (on
+        2 cores, an encoder on both contends with the decoder and the overlap is lost); the
+        default does nothing."""
+
     def encode_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Images as 1-frame snippets; each (H, W, 3) uint8, any size."""
         return np.concatenate([self.encode_snippets(fit_frame(img, self.frame_size)[None, None])

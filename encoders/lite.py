@@ -71,6 +71,7 @@ class LabelBridgeSpace(ConceptSpace):
         self.temperature = float(opts.get("temperature", 1.0))
         self.centre = bool(opts.get("centre", True))
         self.batch_size = int(opts.get("batch_size", 32))
+        self._threads: int | None = None  # ONNX Runtime's threads; None: every available core
 
     @cached_property
     def text(self) -> E5Text:
@@ -88,8 +89,20 @@ class LabelBridgeSpace(ConceptSpace):
         runtime = os.environ.get("VIDSONAR_LITE_RUNTIME") or v.get("runtime", "auto")
         precision = os.environ.get("VIDSONAR_LITE_PRECISION") or v.get("precision", "int8")
         return load_lite_vision(self.cache_dir, int(v.get("image_size", 224)), float(v.get("mean", 127.0)),
-                                float(v.get("std", 128.0)), runtime=runtime, threads=v.get("threads"),
-                                precision=precision)
+                                float(v.get("std", 128.0)), runtime=runtime,
+                                threads=v.get("threads") or self._threads, precision=precision)
+
+    def share_cores(self, reserved: int) -> None:
+        """ONNX Runtime on the cores the decoder leaves (at least one), unless the config fixes
+        ``vision.threads``. A session built with another count is rebuilt at its next use (the
+        cached graph loads in under a second)."""
+        from encoders.onnx_lite import OnnxLite0, available_cores
+        if self.config.vision.get("threads"):
+            return
+        self._threads = max(1, available_cores() - max(0, int(reserved)))
+        vision = self.__dict__.get("vision")
+        if isinstance(vision, OnnxLite0) and vision.threads != self._threads:
+            del self.__dict__["vision"]
 
     @cached_property
     def labels(self) -> list[str]:

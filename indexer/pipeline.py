@@ -124,6 +124,7 @@ class Ingestor:
             return
         from indexer.runners.local import run_overlapped, run_sequential
         run = run_overlapped if self.runner == "local" else run_sequential
+        self.space.share_cores(1 if run is run_overlapped else 0)  # a core for the decoder thread
         run(plan, Encoder(space=self.space), spec, writer, report, self.batch_snippets)
 
     @staticmethod

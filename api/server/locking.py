@@ -177,6 +177,10 @@ class LockedSpace(ConceptSpace):
         with self.vision_lock:
             return self.inner.encode_snippets(frames)
 
+    def share_cores(self, reserved: int) -> None:
+        with self.vision_lock:  # may rebuild the vision session: not while it runs
+            self.inner.share_cores(reserved)
+
     def encode_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         with self.vision_lock:
             return self.inner.encode_images(images)
