@@ -37,7 +37,7 @@ class HashSpace(ConceptSpace):
         super().__init__(config, cache_dir)
         cells = self.GRID * self.GRID * 3
         self.projection = np.random.default_rng(7).standard_normal((cells, config.dim))
-        # an offset, so that a black clip too has a direction
+        # an offset, so that a mid-grey clip too has a direction
         self.bias = 0.01 * np.random.default_rng(8).standard_normal(config.dim)
         self.calls = 0  # encode_snippets calls, so tests can see how snippets were batched
 
@@ -57,7 +57,8 @@ class HashSpace(ConceptSpace):
             clip = frames[i].astype(np.float64)
             h, w = clip.shape[1] // g * g, clip.shape[2] // g * g
             blocks = clip[:, :h, :w].reshape(f, g, h // g, g, w // g, 3).mean(axis=(0, 2, 4))
-            out[i] = (blocks.reshape(-1) / 255.0) @ self.projection + self.bias
+            # centred on mid-grey: clips that differ point in different directions
+            out[i] = (blocks.reshape(-1) / 255.0 - 0.5) @ self.projection + self.bias
         return l2_normalize(out)
 
     @property

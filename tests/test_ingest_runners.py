@@ -91,6 +91,19 @@ def assert_same(a: dict, b: dict, atol: float = 0.0) -> None:
     assert a["thumbs"] == b["thumbs"]
 
 
+def test_the_fake_spaces_vectors_depend_on_each_snippet_alone():
+    """What the exact comparisons below rely on: batching changes no bit of any vector."""
+    frames = np.random.default_rng(3).integers(0, 256, (5, 8, 48, 64, 3), np.uint8)
+    space, other = HashSpace(hash_config()), HashSpace(hash_config())
+    whole = space.encode_snippets(frames)
+    np.testing.assert_array_equal(whole, np.concatenate([other.encode_snippets(frames[i:i + 1])
+                                                         for i in range(5)]))
+    np.testing.assert_array_equal(whole[1:4], space.encode_snippets(frames[1:4]))
+    np.testing.assert_allclose(np.linalg.norm(whole, axis=1), 1.0, atol=1e-6)
+    assert (whole @ whole.T - np.eye(5)).max() < 0.99  # distinct snippets, distinct vectors
+    assert space.calls == 2 and other.calls == 5
+
+
 def test_overlapped_runner_equals_the_sequential_one_exactly(tmp_path, footage):
     seq, seq_cat, seq_store, seq_space = ingest(tmp_path / "seq", footage, "sequential")
     loc, loc_cat, loc_store, loc_space = ingest(tmp_path / "loc", footage, "local", batch_snippets=8)
