@@ -9,12 +9,14 @@ Systems side by side in one run, over the same archive:
 
 - ``snippets``: the best single snippets (``--snippets``);
 - ``merge``: the former rule, adjacent snippets that both rank among the best 2k merged;
-- ``grounding``: score-aware grounding (search.grounding, the default);
+- ``grounding``: score-aware grounding (search.grounding), moments left where the snippets put them;
+- ``grounding-snap``: the same, each video's moments snapped to its shots (search.shot_snap;
+  search's default; the plain archive is ingested with shots, the overlapping one has none);
 - ``*-hopH``: the same over an archive ingested with overlapping windows (``ingest --hop H``).
 
 Data: the shipped reels (samples.moments; ``tune`` and ``test`` splits, each its own archive),
 or Charades-STA / QVHighlights (benchmarks.moment_data). ``--tune`` searches the grounding
-margin and maximum length on the tune split and prints the grid; the constants in
+margin and maximum length (with and without snapping) on the tune split and prints the grid; the constants in
 search.moments are then fixed by hand and reported on the test split. Results go to the
 DuckDB table of ``bench retrieval`` (dataset ``moments-<split>``), a CSV and two plots.
 """
@@ -89,7 +91,8 @@ def system_hits(system: str, searcher, vector: np.ndarray, k: int = 5) -> list[d
         return [h.__dict__ for h in searcher.search_vector(vector, k, moments=False)]
     if system.startswith("merge"):
         return merged_hits(searcher, vector, k)
-    return [h.__dict__ for h in searcher.search_vector(vector, k)]
+    snap = system.startswith("grounding-snap")
+    return [h.__dict__ for h in searcher.search_vector(vector, k, snap_shots=snap)]
 
 
 def ingest(home: Path, paths: list[Path], hop: float | None) -> tuple[Archive, dict]:
@@ -119,11 +122,13 @@ def tune(archive: Archive, queries: list[MomentQuery]) -> list[dict]:
     searcher = archive.searcher()
     vectors = [archive.space.encode_query([q.text], q.lang)[0] for q in queries]
     grid = []
-    for margin in MARGINS:
-        for max_length in MAX_LENGTHS:
-            searcher.margin, searcher.max_moment = margin, max_length
-            rows = [(q.lang, query_row(system_hits("grounding", searcher, v), q)) for q, v in zip(queries, vectors)]
-            grid.append({"margin": margin, "max_length": max_length} | summarize(rows)["all"])
+    for snap in (False, True):
+        system = "grounding-snap" if snap else "grounding"
+        for margin in MARGINS:
+            for max_length in MAX_LENGTHS:
+                searcher.margin, searcher.max_moment = margin, max_length
+                rows = [(q.lang, query_row(system_hits(system, searcher, v), q)) for q, v in zip(queries, vectors)]
+                grid.append({"snap": snap, "margin": margin, "max_length": max_length} | summarize(rows)["all"])
     return grid
 
 
@@ -165,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
             started = time.perf_counter()
             archive, cost = ingest(work / "homes" / f"{name}{suffix or '-plain'}", paths, hop)
             entry["cost"][f"hop{hop:g}" if hop else "plain"] = cost
-            systems = ["snippets", "merge", "grounding"] if not suffix else ["snippets", "grounding"]
+            systems = ["snippets", "merge", "grounding", "grounding-snap"] if not suffix else ["snippets", "grounding"]
             found = evaluate(archive, queries, systems)
             entry["systems"].update({f"{s}{suffix}": v for s, v in found.items()})
             if args.tune and name == "moments-tune" and hop is None:
@@ -208,9 +213,10 @@ def print_report(report: dict) -> None:
                 print(f"{system:<18}{lang:<10}" + "".join(f"{v[m]:>8.3f}" for m in metrics))
         if "tuning" in entry:
             print(f"\ntuning grid on {name} (grounding, pooled):")
-            print(f"{'margin':>7}{'maxlen':>7}" + "".join(f"{m:>8}" for m in metrics))
+            print(f"{'snap':>5}{'margin':>7}{'maxlen':>7}" + "".join(f"{m:>8}" for m in metrics))
             for row in entry["tuning"]:
-                print(f"{row['margin']:>7}{row['max_length']:>7}" + "".join(f"{row[m]:>8.3f}" for m in metrics))
+                print(f"{'yes' if row.get('snap') else 'no':>5}{row['margin']:>7}{row['max_length']:>7}"
+                      + "".join(f"{row[m]:>8.3f}" for m in metrics))
 
 
 if __name__ == "__main__":
