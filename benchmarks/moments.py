@@ -3,7 +3,8 @@
     python -m benchmarks.moments [--split tune|test|both] [--tune] [--dataset KIND=PATH] [--json]
 
 Metrics of the moment-retrieval literature, per query language and pooled: R1@IoU 0.3/0.5/0.7
-and mean IoU of the top moment, R5@IoU0.5 (any of the top 5). A moment's IoU is its best
+and mean IoU of the top moment, R5@IoU0.5 (any of the top 5); ``snapped@1``: the share of top
+moments that snapping moved. A moment's IoU is its best
 temporal IoU with a ground-truth span of the query in the same video (0 in another video).
 Systems side by side in one run, over the same archive:
 
@@ -61,6 +62,7 @@ def query_row(hits: list[dict], query: MomentQuery) -> dict:
     top = ious[0] if ious else 0.0
     row = {f"R1@{t}": float(top >= t) for t in THRESHOLDS}
     row.update({"mIoU": top, "R5@0.5": float(any(x >= 0.5 for x in ious))})
+    row["snapped@1"] = float(bool(hits and hits[0].get("snapped")))  # the top moment moved to its shot
     return row
 
 
@@ -202,7 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def print_report(report: dict) -> None:
-    metrics = ["R1@0.3", "R1@0.5", "R1@0.7", "mIoU", "R5@0.5"]
+    metrics = ["R1@0.3", "R1@0.5", "R1@0.7", "mIoU", "R5@0.5", "snapped@1"]
     for name, entry in report["datasets"].items():
         print(f"\n{name} ({entry['queries']} queries); cost: "
               + "; ".join(f"{k}: {v['snippets']} vectors, ingest {v['ingest_s']} s (encode {v['encode_s']} s)"
