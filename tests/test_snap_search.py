@@ -1,4 +1,5 @@
-"""Search snaps moments to shots: on a catalog with shots, through the Searcher and the HTTP API.
+"""Search snaps moments to shots: on a catalog with shots, through the Searcher, the HTTP API
+and the CLI.
 
 The archive is made by hand (tests.fakes.add_video plus storage.shots.record_shots) so the
 query's score of every snippet is chosen: the hash space's query vector for a word, and
@@ -7,12 +8,15 @@ snippet vectors at chosen cosines to it. Two videos score alike; only the first 
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
+from api.cli import main
 from api.server import ServerSettings, create_app
 from search.archive import Archive
 from storage.shots import record_shots, shot_spans
@@ -117,3 +121,15 @@ def test_api_field_snap_shots(client):
     assert "snap_shots" in client.get("/api/space").json()["search_options"]
     bad = client.post("/api/search", json={"query": QUERY, "snap_shots": "sometimes"})
     assert bad.status_code == 422 and "snap_shots" in bad.text
+
+
+def test_cli_flag_no_snap_shots(home):
+    args = ["--home", str(home), "--space", HASH_SPACE, "search", QUERY, "--lang", "eng_Latn", "-k", "6"]
+    runner = CliRunner()
+    on = runner.invoke(main, args + ["--json"])
+    off = runner.invoke(main, args + ["--json", "--no-snap-shots"])
+    assert on.exit_code == 0 and off.exit_code == 0, on.output + off.output
+    assert spans_of(json.loads(on.output)["hits"])["/v/cuts.mp4"] == (8.0, 20.0, True)
+    assert spans_of(json.loads(off.output)["hits"])["/v/cuts.mp4"] == (8.0, 12.0, False)
+    text = runner.invoke(main, args)
+    assert "00:08.000-00:20.000  /v/cuts.mp4" in text.output and "snapped to shot" in text.output
