@@ -88,7 +88,8 @@ class Snapped:
 
 def snap_moments(spans: Sequence[tuple[float, float]], shots: Sequence[tuple[float, float]],
                  scored: Sequence[tuple[float, float, float]], *, max_length: float | None = None,
-                 ratio: float = RATIO, cover: float = COVER) -> list[Snapped]:
+                 walls: Sequence[tuple[float, float]] = (), ratio: float = RATIO,
+                 cover: float = COVER) -> list[Snapped]:
     """Every moment of one video snapped to its shots, none crossing another (in input order).
 
     ``spans``: the moments [start, end) best first, not overlapping (as ``search.moments.ground``
@@ -96,7 +97,8 @@ def snap_moments(spans: Sequence[tuple[float, float]], shots: Sequence[tuple[flo
     a shot two moments share; an end then stops at the neighbouring moment's current edge, so the
     snapped moments never overlap and keep their order on the time line. A snap that would make a
     moment longer than ``max_length`` (and longer than it was) is not taken: a moment stays a
-    scene, not a long shot's whole length.
+    scene, not a long shot's whole length. ``walls``: spans no moment may grow into (snippets
+    never shown, such as a query-by-example's own snippet), neighbours that never move.
 
     Example: shots [0, 6) [6, 14); moments [10, 14) (best) and [6, 8); every snippet of [6, 14)
     scores alike. The first snaps to [6, 14) but stops at 8, its neighbour's end: [8, 14); the
@@ -104,16 +106,16 @@ def snap_moments(spans: Sequence[tuple[float, float]], shots: Sequence[tuple[flo
     """
     if not shots or not scored:
         return [Snapped(float(s), float(e), False) for s, e in spans]
-    order = sorted(range(len(spans)), key=lambda i: spans[i][0])  # time order, kept by snapping
-    current = [(float(s), float(e)) for s, e in spans]
+    current = [(float(s), float(e)) for s, e in [*spans, *walls]]
+    order = sorted(range(len(current)), key=lambda i: current[i])  # time order, kept by snapping
     for prev, nxt in zip(order, order[1:]):
         if current[prev][1] > current[nxt][0] + EPS:
             raise ValueError(f"moments {current[prev]} and {current[nxt]} overlap; "
-                             "snap the non-overlapping moments of one video")
+                             "snap the non-overlapping moments of one video, outside its walls")
     place = {i: k for k, i in enumerate(order)}
     near = _Near(shots, scored)
     out = []
-    for i, (start, end) in enumerate(current):
+    for i, (start, end) in enumerate(current[:len(spans)]):
         a, b = snap_to_shots(start, end, *near.around(start, end), ratio, cover)
         if max_length is not None and b - a > max(max_length, end - start) + EPS:
             a, b = start, end
@@ -134,17 +136,18 @@ def snap_hits(hits: list[dict], ids: np.ndarray, starts: np.ndarray, ends: np.nd
     """Search's grounded hits of one video (best first) snapped by ``snap_moments``.
 
     ``ids`` / ``starts`` / ``ends`` / ``scores``: every snippet of the video in time order and
-    the query's scores (``-inf``: never shown, never evidence). The evidence is each snippet's
-    share of the time line (``search.moments.tile``), so overlapping windows are not counted
-    twice. A hit's ``start`` / ``end`` become the snapped span, ``snippet_ids`` the snippets
+    the query's scores (``-inf``: never shown, so never evidence, and no moment grows over it).
+    The evidence is each snippet's share of the time line (``search.moments.tile``), so
+    overlapping windows are not counted twice. A hit's ``start`` / ``end`` become the snapped span, ``snippet_ids`` the snippets
     whose share is centred in it, and ``snapped`` says whether it moved.
     """
     lo, hi = tile(starts, ends)
     s = np.asarray(scores, np.float64)
     ok = np.isfinite(s)
     scored = list(zip(lo[ok].tolist(), hi[ok].tolist(), s[ok].tolist()))
+    walls = list(zip(lo[~ok].tolist(), hi[~ok].tolist()))
     spans = snap_moments([(h["start"], h["end"]) for h in hits], shots, scored,
-                         max_length=max_length, ratio=ratio, cover=cover)
+                         max_length=max_length, walls=walls, ratio=ratio, cover=cover)
     mid = (lo + hi) / 2
     out = []
     for hit, span in zip(hits, spans):

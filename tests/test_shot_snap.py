@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from indexer.sampling import merge_shots, shot_windows
-from search.moments import ground
+from search.moments import ground, tile
 from search.shot_snap import Snapped, shot_matches, snap_hits, snap_moments, snap_to_shots
 
 SHOTS = [(0.0, 6.0), (6.0, 14.0), (14.0, 20.0)]
@@ -47,6 +47,8 @@ def test_docstring_example_the_better_moment_claims_the_shot_up_to_its_neighbour
     assert (second.start, second.end, second.snapped) == (6.0, 8.0, False)
     alone, = snap_moments([(10.0, 14.0)], shots, scored)
     assert (alone.start, alone.end, alone.snapped) == (6.0, 14.0, True)
+    walled, = snap_moments([(10.0, 14.0)], shots, scored, walls=[(7.0, 8.0)])  # a snippet never shown
+    assert (walled.start, walled.end, walled.snapped) == (8.0, 14.0, True)
 
 
 def test_a_snap_past_the_longest_moment_is_not_taken():
@@ -77,6 +79,8 @@ def shot_videos(draw):
         starts = [i * hop for i in range(int(duration // hop))] or [0.0]
         ends = [min(s + 4.0, duration) for s in starts]
     scores = draw(st.lists(st.floats(0.0, 1.0), min_size=len(starts), max_size=len(starts)))
+    if draw(st.booleans()):  # a query by example: its own snippet is never shown
+        scores[draw(st.integers(0, len(scores) - 1))] = float("-inf")
     return shots, starts, ends, scores, draw(st.floats(0.0, 1.0)), draw(st.floats(4.0, 24.0))
 
 
@@ -104,3 +108,7 @@ def test_snapped_moments_of_a_video_never_overlap_and_only_grow(case):
     assert all(a[1] <= b[0] + 1e-9 for a, b in zip(spans, spans[1:]))  # never overlap
     claimed = [s for h in snapped for s in h["snippet_ids"]]
     assert len(claimed) == len(set(claimed))  # no snippet in two moments
+    lo, hi = tile(starts, ends)
+    for i in np.flatnonzero(~np.isfinite(scores)):  # nor one never shown
+        assert ids[i] not in claimed
+        assert all(h["end"] <= lo[i] + 1e-9 or h["start"] >= hi[i] - 1e-9 for h in snapped)
