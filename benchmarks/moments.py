@@ -1,11 +1,11 @@
 """Moment retrieval (``vidsonar bench moments``): do time codes point at the scene?
 
-    python -m benchmarks.moments [--split tune|test|both] [--tune] [--dataset KIND=PATH] [--json]
+    python -m benchmarks.moments [--split tune|test|both] [--tune] [--long] [--dataset KIND=PATH] [--json]
 
 Metrics of the moment-retrieval literature, per query language and pooled: R1@IoU 0.3/0.5/0.7
 and mean IoU of the top moment, R5@IoU0.5 (any of the top 5); ``snapped@1``: the share of top
-moments that snapping moved. A moment's IoU is its best
-temporal IoU with a ground-truth span of the query in the same video (0 in another video).
+moments that snapping moved. A moment's IoU is its best temporal IoU with a ground-truth span
+of the query in the same video (0 in another video).
 Systems side by side in one run, over the same archive:
 
 - ``snippets``: the best single snippets (``--snippets``);
@@ -15,10 +15,11 @@ Systems side by side in one run, over the same archive:
   search's default; the plain archive is ingested with shots, the overlapping one has none);
 - ``*-hopH``: the same over an archive ingested with overlapping windows (``ingest --hop H``).
 
-Data: the shipped reels (samples.moments; ``tune`` and ``test`` splits, each its own archive),
-or Charades-STA / QVHighlights (benchmarks.moment_data). ``--tune`` searches the grounding
-margin and maximum length (with and without snapping) on the tune split and prints the grid; the constants in
-search.moments are then fixed by hand and reported on the test split. Results go to the
+Data: the shipped reels (samples.moments; ``tune`` and ``test`` splits, each its own archive;
+``--long`` adds reels of 10-15 s scenes, ``LONG_REELS``), or Charades-STA / QVHighlights
+(benchmarks.moment_data). ``--tune`` searches the grounding margin and maximum length (with
+and without snapping) on the tune split and prints the grid; the constants in search.moments
+are then fixed by hand and reported on the test split. Results go to the
 DuckDB table of ``bench retrieval`` (dataset ``moments-<split>``), a CSV and two plots.
 """
 
@@ -43,6 +44,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 THRESHOLDS = (0.3, 0.5, 0.7)
 MARGINS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 MAX_LENGTHS = (8.0, 12.0, 16.0, 24.0)
+#: ``--long``: reels of long scenes (10-15 s: three or four windows a shot), where a moment can
+#: stop part-way through its shot; the photos of the tune split, never used for tuning
+LONG_REELS: dict[str, list[tuple[str, float]]] = {
+    "l1-space": [("astronaut", 12.0), ("clock", 10.5), ("rocket", 14.0)],
+    "l2-home": [("chelsea", 13.5), ("coffee", 11.0), ("motorcycle", 15.0)],
+    "l3-studio": [("page", 10.5), ("camera", 14.5), ("astronaut", 11.5)],
+    "l4-road": [("motorcycle", 12.5), ("rocket", 10.0), ("chelsea", 14.5)],
+}
 
 
 def iou(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -104,7 +113,10 @@ def ingest(home: Path, paths: list[Path], hop: float | None) -> tuple[Archive, d
     getattr(space, "label_embeddings", None)
     space.encode_snippets(np.zeros((1, 8, space.frame_size, space.frame_size, 3), np.uint8))
     report = archive.ingestor(hop=hop).ingest(paths)
-    cost = {"snippets": archive.store.index.count, "ingest_s": round(report.wall_seconds, 2),
+    from storage.shots import shot_spans
+    shots = shot_spans(archive.catalog, [v.id for v in archive.catalog.videos()])
+    cost = {"snippets": archive.store.index.count, "shots": sum(len(s) for s in shots.values()),
+            "ingest_s": round(report.wall_seconds, 2),
             "encode_s": round(report.stage_seconds.get("encode", 0.0), 2),
             "media_s": round(report.media_seconds, 2), "failed": len(report.failed)}
     return archive, cost
@@ -140,6 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--dataset", help="KIND=PATH instead of the shipped set; KIND: " + ", ".join(LOADERS))
     ap.add_argument("--hop", type=float, action="append", help="Overlapping variant(s) (default: 2)")
     ap.add_argument("--tune", action="store_true", help="Print the margin x max-length grid on the tune split")
+    ap.add_argument("--long", action="store_true", help="Also run reels of long scenes (10-15 s shots)")
     ap.add_argument("--work", type=Path, help="Folder for reels and archives (default: a temporary one)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--db", type=Path, help="DuckDB file (default: OUT/retrieval.duckdb)")
@@ -163,6 +176,9 @@ def main(argv: list[str] | None = None) -> dict:
         for split in splits:
             videos = build_reels(work / "reels" / split, split)
             sets[f"moments-{split}"] = ([v.path for v in videos], moment_queries(videos))
+        if args.long:
+            videos = build_reels(work / "reels" / "long", "long", reels=LONG_REELS)
+            sets["moments-long"] = ([v.path for v in videos], moment_queries(videos))
     report: dict = {"run_id": run.run_id, "datasets": {}}
     rows_out = []
     for name, (paths, queries) in sets.items():
@@ -207,7 +223,8 @@ def print_report(report: dict) -> None:
     metrics = ["R1@0.3", "R1@0.5", "R1@0.7", "mIoU", "R5@0.5", "snapped@1"]
     for name, entry in report["datasets"].items():
         print(f"\n{name} ({entry['queries']} queries); cost: "
-              + "; ".join(f"{k}: {v['snippets']} vectors, ingest {v['ingest_s']} s (encode {v['encode_s']} s)"
+              + "; ".join(f"{k}: {v['snippets']} vectors, {v.get('shots', 0)} shots, "
+                          f"ingest {v['ingest_s']} s (encode {v['encode_s']} s)"
                           for k, v in entry["cost"].items()))
         print(f"{'system':<18}{'language':<10}" + "".join(f"{m:>8}" for m in metrics))
         for system, by_lang in entry["systems"].items():
