@@ -107,6 +107,8 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: fl
               help="Merge adjacent hit snippets of a video into one moment.")
 @click.option("--group-by-video", is_flag=True, help="At most one hit per video.")
 @click.option("--keep-duplicates", is_flag=True, help="Do not collapse near-identical footage.")
+@click.option("--snap-shots/--no-snap-shots", default=True, show_default=True,
+              help="Stretch a moment to its shot's cuts when the whole shot matches.")
 @click.option("--video-id", "video_ids", type=int, multiple=True, help="Only these videos (repeatable).")
 @click.option("--path", "path_glob", help="Only videos whose path matches this glob, e.g. '*/2024/*'.")
 @click.option("--min-duration", type=float, help="Only videos at least this long (seconds).")
@@ -121,7 +123,7 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: fl
 @fail_cleanly
 def search(ctx: click.Context, query: str | None, lang: str | None, k: int, image: str | None,
            video_spec: str | None, like: int | None, rerank: str | None, moments: bool,
-           group_by_video: bool, keep_duplicates: bool, video_ids: tuple[int, ...],
+           group_by_video: bool, keep_duplicates: bool, snap_shots: bool, video_ids: tuple[int, ...],
            path_glob: str | None, min_duration: float | None, max_duration: float | None,
            after, before, tags: tuple[str, ...], summaries: bool, summary_lang: str | None,
            as_json: bool) -> None:
@@ -132,7 +134,7 @@ def search(ctx: click.Context, query: str | None, lang: str | None, k: int, imag
                       max_duration=max_duration, ingested_after=after, ingested_before=before,
                       tags=tags)
     common = dict(k=k, filters=filters, moments=moments, group_by_video=group_by_video,
-                  collapse=not keep_duplicates, summaries=summaries)
+                  collapse=not keep_duplicates, summaries=summaries, snap_shots=snap_shots)
     if image or video_spec or like is not None:
         if query:
             raise click.UsageError("give a QUERY or an example (--image/--video/--like), not both")
@@ -154,7 +156,7 @@ def search(ctx: click.Context, query: str | None, lang: str | None, k: int, imag
                f"{', ' + lang_note if lang_note else ''})")
     for hit in result.hits:
         click.echo(f"{hit.rank:>3}  {hit.score:6.3f}  {timecode(hit.start)}-{timecode(hit.end)}  "
-                   f"{hit.video_path}  [snippet {hit.snippet_id}]")
+                   f"{hit.video_path}  [snippet {hit.snippet_id}{', snapped to shot' if hit.snapped else ''}]")
         if hit.summary:
             click.echo(f"       {hit.summary['text']}")
 

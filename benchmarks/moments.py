@@ -1,21 +1,25 @@
 """Moment retrieval (``vidsonar bench moments``): do time codes point at the scene?
 
-    python -m benchmarks.moments [--split tune|test|both] [--tune] [--dataset KIND=PATH] [--json]
+    python -m benchmarks.moments [--split tune|test|both] [--tune] [--long] [--dataset KIND=PATH] [--json]
 
 Metrics of the moment-retrieval literature, per query language and pooled: R1@IoU 0.3/0.5/0.7
-and mean IoU of the top moment, R5@IoU0.5 (any of the top 5). A moment's IoU is its best
-temporal IoU with a ground-truth span of the query in the same video (0 in another video).
+and mean IoU of the top moment, R5@IoU0.5 (any of the top 5); ``snapped@1``: the share of top
+moments that snapping moved. A moment's IoU is its best temporal IoU with a ground-truth span
+of the query in the same video (0 in another video).
 Systems side by side in one run, over the same archive:
 
 - ``snippets``: the best single snippets (``--snippets``);
 - ``merge``: the former rule, adjacent snippets that both rank among the best 2k merged;
-- ``grounding``: score-aware grounding (search.grounding, the default);
+- ``grounding``: score-aware grounding (search.grounding), moments left where the snippets put them;
+- ``grounding-snap``: the same, each video's moments snapped to its shots (search.shot_snap;
+  search's default; the plain archive is ingested with shots, the overlapping one has none);
 - ``*-hopH``: the same over an archive ingested with overlapping windows (``ingest --hop H``).
 
-Data: the shipped reels (samples.moments; ``tune`` and ``test`` splits, each its own archive),
-or Charades-STA / QVHighlights (benchmarks.moment_data). ``--tune`` searches the grounding
-margin and maximum length on the tune split and prints the grid; the constants in
-search.moments are then fixed by hand and reported on the test split. Results go to the
+Data: the shipped reels (samples.moments; ``tune`` and ``test`` splits, each its own archive;
+``--long`` adds reels of 10-15 s scenes, ``LONG_REELS``), or Charades-STA / QVHighlights
+(benchmarks.moment_data). ``--tune`` searches the grounding margin and maximum length (with
+and without snapping) on the tune split and prints the grid; the constants in search.moments
+are then fixed by hand and reported on the test split. Results go to the
 DuckDB table of ``bench retrieval`` (dataset ``moments-<split>``), a CSV and two plots.
 """
 
@@ -40,6 +44,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 THRESHOLDS = (0.3, 0.5, 0.7)
 MARGINS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 MAX_LENGTHS = (8.0, 12.0, 16.0, 24.0)
+#: ``--long``: reels of long scenes (10-15 s: three or four windows a shot), where a moment can
+#: stop part-way through its shot; the photos of the tune split, never used for tuning
+LONG_REELS: dict[str, list[tuple[str, float]]] = {
+    "l1-space": [("astronaut", 12.0), ("clock", 10.5), ("rocket", 14.0)],
+    "l2-home": [("chelsea", 13.5), ("coffee", 11.0), ("motorcycle", 15.0)],
+    "l3-studio": [("page", 10.5), ("camera", 14.5), ("astronaut", 11.5)],
+    "l4-road": [("motorcycle", 12.5), ("rocket", 10.0), ("chelsea", 14.5)],
+}
 
 
 def iou(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -59,6 +71,7 @@ def query_row(hits: list[dict], query: MomentQuery) -> dict:
     top = ious[0] if ious else 0.0
     row = {f"R1@{t}": float(top >= t) for t in THRESHOLDS}
     row.update({"mIoU": top, "R5@0.5": float(any(x >= 0.5 for x in ious))})
+    row["snapped@1"] = float(bool(hits and hits[0].get("snapped")))  # the top moment moved to its shot
     return row
 
 
@@ -89,7 +102,8 @@ def system_hits(system: str, searcher, vector: np.ndarray, k: int = 5) -> list[d
         return [h.__dict__ for h in searcher.search_vector(vector, k, moments=False)]
     if system.startswith("merge"):
         return merged_hits(searcher, vector, k)
-    return [h.__dict__ for h in searcher.search_vector(vector, k)]
+    snap = system.startswith("grounding-snap")
+    return [h.__dict__ for h in searcher.search_vector(vector, k, snap_shots=snap)]
 
 
 def ingest(home: Path, paths: list[Path], hop: float | None) -> tuple[Archive, dict]:
@@ -99,7 +113,10 @@ def ingest(home: Path, paths: list[Path], hop: float | None) -> tuple[Archive, d
     getattr(space, "label_embeddings", None)
     space.encode_snippets(np.zeros((1, 8, space.frame_size, space.frame_size, 3), np.uint8))
     report = archive.ingestor(hop=hop).ingest(paths)
-    cost = {"snippets": archive.store.index.count, "ingest_s": round(report.wall_seconds, 2),
+    from storage.shots import shot_spans
+    shots = shot_spans(archive.catalog, [v.id for v in archive.catalog.videos()])
+    cost = {"snippets": archive.store.index.count, "shots": sum(len(s) for s in shots.values()),
+            "ingest_s": round(report.wall_seconds, 2),
             "encode_s": round(report.stage_seconds.get("encode", 0.0), 2),
             "media_s": round(report.media_seconds, 2), "failed": len(report.failed)}
     return archive, cost
@@ -119,11 +136,13 @@ def tune(archive: Archive, queries: list[MomentQuery]) -> list[dict]:
     searcher = archive.searcher()
     vectors = [archive.space.encode_query([q.text], q.lang)[0] for q in queries]
     grid = []
-    for margin in MARGINS:
-        for max_length in MAX_LENGTHS:
-            searcher.margin, searcher.max_moment = margin, max_length
-            rows = [(q.lang, query_row(system_hits("grounding", searcher, v), q)) for q, v in zip(queries, vectors)]
-            grid.append({"margin": margin, "max_length": max_length} | summarize(rows)["all"])
+    for snap in (False, True):
+        system = "grounding-snap" if snap else "grounding"
+        for margin in MARGINS:
+            for max_length in MAX_LENGTHS:
+                searcher.margin, searcher.max_moment = margin, max_length
+                rows = [(q.lang, query_row(system_hits(system, searcher, v), q)) for q, v in zip(queries, vectors)]
+                grid.append({"snap": snap, "margin": margin, "max_length": max_length} | summarize(rows)["all"])
     return grid
 
 
@@ -133,6 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--dataset", help="KIND=PATH instead of the shipped set; KIND: " + ", ".join(LOADERS))
     ap.add_argument("--hop", type=float, action="append", help="Overlapping variant(s) (default: 2)")
     ap.add_argument("--tune", action="store_true", help="Print the margin x max-length grid on the tune split")
+    ap.add_argument("--long", action="store_true", help="Also run reels of long scenes (10-15 s shots)")
     ap.add_argument("--work", type=Path, help="Folder for reels and archives (default: a temporary one)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--db", type=Path, help="DuckDB file (default: OUT/retrieval.duckdb)")
@@ -156,6 +176,9 @@ def main(argv: list[str] | None = None) -> dict:
         for split in splits:
             videos = build_reels(work / "reels" / split, split)
             sets[f"moments-{split}"] = ([v.path for v in videos], moment_queries(videos))
+        if args.long:
+            videos = build_reels(work / "reels" / "long", "long", reels=LONG_REELS)
+            sets["moments-long"] = ([v.path for v in videos], moment_queries(videos))
     report: dict = {"run_id": run.run_id, "datasets": {}}
     rows_out = []
     for name, (paths, queries) in sets.items():
@@ -165,7 +188,7 @@ def main(argv: list[str] | None = None) -> dict:
             started = time.perf_counter()
             archive, cost = ingest(work / "homes" / f"{name}{suffix or '-plain'}", paths, hop)
             entry["cost"][f"hop{hop:g}" if hop else "plain"] = cost
-            systems = ["snippets", "merge", "grounding"] if not suffix else ["snippets", "grounding"]
+            systems = ["snippets", "merge", "grounding", "grounding-snap"] if not suffix else ["snippets", "grounding"]
             found = evaluate(archive, queries, systems)
             entry["systems"].update({f"{s}{suffix}": v for s, v in found.items()})
             if args.tune and name == "moments-tune" and hop is None:
@@ -197,10 +220,11 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def print_report(report: dict) -> None:
-    metrics = ["R1@0.3", "R1@0.5", "R1@0.7", "mIoU", "R5@0.5"]
+    metrics = ["R1@0.3", "R1@0.5", "R1@0.7", "mIoU", "R5@0.5", "snapped@1"]
     for name, entry in report["datasets"].items():
         print(f"\n{name} ({entry['queries']} queries); cost: "
-              + "; ".join(f"{k}: {v['snippets']} vectors, ingest {v['ingest_s']} s (encode {v['encode_s']} s)"
+              + "; ".join(f"{k}: {v['snippets']} vectors, {v.get('shots', 0)} shots, "
+                          f"ingest {v['ingest_s']} s (encode {v['encode_s']} s)"
                           for k, v in entry["cost"].items()))
         print(f"{'system':<18}{'language':<10}" + "".join(f"{m:>8}" for m in metrics))
         for system, by_lang in entry["systems"].items():
@@ -208,9 +232,10 @@ def print_report(report: dict) -> None:
                 print(f"{system:<18}{lang:<10}" + "".join(f"{v[m]:>8.3f}" for m in metrics))
         if "tuning" in entry:
             print(f"\ntuning grid on {name} (grounding, pooled):")
-            print(f"{'margin':>7}{'maxlen':>7}" + "".join(f"{m:>8}" for m in metrics))
+            print(f"{'snap':>5}{'margin':>7}{'maxlen':>7}" + "".join(f"{m:>8}" for m in metrics))
             for row in entry["tuning"]:
-                print(f"{row['margin']:>7}{row['max_length']:>7}" + "".join(f"{row[m]:>8.3f}" for m in metrics))
+                print(f"{'yes' if row.get('snap') else 'no':>5}{row['margin']:>7}{row['max_length']:>7}"
+                      + "".join(f"{row[m]:>8.3f}" for m in metrics))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from encoders.base import ConceptSpace
 from indexer.discover import discover
 from indexer.report import IngestReport
 from indexer.sampling import DEFAULT_HOP, DEFAULT_WINDOW, FRAMES_PER_SNIPPET, overlap_factor
-from indexer.shots import DEFAULT_DETECTOR, make_detector
+from indexer.shots import DEFAULT_DETECTOR, validate_detector
 from indexer.stages import (Checkpoints, Encoder, Planner, ReadSpec, SpaceSpec, Writer,
                             sweep_incomplete)
 from storage.catalog import Catalog
@@ -66,7 +66,7 @@ class Ingestor:
             raise InputError(f"overlapping windows (hop) tile the fixed grid: --shots {shots} "
                              "and --hop cannot be combined (give --shots none, or no --hop)")
         self.shots, self.shot_threshold = shots, shot_threshold  # detector name, or "none"
-        make_detector(shots, shot_threshold)  # a bad name or threshold fails before any work
+        validate_detector(shots, shot_threshold)  # a bad name or threshold fails before any work
 
     def ingest(self, paths: Iterable[str | Path],
                progress: Callable[[Path, str], None] | None = None,

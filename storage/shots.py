@@ -50,3 +50,18 @@ def shots_of(catalog: Catalog, video_id: int) -> list[Shot]:
     with catalog.session() as s:
         rows = s.scalars(sa.select(ShotRow).where(ShotRow.video_id == video_id).order_by(ShotRow.idx))
         return [Shot(r.idx, r.start, r.end, r.detector, r.threshold) for r in rows]
+
+
+def shot_spans(catalog: Catalog, video_ids: Sequence[int]) -> dict[int, list[tuple[float, float]]]:
+    """The shots [start, end) of each given video that has any, in order (one query: search
+    snaps the moments of its candidate videos to them)."""
+    ids = [int(v) for v in video_ids]
+    if not ids:
+        return {}
+    out: dict[int, list[tuple[float, float]]] = {}
+    with catalog.session() as s:
+        rows = s.execute(sa.select(ShotRow.video_id, ShotRow.start, ShotRow.end)
+                         .where(ShotRow.video_id.in_(ids)).order_by(ShotRow.video_id, ShotRow.idx))
+        for vid, start, end in rows:
+            out.setdefault(vid, []).append((start, end))
+    return out

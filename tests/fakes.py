@@ -1,9 +1,13 @@
 """Deterministic stand-ins for tests that check plumbing, not meaning, and catalog helpers.
 
-``HashSpace`` embeds words as fixed random vectors and a snippet as its mean colour,
-projected: no weights, milliseconds per call, the same vectors every run. ``hash_space``
-registers it (as space ``hash-test``) for the duration of a ``with`` block, so nothing
-outlives the test module that asked for it.
+``HashSpace`` is the one fake concept space: every vector is a fixed function of its own
+input and nothing else. Words hash to fixed random vectors (a text is their sum); a snippet is
+its frames' 8x8 grid of block-mean colours through a fixed random projection, computed one
+snippet at a time, so the vectors never depend on the batch they came in and runners that
+batch differently must give the same bytes. No weights, milliseconds per call, the same
+vectors every run and in every process (a Ray worker rebuilds it from its ``SpaceSpec``).
+``hash_space`` registers it (as space ``hash-test``) for the duration of a ``with`` block, so
+nothing outlives the test module that asked for it.
 """
 
 from __future__ import annotations
@@ -23,10 +27,19 @@ HASH_SPACE = "hash-test"
 
 
 class HashSpace(ConceptSpace):
-    """Words hash to fixed random vectors; a snippet is its mean colour, projected."""
+    """Words hash to fixed random vectors; a snippet is its block-mean colours, projected."""
 
     needs_language = False
     frame_size = 48
+    GRID = 8  # block means per side
+
+    def __init__(self, config: SpaceConfig, cache_dir=None):
+        super().__init__(config, cache_dir)
+        cells = self.GRID * self.GRID * 3
+        self.projection = np.random.default_rng(7).standard_normal((cells, config.dim))
+        # an offset, so that a mid-grey clip too has a direction
+        self.bias = 0.01 * np.random.default_rng(8).standard_normal(config.dim)
+        self.calls = 0  # encode_snippets calls, so tests can see how snippets were batched
 
     def _encode_text(self, texts, lang, query):
         out = np.zeros((len(texts), self.dim), np.float32)
@@ -36,9 +49,17 @@ class HashSpace(ConceptSpace):
         return l2_normalize(out + 1e-3)
 
     def encode_snippets(self, frames):
-        colour = np.asarray(frames, np.float32).mean(axis=(1, 2, 3)) / 255.0  # (n, 3)
-        proj = np.random.default_rng(0).standard_normal((3, self.dim)).astype(np.float32)
-        return l2_normalize(colour @ proj + 0.01)
+        frames, n, f = self._snippet_batch(frames)
+        self.calls += 1
+        g = self.GRID
+        out = np.zeros((n, self.dim), np.float32)
+        for i in range(n):  # one snippet at a time: the result cannot depend on the batch
+            clip = frames[i].astype(np.float64)
+            h, w = clip.shape[1] // g * g, clip.shape[2] // g * g
+            blocks = clip[:, :h, :w].reshape(f, g, h // g, g, w // g, 3).mean(axis=(0, 2, 4))
+            # centred on mid-grey: clips that differ point in different directions
+            out[i] = (blocks.reshape(-1) / 255.0 - 0.5) @ self.projection + self.bias
+        return l2_normalize(out)
 
     @property
     def has_decoder(self):
@@ -49,7 +70,7 @@ class HashSpace(ConceptSpace):
 
 
 def hash_config(name: str = HASH_SPACE, dim: int = 16) -> SpaceConfig:
-    return SpaceConfig(name, HASH_SPACE, dim, "e5", description="tests only: hashed words and mean colours")
+    return SpaceConfig(name, HASH_SPACE, dim, "e5", description="tests only: hashed words and block colours")
 
 
 @contextmanager

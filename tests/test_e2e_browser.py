@@ -1,6 +1,7 @@
 """End to end: the real CLI ingests real footage, the real server serves it on 127.0.0.1,
 and headless Chromium (Debian's package, driven by playwright; no browser download) uses
-the page: search, see thumbnails with time codes, play a hit, upload a file.
+the page: search, see thumbnails with time codes, play a hit, see a reel's cuts on its
+timeline, upload a file.
 
 Saves a screenshot in the test's temporary folder; with VIDSONAR_SCREENSHOT=PATH set (the
 committed benchmarks/results/web-search.png was made so), there instead.
@@ -40,6 +41,7 @@ def server(tmp_path_factory):
     media = tmp_path_factory.mktemp("e2e-media")
     for name in ("coffee", "chelsea"):
         make_clip(media / f"{name}.mp4", [name], seconds=6.0)
+    make_clip(media / "reel-camera-motorcycle.mp4", ["camera", "motorcycle"], seconds=5.0)  # a cut at 5 s
     make_clip(tmp_path_factory.mktemp("e2e-upload") / "rocket.mp4", ["rocket"], seconds=4.0)
     env = {**os.environ, "VIDSONAR_HOME": str(home), "VIDSONAR_API_KEYS": KEY}
     env.pop("VIDSONAR_SPACE", None)
@@ -47,7 +49,7 @@ def server(tmp_path_factory):
                    capture_output=True, timeout=600, cwd=REPO)
     with vidsonar_server(env) as (url, proc):
         health = wait_healthy(url, proc)
-        assert health["videos"] == 2
+        assert health["videos"] == 3
         yield url, tmp_path_factory.getbasetemp()
 
 
@@ -118,6 +120,51 @@ def test_search_shows_thumbnails_with_time_codes_and_plays(server, page):
     assert shot.stat().st_size > 10_000  # a real page, not a blank image
 
 
+def open_hit(page, query: str, name: str) -> dict:
+    """Search in English, click the first hit of the video called ``name``; the hit played."""
+    page.fill("#q", query)
+    page.select_option("#lang", "eng_Latn")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_selector(f'#results[data-for="{query}"] .hit')
+    page.locator(".hit", has_text=name).first.click()
+    page.wait_for_selector("#timeline-box:not([hidden]) #timeline .moment")
+    return page.evaluate("state.current")
+
+
+def test_timeline_draws_the_videos_cuts_under_the_moments(server, page):
+    url, _ = server
+    page.goto(url)
+    page.wait_for_selector("#lang option:nth-child(3)", state="attached")
+    hit = open_hit(page, "a motorcycle", "reel-camera-motorcycle")
+    with urllib.request.urlopen(f"{url}/api/videos/{hit['video_id']}", timeout=30) as resp:
+        shots = json.loads(resp.read())["shots"]
+    cuts = [s["start"] for s in shots if s["start"] > 0]
+    assert len(cuts) == 1 and abs(cuts[0] - 5.0) < 0.2, shots  # the detector found the reel's cut
+    page.wait_for_function(f"document.querySelector('#timeline').dataset.cuts === '{len(cuts)}'")
+    drawn = page.evaluate("""() => {
+        const bar = document.querySelector('#timeline').getBoundingClientRect();
+        return [...document.querySelectorAll('#timeline .cut')].map((c) => {
+            const r = c.getBoundingClientRect();
+            return {at: +c.dataset.at, x: (r.left + r.width / 2 - bar.left) / bar.width,
+                    visible: r.width > 0 && r.height >= bar.height};
+        });
+    }""")
+    length = page.evaluate("state.timelineLength")
+    assert [d["at"] for d in drawn] == cuts
+    assert all(d["visible"] for d in drawn), drawn
+    assert all(abs(d["x"] - d["at"] / length) < 0.01 for d in drawn), (drawn, length)  # at the cut
+    # under the hit markers: before them in the bar and on a lower layer
+    order = page.evaluate("[...document.querySelector('#timeline').children].map((e) => e.className)")
+    assert order.index("cut") < min(i for i, c in enumerate(order) if c.startswith("moment")), order
+    z = page.evaluate("[getComputedStyle(document.querySelector('#timeline .cut')).zIndex, "
+                      "getComputedStyle(document.querySelector('#timeline .moment')).zIndex]")
+    assert int(z[0]) < int(z[1]), z
+    # a one-shot clip has no cut to draw
+    open_hit(page, "a cup of coffee", "coffee.mp4")
+    page.wait_for_function("document.querySelector('#timeline').dataset.cuts === '0'")
+    assert page.locator("#timeline .cut").count() == 0
+
+
 def test_upload_through_the_page(server, page):
     url, base = server
     upload = next(base.glob("e2e-upload*")) / "rocket.mp4"
@@ -132,4 +179,4 @@ def test_upload_through_the_page(server, page):
     upload_job = "[...document.querySelectorAll('#jobs li')].find(li => li.textContent.includes('rocket.mp4'))"
     page.wait_for_function(f"({upload_job})?.textContent.includes('done')", timeout=120_000)
     assert "1 ingested" in page.evaluate(f"({upload_job}).textContent")
-    page.wait_for_function("document.querySelector('#archive-info').textContent.startsWith('3 videos')")
+    page.wait_for_function("document.querySelector('#archive-info').textContent.startsWith('4 videos')")

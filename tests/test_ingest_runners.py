@@ -1,8 +1,9 @@
 """Ingestion runners agree: overlapped local == sequential exactly, Ray == local; resumable items.
 
-Plumbing runs on the deterministic fake space (tests/fake_space.py): a snippet's vector depends
-on its own frames only, so runners that batch differently must give the same bytes. Ray runs
-for real on a session-scoped local cluster (2 CPUs, no GPU, dashboard off, a small object store).
+Plumbing runs on the deterministic fake space (``tests.fakes.HashSpace``): a snippet's vector
+depends on its own frames only, so runners that batch differently must give the same bytes.
+Ray runs for real on a session-scoped local cluster (2 CPUs, no GPU, dashboard off, a small
+object store).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from storage.index_store import IndexStore
 from storage.items import ItemStore
 from storage.jobs import JobStore
 from tests.conftest import REPO, moving_frames
-from tests.fake_space import fake_space
+from tests.fakes import HASH_SPACE, HashSpace, hash_config
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +55,7 @@ def footage(tmp_path_factory, bad_files) -> list[Path]:
 def ingest(root: Path, files, runner: str, **kwargs):
     root.mkdir(parents=True, exist_ok=True)
     catalog = Catalog(f"sqlite:///{root}/catalog.db")
-    space = kwargs.pop("space", None) or fake_space()
+    space = kwargs.pop("space", None) or HashSpace(hash_config())
     store = IndexStore(catalog, space.name, space.dim, root / "index")
     kwargs.setdefault("shots", "none")  # the fixed grid: expected windows come from snippet_windows
     report = Ingestor(catalog, space, store, root / "thumbs", runner=runner, **kwargs).ingest(files)
@@ -90,6 +91,19 @@ def assert_same(a: dict, b: dict, atol: float = 0.0) -> None:
     assert a["thumbs"] == b["thumbs"]
 
 
+def test_the_fake_spaces_vectors_depend_on_each_snippet_alone():
+    """What the exact comparisons below rely on: batching changes no bit of any vector."""
+    frames = np.random.default_rng(3).integers(0, 256, (5, 8, 48, 64, 3), np.uint8)
+    space, other = HashSpace(hash_config()), HashSpace(hash_config())
+    whole = space.encode_snippets(frames)
+    np.testing.assert_array_equal(whole, np.concatenate([other.encode_snippets(frames[i:i + 1])
+                                                         for i in range(5)]))
+    np.testing.assert_array_equal(whole[1:4], space.encode_snippets(frames[1:4]))
+    np.testing.assert_allclose(np.linalg.norm(whole, axis=1), 1.0, atol=1e-6)
+    assert (whole @ whole.T - np.eye(5)).max() < 0.99  # distinct snippets, distinct vectors
+    assert space.calls == 2 and other.calls == 5
+
+
 def test_overlapped_runner_equals_the_sequential_one_exactly(tmp_path, footage):
     seq, seq_cat, seq_store, seq_space = ingest(tmp_path / "seq", footage, "sequential")
     loc, loc_cat, loc_store, loc_space = ingest(tmp_path / "loc", footage, "local", batch_snippets=8)
@@ -119,7 +133,7 @@ def test_ray_runner_equals_the_local_one(tmp_path, footage, ray_cluster):
     assert_same(snapshot(loc_cat, tmp_path / "loc" / "thumbs"),
                 snapshot(ray_cat, tmp_path / "ray" / "thumbs"), atol=1e-3)
     assert ray_report.failed == loc.failed
-    snippets = expected_snippets(footage, 64)
+    snippets = expected_snippets(footage, HashSpace.frame_size)
     assert (ray_report.ingested, ray_report.skipped, ray_report.snippets) == (4, 1, snippets)
     assert ray_store.index.count == snippets and ray_report.runner == "ray"
 
@@ -158,7 +172,7 @@ def test_a_pending_video_left_by_a_dead_run_is_swept(tmp_path, footage):
     # what a kill leaves: a reserved (pending) video with thumbnails, its item pending,
     # its job running under a process that is gone
     jobs, items = JobStore(catalog), ItemStore(catalog)
-    job = jobs.create("cli", [str(footage[2])], "fake-test")
+    job = jobs.create("cli", [str(footage[2])], HASH_SPACE)
     jobs.start(job.id, total=1)
     with catalog.session() as s:
         s.execute(sa.update(sa.table("ingest_jobs", sa.column("id"), sa.column("owner")))

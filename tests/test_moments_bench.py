@@ -28,7 +28,9 @@ def test_query_row_counts_the_top_moment_and_any_of_five():
             {"video_path": "/a/reel.mp4", "start": 4.0, "end": 12.0}]
     row = query_row(hits, q)
     assert row["R1@0.5"] == 0.0 and row["mIoU"] == 0.0 and row["R5@0.5"] == 1.0
-    assert query_row(hits[1:], q) == {"R1@0.3": 1.0, "R1@0.5": 1.0, "R1@0.7": 1.0, "mIoU": 0.75, "R5@0.5": 1.0}
+    assert query_row(hits[1:], q) == {"R1@0.3": 1.0, "R1@0.5": 1.0, "R1@0.7": 1.0, "mIoU": 0.75, "R5@0.5": 1.0,
+                                      "snapped@1": 0.0}
+    assert query_row([{**hits[1], "snapped": True}, hits[0]], q)["snapped@1"] == 1.0
     table = summarize([("fra_Latn", query_row(hits, q)), ("deu_Latn", query_row(hits[1:], q))])
     assert table["all"]["R5@0.5"] == 1.0 and table["all"]["mIoU"] == 0.375 and table["all"]["queries"] == 2
 

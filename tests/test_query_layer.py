@@ -10,7 +10,6 @@ from hypothesis import given, strategies as st
 
 from encoders.language_id import detect_language
 from encoders.languages import e5_languages, flores200, language_name, resolve_language
-from encoders.registry import load_space
 from search import moments
 from search.rerank import alignment_consistency, blend, rankdata, spearman
 from search.searcher import Searcher
@@ -114,7 +113,7 @@ def test_duplicates_across_videos_collapse_into_the_best():
 
 # --- filters, tags, summaries, examples on a small synthetic archive -----------------------------
 @pytest.fixture
-def archive(tmp_path, shared_cache):
+def archive(tmp_path, lite_space):
     catalog = Catalog(f"sqlite:///{tmp_path / 'c.db'}")
     rng = np.random.default_rng(1)
     for v, (path, duration) in enumerate([("/a/2024/one.mp4", 8.0), ("/a/2025/two.mp4", 12.0),
@@ -122,9 +121,9 @@ def archive(tmp_path, shared_cache):
         vecs = rng.standard_normal((int(duration // 4), 384)).astype(np.float32)
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
         add_video(catalog, vecs, "lite", path=path, digest=f"h{v}")
-    space = load_space("lite", cache_dir=shared_cache)  # models load lazily: vectors only here
+    # the session's lite space: its models load lazily (vectors only here), and once per session
     store = IndexStore(catalog, "lite", 384, tmp_path / "index")
-    return Searcher(catalog, space, store, tmp_path / "thumbs")
+    return Searcher(catalog, lite_space, store, tmp_path / "thumbs")
 
 
 def _query_like(searcher, snippet_id):
@@ -179,6 +178,9 @@ def test_moments_merge_adjacent_top_hits(archive):
     assert hit.snippet_ids == [pack_snippet_id(2, 0), pack_snippet_id(2, 1)]
 
 
+# slow: the labels are the e5 embeddings of lite's 1000 label prompts, made once per session
+# (~40 s of CPU, minutes under load) by the first test that needs them, kept in shared_cache
+@pytest.mark.slow
 def test_lite_summaries_are_labelled_and_cached(archive):
     sid = pack_snippet_id(1, 0)
     first = archive.summarize(sid, "fra_Latn")
@@ -186,6 +188,11 @@ def test_lite_summaries_are_labelled_and_cached(archive):
     assert not first.cached and archive.summarize(sid, "fra_Latn").cached
     with pytest.raises(NotFoundError):
         archive.summarize(pack_snippet_id(9, 0), "fra_Latn")
+    # the labels named are the space's nearest: a snippet at a label's anchor is that label first
+    space = archive.space
+    _, ids = add_video(archive.catalog, space.anchors[[281, 954]], "lite", digest="anchors")
+    for sid, label in zip(ids.tolist(), (space.labels[281], space.labels[954])):
+        assert archive.summarize(sid, "eng_Latn").text.split(": ", 1)[1].startswith(label + ", ")
 
 
 def test_bad_requests(archive):

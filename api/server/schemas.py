@@ -21,6 +21,7 @@ class MomentOut(BaseModel):
     end: float
     score: float
     snippet_id: int = Field(description="The moment's peak snippet")
+    snapped: bool = Field(False, description="Stretched to its shot's cuts (the whole shot matches)")
 
 
 class HitOut(BaseModel):
@@ -37,6 +38,7 @@ class HitOut(BaseModel):
     snippet_ids: list[int] = Field(default_factory=list, description="Every snippet of the moment")
     video_moments: list[MomentOut] = Field(
         default_factory=list, description="This video's moments for the query, best first (a timeline)")
+    snapped: bool = Field(False, description="The moment was stretched to its shot's cuts")
 
 
 class SearchOut(BaseModel):
@@ -69,6 +71,8 @@ class SearchIn(BaseModel):
     summary_lang: str | None = Field(None, max_length=100, description="Language of the summaries")
     filters: FiltersIn | None = None
     rerank: str | None = Field(None, max_length=100, description="Reranking method (see /api/space)")
+    snap_shots: bool = Field(True, description="Stretch a moment to its shot's cuts when the whole "
+                                               "shot matches (videos ingested with shots)")
 
     model_config = ConfigDict(extra="forbid")  # an option the server does not know is a 422 naming it
 

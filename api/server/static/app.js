@@ -2,7 +2,8 @@
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
-const state = { space: null, hasDecoder: false, options: [], lastLang: null, current: null, polling: null };
+const state = { space: null, hasDecoder: false, options: [], lastLang: null, current: null, polling: null,
+                shots: new Map() };  // video id -> its shots (GET /api/videos/{id}), fetched once
 
 function apiKey() { return localStorage.getItem("vidsonar_key") || ""; }
 
@@ -141,8 +142,9 @@ function play(hit) {
   showSummary(hit);
 }
 
-// The selected video's moments for the query (hit.video_moments), on a bar of its length;
-// click one, or Prev / Next, to jump between them.
+// The selected video's moments for the query (hit.video_moments), on a bar of its length,
+// over the video's cuts (its shots' starts, when ingested with shots); click a moment, or
+// Prev / Next, to jump between them.
 function showTimeline(hit) {
   const moments = (hit.video_moments || []).slice().sort((a, b) => a.start - b.start);
   const box = $("#timeline-box");
@@ -160,20 +162,36 @@ function showTimeline(hit) {
       b.className = "moment" + (i === state.momentIndex ? " current" : "");
       b.style.left = `${(100 * m.start) / length}%`;
       b.style.width = `${(100 * (m.end - m.start)) / length}%`;
-      b.title = `${timecode(m.start)}–${timecode(m.end)} · score ${m.score.toFixed(3)}`;
+      b.title = `${timecode(m.start)}–${timecode(m.end)} · score ${m.score.toFixed(3)}` +
+        (m.snapped ? " · snapped to the shot" : "");
       b.setAttribute("aria-label", b.title);
       b.addEventListener("click", () => jumpTo(i));
       return b;
     });
+    const cuts = (state.shots.get(hit.video_id) || []).filter((s) => s.start > 0).map((s) => {
+      const c = document.createElement("div");
+      c.className = "cut";
+      c.dataset.at = s.start;
+      c.style.left = `${(100 * s.start) / length}%`;
+      c.title = `cut at ${timecode(s.start)}`;
+      return c;
+    });
     const head = document.createElement("div");
     head.className = "playhead";
-    bar.replaceChildren(...marks, head);
+    bar.replaceChildren(...cuts, ...marks, head);  // cuts first: drawn under the moments
+    bar.dataset.cuts = state.shots.has(hit.video_id) ? cuts.length : "";
     $("#moment-pos").textContent = `moment ${state.momentIndex + 1} of ${moments.length}`;
     state.timelineLength = length;
   };
   draw();
   video.addEventListener("loadedmetadata", draw, { once: true });
   state.drawTimeline = draw;
+  if (!state.shots.has(hit.video_id)) {
+    api(`/api/videos/${hit.video_id}`).then((v) => {
+      state.shots.set(hit.video_id, v.shots || []);
+      if (state.current === hit) draw();
+    }).catch(() => { /* no cut marks: the moments still show */ });
+  }
 }
 
 function jumpTo(i) {
