@@ -40,6 +40,10 @@ class HashSpace(ConceptSpace):
         # an offset, so that a mid-grey clip too has a direction
         self.bias = 0.01 * np.random.default_rng(8).standard_normal(config.dim)
         self.calls = 0  # encode_snippets calls, so tests can see how snippets were batched
+        self.reserved: int | None = None  # the cores the last share_cores call left to others
+
+    def share_cores(self, reserved: int) -> None:
+        self.reserved = reserved
 
     def _encode_text(self, texts, lang, query):
         out = np.zeros((len(texts), self.dim), np.float32)

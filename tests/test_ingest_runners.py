@@ -113,6 +113,7 @@ def test_overlapped_runner_equals_the_sequential_one_exactly(tmp_path, footage):
     assert (loc.ingested, loc.skipped, loc.snippets) == (seq.ingested, seq.skipped, seq.snippets) == (4, 1, snippets)
     # batches spanned videos (one batch of 8 across 3 frame shapes vs one batch per video)
     assert seq_space.calls == 4 and loc_space.calls == 3
+    assert (seq_space.reserved, loc_space.reserved) == (0, 1)  # the overlapped decoder gets a core
     assert loc_store.index.count == seq_store.index.count == snippets
 
 

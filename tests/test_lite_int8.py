@@ -101,3 +101,20 @@ def test_when_quantizing_fails_the_float_graph_runs_with_the_reason(cache, tmp_p
 def test_unknown_precision_is_refused(tmp_path):
     with pytest.raises(ValueError, match="known: int8, fp32"):
         OnnxLite0.load(tmp_path, precision="int4")
+
+
+def test_share_cores_sizes_the_session_and_keeps_the_vectors(cache, crops):
+    from encoders.onnx_lite import available_cores
+    from encoders.registry import get_space_config, load_space
+    space = load_space("lite", cache_dir=cache)
+    snippets = crops[:16].reshape(2, 8, 224, 224, 3)
+    before = space.encode_snippets(snippets)
+    space.share_cores(1)
+    assert space.vision.threads == max(1, available_cores() - 1)
+    np.testing.assert_allclose(space.encode_snippets(snippets), before, atol=1e-5)
+    space.share_cores(0)
+    assert space.vision.threads == available_cores()
+    cfg = get_space_config("lite")
+    fixed = load_space(type(cfg)(**{**cfg.__dict__, "vision": {**cfg.vision, "threads": 3}}), cache_dir=cache)
+    fixed.share_cores(1)
+    assert fixed.vision.threads == 3  # the config's count wins
