@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.decode import _decode, _open, _Scaler, pyav
+from indexer.decode import _decode, _open, _Scaler, as_rgb, pyav
 from indexer.sampling import as_fraction, frame_times
 from vidsonar.errors import DecodeError
 
@@ -31,12 +31,12 @@ def read_span(path: str | Path, start: float | Fraction | None = None, end: floa
     lo = as_fraction(start or 0)
     hi = as_fraction(end) if end is not None else None
     container = _open(Path(path))
-    kept: list[tuple[Fraction, np.ndarray]] = []
+    kept: list[tuple[Fraction, object]] = []  # (time, ScaledFrame): RGB only for the frames taken
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         tb = stream.time_base
-        scale = _Scaler(short_side)
+        scale = _Scaler(short_side, path)
         first = last = None
         step = Fraction(0)
         try:
@@ -61,8 +61,8 @@ def read_span(path: str | Path, start: float | Fraction | None = None, end: floa
         raise DecodeError(str(path), f"no frames between {float(lo)} s and "
                                      f"{float(hi) if hi is not None else 'the end'}")
     if len(kept) <= frames:
-        return np.stack([img for _, img in kept])
+        return np.stack([as_rgb(img) for _, img in kept])
     stop = hi if hi is not None and hi <= kept[-1][0] + step else kept[-1][0] + step
     times = [t for t, _ in kept]
-    picked = [kept[max(0, bisect.bisect_right(times, x) - 1)][1] for x in frame_times(lo, stop, frames)]
+    picked = [as_rgb(kept[max(0, bisect.bisect_right(times, x) - 1)][1]) for x in frame_times(lo, stop, frames)]
     return np.stack(picked)
