@@ -1,13 +1,13 @@
-"""The lite vision encoder, torch vs ONNX Runtime: images/s at batch 8 and 32 on real photos.
+"""The lite vision encoder, torch vs ONNX Runtime (fp32 and int8): images/s at batch 8 and 32 on real photos.
 
     python -m benchmarks.lite_encoder [--images 256] [--batches 8,32] [--repeats 3] [--threads N]
 
-Both runtimes get the same frames: the ``skimage.data`` photos of the sample footage, scaled to
+All three get the same frames: the ``skimage.data`` photos of the sample footage, scaled to
 the space's 224 px and cut into shifted 224 x 224 crops (so no two frames are equal), in one
 run, side by side. Each (runtime, batch) is timed ``--repeats`` times after a warm-up; the
 median is reported with the best and worst. Also written: the largest absolute difference
-between the two runtimes' logits, and the machine's load average, since timings on a shared
-machine mean little without it. Saves ``benchmarks/results/lite_encoder.json``.
+between torch's and the float graph's logits, the int8 graph's top-1 agreement with torch,
+and the machine's load average, since timings on a shared machine mean little without it. Saves ``benchmarks/results/lite_encoder.json``.
 """
 
 from __future__ import annotations
@@ -69,9 +69,12 @@ def main(argv: list[str] | None = None) -> dict:
     frames = real_frames(args.images)
     cache = args.cache or Path(tempfile.mkdtemp(prefix="vidsonar-lite-onnx-"))
     started = time.perf_counter()
-    onnx = OnnxLite0.load(cache, threads=args.threads)
+    onnx = OnnxLite0.load(cache, threads=args.threads, precision="fp32")
     first_use_s = time.perf_counter() - started  # export (or cache check) + session start
-    runtimes = {"torch": EfficientNetLite0(), "onnx": onnx}
+    started = time.perf_counter()
+    int8 = OnnxLite0.load(cache, threads=args.threads, precision="int8")
+    quantize_s = time.perf_counter() - started  # quantization (or cache check) + session start
+    runtimes = {"torch": EfficientNetLite0(), "onnx": onnx, "onnx-int8": int8}
     batches = [int(b) for b in args.batches.split(",")]
     load_before = os.getloadavg()
     rows = []
@@ -79,9 +82,12 @@ def main(argv: list[str] | None = None) -> dict:
         for name, encoder in runtimes.items():
             rows.append({"runtime": name, "detail": encoder.runtime, "batch": batch,
                          **time_runtime(encoder, frames, batch, args.repeats)})
-    diff = float(np.abs(runtimes["torch"].logits(frames[:64], 8) - onnx.logits(frames[:64], 8)).max())
+    reference = runtimes["torch"].logits(frames[:64], 8)
+    diff = float(np.abs(reference - onnx.logits(frames[:64], 8)).max())
+    int8_top1 = float((int8.logits(frames[:64], 8).argmax(1) == reference.argmax(1)).mean())
     report = {"images": len(frames), "image_size": 224, "rows": rows, "max_abs_logit_diff": diff,
-              "onnx_first_use_s": round(first_use_s, 2), "cores": available_cores(),
+              "int8_top1_agreement": round(int8_top1, 3), "onnx_first_use_s": round(first_use_s, 2),
+              "int8_first_use_s": round(quantize_s, 2), "cores": available_cores(),
               "torch_threads": torch.get_num_threads(), "cpu": cpu_model(),
               "loadavg_before": [round(x, 2) for x in load_before],
               "loadavg_after": [round(x, 2) for x in os.getloadavg()],
@@ -94,8 +100,8 @@ def main(argv: list[str] | None = None) -> dict:
         print("| runtime | batch | images/s (median) | best | worst |\n|---|---|---|---|---|")
         for r in rows:
             print(f"| {r['detail']} | {r['batch']} | {r['images_per_s']} | {r['best']} | {r['worst']} |")
-        print(f"{len(frames)} real photo crops; max |logit diff| {diff:.2e}; first use (export) "
-              f"{first_use_s:.1f} s; load {report['loadavg_before']} -> {report['loadavg_after']}; {report['cpu']}")
+        print(f"{len(frames)} real photo crops; max |logit diff| fp32 {diff:.2e}; int8 top-1 agreement "
+              f"{int8_top1:.3f}; first use: export {first_use_s:.1f} s, quantize {quantize_s:.1f} s; load {report['loadavg_before']} -> {report['loadavg_after']}; {report['cpu']}")
     return report
 
 
