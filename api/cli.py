@@ -49,6 +49,9 @@ def main(ctx: click.Context, home: str | None, space: str | None, index: str, ve
 @click.option("--runner", type=click.Choice(["local", "sequential", "ray"]), default="local",
               show_default=True, help="local: decoding overlaps encoding; sequential: one file at "
               "a time; ray: Ray Data (a local cluster unless --ray-address).")
+@click.option("--decoders", type=click.IntRange(min=1), default=None,
+              help="Decoder threads (--runner local) [default: 1 beside a CPU encoder, "
+                   "a quarter of the cores (2-8) beside a GPU one].")
 @click.option("--ray-address", help="Ray cluster to run on (--runner ray), e.g. ray://head:10001 or auto.")
 @click.option("--encoders", default=1, show_default=True, help="Encoder actors (--runner ray).")
 @click.option("--gpus-per-encoder", default=0.0, show_default=True,
@@ -62,13 +65,13 @@ def main(ctx: click.Context, home: str | None, space: str | None, index: str, ve
 def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: float, runner: str,
            ray_address: str | None, encoders: int, gpus_per_encoder: float,
            checkpoint_every: int | None, checkpoint_seconds: float | None, shots: str | None,
-           shot_threshold: float | None, hop: float | None) -> None:
+           shot_threshold: float | None, hop: float | None, decoders: int | None) -> None:
     """Ingest video files and folders (recursively); a killed run resumes where it stopped."""
     from indexer.discover import discover
     from indexer.runners.ray import RayOptions
     from indexer.stages import Checkpoints
     archive = archive_from(ctx)
-    options = dict(runner=runner, checkpoints=Checkpoints.from_env(checkpoint_every, checkpoint_seconds),
+    options = dict(runner=runner, decoders=decoders, checkpoints=Checkpoints.from_env(checkpoint_every, checkpoint_seconds),
                    ray_options=RayOptions(ray_address, encoders, gpus_per_encoder))
     files = discover(paths)
     bar = None

@@ -48,12 +48,16 @@ class Ingestor:
                  window: Fraction | float = DEFAULT_WINDOW, frames: int = FRAMES_PER_SNIPPET,
                  batch_snippets: int = 16, runner: str = "local", ray_options=None,
                  checkpoints: Checkpoints | None = None, shots: str | None = None,
-                 shot_threshold: float | None = None, hop: Fraction | float | None = DEFAULT_HOP):
+                 shot_threshold: float | None = None, hop: Fraction | float | None = DEFAULT_HOP,
+                 decoders: int | None = None):
         if runner not in RUNNERS:
             raise InputError(f"unknown runner {runner!r}; choose one of {', '.join(RUNNERS)}")
         self.catalog, self.space, self.store, self.thumbs = catalog, space, store, Path(thumbs)
         self.window, self.frames, self.batch_snippets = window, frames, batch_snippets
         self.runner, self.ray_options = runner, ray_options
+        if decoders is not None and decoders < 1:
+            raise InputError(f"decoders must be at least 1, not {decoders}")
+        self.decoders = decoders  # decoder threads of the local runner; None: default_decoders
         self.checkpoints = checkpoints or Checkpoints.from_env()
         self.hop = hop  # None: windows do not overlap
         try:
@@ -122,10 +126,15 @@ class Ingestor:
             run_ray(plan, SpaceSpec.of(self.space), spec, writer, report,
                     self.ray_options or RayOptions(), self.batch_snippets)
             return
-        from indexer.runners.local import run_overlapped, run_sequential
-        run = run_overlapped if self.runner == "local" else run_sequential
-        self.space.share_cores(1 if run is run_overlapped else 0)  # a core for the decoder thread
-        run(plan, Encoder(space=self.space), spec, writer, report, self.batch_snippets)
+        from indexer.runners.local import default_decoders, run_overlapped, run_sequential
+        if self.runner == "sequential":
+            self.space.share_cores(0)
+            run_sequential(plan, Encoder(space=self.space), spec, writer, report, self.batch_snippets)
+            return
+        decoders = self.decoders or default_decoders(self.space)
+        self.space.share_cores(decoders)  # a core for each decoder thread
+        run_overlapped(plan, Encoder(space=self.space), spec, writer, report, self.batch_snippets,
+                       decoders=decoders)
 
     @staticmethod
     def _progress(jobs: JobStore, job_id: int, report: IngestReport, then):

@@ -26,6 +26,7 @@ from storage.items import ItemStore
 from storage.jobs import JobStore
 from tests.conftest import REPO, moving_frames
 from tests.fakes import HASH_SPACE, HashSpace, hash_config
+from vidsonar.errors import InputError
 
 
 @pytest.fixture(scope="session")
@@ -115,6 +116,17 @@ def test_overlapped_runner_equals_the_sequential_one_exactly(tmp_path, footage):
     assert seq_space.calls == 4 and loc_space.calls == 3
     assert (seq_space.reserved, loc_space.reserved) == (0, 1)  # the overlapped decoder gets a core
     assert loc_store.index.count == seq_store.index.count == snippets
+
+
+def test_several_decoder_threads_give_what_one_gives(tmp_path, footage):
+    seq, seq_cat, _, _ = ingest(tmp_path / "seq", footage, "sequential")
+    many, many_cat, many_store, many_space = ingest(tmp_path / "many", footage, "local", decoders=3)
+    # ids come from the plan, which the decoders share in file order: the same as one thread's
+    assert_same(snapshot(seq_cat, tmp_path / "seq" / "thumbs"), snapshot(many_cat, tmp_path / "many" / "thumbs"))
+    assert many.failed == seq.failed and (many.ingested, many.snippets) == (seq.ingested, seq.snippets)
+    assert many_space.reserved == 3 and many_store.index.count == seq.snippets
+    with pytest.raises(InputError, match="at least 1"):
+        ingest(tmp_path / "none", footage, "local", decoders=0)
 
 
 def test_time_codes_are_the_decoders(tmp_path, footage):

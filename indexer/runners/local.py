@@ -1,14 +1,18 @@
 """Local runners: the stages in one process.
 
 - ``run_sequential``: one file at a time, batches within a video (the pipeline as it was);
-- ``run_overlapped`` (the default): a decoder thread plans and reads (hashing, decoding,
-  thumbnail JPEGs) while another thread embeds batches that span videos, and the calling
-  thread writes (catalog, thumbnails, index) and reports progress. Decoding thus overlaps
-  encoding, and nothing but embedding runs on the encoder's thread. PyAV, torch and
-  onnxruntime release the GIL in their heavy loops, which is what makes threads pay.
+- ``run_overlapped`` (the default): decoder threads plan and read (hashing, decoding,
+  thumbnail JPEGs), each a whole video at a time, while another thread embeds batches that
+  span videos, and the calling thread writes (catalog, thumbnails, index) and reports
+  progress. Decoding thus overlaps encoding, and nothing but embedding runs on the
+  encoder's thread. PyAV, torch and onnxruntime release the GIL in their heavy loops, which
+  is what makes threads pay. One decoder keeps up with a CPU encoder; a GPU encoder needs
+  several (``decoders``; ``default_decoders``).
 
-Batches are cut at fixed sizes in arrival order (never on a timer), so a run's batches,
-and so its vectors, are the same every time.
+Batches are cut at fixed sizes in arrival order (never on a timer). With one decoder a run's
+batches, and so its vectors, are the same every time; with several, videos arrive
+interleaved as their decoders go, so which snippets share a batch varies from run to run
+(their content and ids do not).
 """
 
 from __future__ import annotations
@@ -67,10 +71,26 @@ class _Stop(Exception):
     pass
 
 
+def default_decoders(space) -> int:
+    """Decoder threads for an overlapped run: one beside a CPU encoder (it keeps up, and a
+    second would take the encoder's cores); beside a GPU encoder, a quarter of the cores
+    (2 to 8), since one thread decodes ~100-170x real time on this CPU and a GPU encodes more."""
+    spec = getattr(getattr(space, "inner", space), "device_spec", None)  # open_clip / v-Sonar spaces
+    if spec is None:
+        return 1
+    from encoders.device import pick_device
+    from encoders.onnx_lite import available_cores
+    if pick_device(spec).type != "cuda":
+        return 1
+    return max(2, min(8, available_cores() // 4))
+
+
 def run_overlapped(plan: Iterable[PlanItem], encoder: Encoder, spec: ReadSpec, writer: Writer,
-                   report, batch_snippets: int = 16, queue_snippets: int | None = None) -> None:
+                   report, batch_snippets: int = 16, queue_snippets: int | None = None,
+                   decoders: int = 1) -> None:
     stop = threading.Event()
-    depth = queue_snippets or 2 * batch_snippets
+    decoders = max(1, int(decoders))
+    depth = queue_snippets or 2 * batch_snippets * decoders
     decoded: queue.Queue = queue.Queue(maxsize=depth)  # bounded: decoded frames are big
     encoded: queue.Queue = queue.Queue(maxsize=4 * batch_snippets)
 
@@ -83,14 +103,24 @@ def run_overlapped(plan: Iterable[PlanItem], encoder: Encoder, spec: ReadSpec, w
                 continue
         raise _Stop
 
+    items, plan_lock, finished = iter(plan), threading.Lock(), [0]
+
+    def next_item():
+        with plan_lock:  # the plan is a generator (it reserves ids): one thread at a time
+            return next(items, None)
+
     def decode() -> None:
         try:
-            for item in plan:
-                put(decoded, ("plan", item))
+            while (item := next_item()) is not None:
+                put(decoded, ("plan", item))  # before the video's rows: the writer needs it first
                 if item.action == READ:
                     for r in _timed_rows(read_video(item.task(), spec), report):
                         put(decoded, ("row", r))
-            put(decoded, _DONE)
+            with plan_lock:
+                finished[0] += 1
+                last = finished[0] == decoders
+            if last:
+                put(decoded, _DONE)
         except _Stop:
             pass
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
@@ -126,8 +156,9 @@ def run_overlapped(plan: Iterable[PlanItem], encoder: Encoder, spec: ReadSpec, w
             for r in out:
                 put(encoded, ("row", r))
 
-    threads = [threading.Thread(target=decode, name="vidsonar-decode", daemon=True),
-               threading.Thread(target=encode, name="vidsonar-encode", daemon=True)]
+    threads = [threading.Thread(target=decode, name=f"vidsonar-decode-{i}", daemon=True)
+               for i in range(decoders)]
+    threads.append(threading.Thread(target=encode, name="vidsonar-encode", daemon=True))
     for t in threads:
         t.start()
     try:
