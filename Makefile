@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine: `make demo` and `make test`.
-# The first run builds .venv from requirements.lock (exact pins, ~6 min); later runs reuse it.
+# The first run builds .venv from requirements.lock (exact pins; ~3 min with uv, ~6 with pip); later runs reuse it.
 PYTHON ?= python3
 VENV := .venv
 # faiss: the GPU wheel (requirements-gpu.txt, CUDA 12 like torch's) when nvidia-smi lists a GPU,
@@ -8,6 +8,12 @@ FAISS ?= auto
 FAISS_KIND := $(if $(filter auto,$(FAISS)),$(shell nvidia-smi -L 2>/dev/null | grep -q '^GPU' && echo gpu || echo cpu),$(FAISS))
 STAMP := $(VENV)/.installed-faiss-$(FAISS_KIND)
 PIP = $(VENV)/bin/python -m pip --disable-pip-version-check
+# uv (exact pin, bootstrapped into the venv by pip) installs the lock: parallel downloads and
+# installs. Where uv cannot be installed (or fails), pip installs, as before. Bytecode is
+# compiled as pip does, so imports (every CLI subprocess of the tests) stay as fast.
+UV_VERSION := 0.13.8
+UV = $(VENV)/bin/uv
+INSTALL = { { $(UV) --version >/dev/null 2>&1 && $(UV) pip install --quiet --compile-bytecode --python $(VENV)/bin/python $(1); } || $(PIP) install --quiet $(1); }
 
 .PHONY: demo test venv clean bench
 
@@ -17,11 +23,12 @@ $(STAMP): requirements.lock requirements-gpu.txt pyproject.toml
 	@case "$(FAISS_KIND)" in cpu|gpu) ;; *) echo "FAISS=$(FAISS): use auto, cpu or gpu" >&2; exit 2;; esac
 	@echo "faiss: installing the $(FAISS_KIND) build (FAISS=$(FAISS); override with make FAISS=cpu or FAISS=gpu)"
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet uv==$(UV_VERSION) || echo "uv not installed: pip installs the lock (slower)"
 	# both faiss wheels own the faiss/ package: the one leaving goes before the other is (re)installed
 	$(if $(filter cpu,$(FAISS_KIND)),! $(PIP) show -q faiss-gpu-cu12 2>/dev/null || $(PIP) uninstall --quiet -y faiss-gpu-cu12 faiss-cpu)
-	$(PIP) install --quiet -r requirements.lock
-	$(if $(filter gpu,$(FAISS_KIND)),$(PIP) uninstall --quiet -y faiss-cpu && $(PIP) install --quiet --no-deps --force-reinstall -r requirements-gpu.txt)
-	$(PIP) install --quiet --no-deps -e .
+	$(call INSTALL,-r requirements.lock)
+	$(if $(filter gpu,$(FAISS_KIND)),$(PIP) uninstall --quiet -y faiss-cpu && $(call INSTALL,--no-deps --force-reinstall -r requirements-gpu.txt))
+	$(call INSTALL,--no-deps -e .)
 	rm -f $(VENV)/.installed $(VENV)/.installed-faiss-*
 	$(VENV)/bin/python -c "import faiss; print('faiss', faiss.__version__, 'sees', faiss.get_num_gpus() if hasattr(faiss, 'get_num_gpus') else 0, 'GPUs')"
 	touch $(STAMP)

@@ -85,7 +85,16 @@ def timed(fn, device, min_seconds: float = 1.0, max_repeats: int = 20) -> tuple[
     return (time.perf_counter() - started) / n, n
 
 
-def _version(module: str) -> str | None:
+def _version(module: str, distribution: str | None = None) -> str | None:
+    """A package's version. With ``distribution``, read from its installed metadata without
+    importing it: importing open_clip pulls in torchvision and transformers (~7 s on 2 cores)
+    for one string, and the encoders part reports for itself whether it could build a model."""
+    if distribution is not None:
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            return version(distribution)
+        except PackageNotFoundError:
+            return None
     try:
         return __import__(module).__version__
     except Exception as exc:  # not installed, or broken (faiss-gpu without its CUDA libraries)
@@ -97,7 +106,8 @@ def environment(device) -> dict:
     env = {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
            "device": str(device), "numpy": np.__version__, "cpu_cores": os.cpu_count(),
            "loadavg": [round(x, 2) for x in os.getloadavg()],
-           **{name: _version(name) for name in ("faiss", "open_clip", "timm", "av")}}
+           "faiss": _version("faiss"), "open_clip": _version("open_clip", "open_clip_torch"),
+           "timm": _version("timm", "timm"), "av": _version("av")}
     if str(device).startswith("cuda"):
         props = torch.cuda.get_device_properties(device)
         env.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1),
