@@ -45,16 +45,18 @@ def register(main: click.Group) -> None:
                   help="Runners to time decode+lite with, side by side: sequential, local, ray.")
     @click.option("--lite-runtime", default="auto", show_default=True,
                   help="lite's vision encoder(s), comma-separated (auto, torch, fp32, int8): one row each.")
+    @click.option("--repeats", default=1, show_default=True, type=click.IntRange(min=1),
+                  help="Rounds over every mode, interleaved; medians reported (3+ on a noisy machine).")
     @click.option("--out", type=click.Path(file_okay=False),
                   help="Folder for ingest.csv, ingest.json and retrieval.duckdb (default: benchmarks/results).")
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
     @fail_cleanly
     def ingest(videos: int | None, pe_core: str, device: str, runner: str, lite_runtime: str,
-               out: str | None,
+               repeats: int, out: str | None,
                as_json: bool) -> None:
         """Snippets/s and x real time: decode only, decode + lite per runner, decode + a PE-Core backbone."""
         from benchmarks.retrieval.ingest import main as run
         run((["--videos", str(videos)] if videos else [])
             + ["--pe-core", pe_core, "--device", device, "--runner", runner]
-            + ["--lite-runtime", lite_runtime]
+            + ["--lite-runtime", lite_runtime, "--repeats", str(repeats)]
             + (["--out", out] if out else []) + (["--json"] if as_json else []))

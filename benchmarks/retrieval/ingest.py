@@ -1,6 +1,7 @@
 """Ingestion throughput: snippets per second and x real time, with the time of each stage.
 
     python -m benchmarks.retrieval.ingest [--videos N] [--runner sequential,local,ray]
+                                          [--lite-runtime int8,fp32,torch] [--repeats 3]
                                           [--pe-core MODEL[@WEIGHTS]] [--device cuda]
 
 Modes on the same videos (the shipped set: 21 photo pans and the real concert video):
@@ -18,7 +19,8 @@ Models are loaded and run once before timing, so load time is not counted (excep
 encoder actors, which build their own). ``ratios`` puts the modes side by side: lite/local
 over decode-only (issue 14's goal: >= 0.5), local over sequential, ray over local. Pipeline stages
 (``hash``, ``decode``, ``encode``, ``thumbnails``, ``write``, ``index_save``) come from
-``IngestReport.stage_seconds``.
+``IngestReport.stage_seconds``. With ``--repeats N`` every mode runs N times, round robin; a
+mode's row is its median run, and each ratio is taken within a round, then the median round.
 """
 
 from __future__ import annotations
@@ -118,6 +120,15 @@ def ratios(modes: dict[str, dict]) -> dict[str, float]:
     return out
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run of median wall time, with the spread of x real time over all ``runs``."""
+    ordered = sorted(runs, key=lambda r: r["wall_seconds"])
+    row = dict(ordered[(len(ordered) - 1) // 2])
+    xs = [r["x_realtime"] for r in runs]
+    row.update(repeats=len(runs), x_realtime_min=min(xs), x_realtime_max=max(xs))
+    return row
+
+
 def _row(snippets: int, media: float, wall: float, stages: dict[str, float], size: int) -> dict:
     return {"snippets": snippets, "media_seconds": round(media, 2), "wall_seconds": round(wall, 3),
             "snippets_per_s": round(snippets / wall, 2) if wall else None,
@@ -149,6 +160,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--lite-runtime", default="auto",
                     help="lite's vision encoder(s), comma-separated: auto (the space's default), torch, "
                          "fp32 or int8 (ONNX Runtime) (default: %(default)s)")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="rounds over every mode, interleaved; each mode's row is its median-wall run "
+                         "(x real time min and max beside it): on a shared or noisy machine give 3+")
     ap.add_argument("--work", type=Path, help="folder for the clips and the throwaway archives")
     ap.add_argument("--db", type=Path, help="DuckDB file (default: OUT/retrieval.duckdb)")
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -170,27 +184,35 @@ def main(argv: list[str] | None = None) -> dict:
     unknown = sorted(set(lite_runtimes) - set(LITE_RUNTIMES))
     if unknown:
         ap.error(f"unknown lite runtime(s) {', '.join(unknown)}; choose from {', '.join(LITE_RUNTIMES)}")
-    modes = {"decode": decode_only(paths)}
-    for runtime in lite_runtimes:
-        for runner in runners:  # every runner x runtime in one run, side by side
-            tag = "" if runtime == "auto" else f"[{runtime}]"
-            modes[f"decode+lite{tag}/{runner}"] = lite_pipeline(
-                paths, work / f"home-{run.run_id}-lite-{runtime}-{runner}", runtime, runner)
-    if args.pe_core != "none":
-        modes[f"decode+{args.pe_core}"] = pipeline(paths, pe_core_space(args.pe_core, args.device),
-                                                   work / f"home-{run.run_id}-pe")
+    rounds: dict[str, list[dict]] = {}
+    for r in range(max(1, args.repeats)):  # round robin: a slow spell of the machine hits every mode
+        rounds.setdefault("decode", []).append(decode_only(paths))
+        for runtime in lite_runtimes:
+            for runner in runners:  # every runner x runtime in one run, side by side
+                tag = "" if runtime == "auto" else f"[{runtime}]"
+                rounds.setdefault(f"decode+lite{tag}/{runner}", []).append(lite_pipeline(
+                    paths, work / f"home-{run.run_id}-lite-{runtime}-{runner}-{r}", runtime, runner))
+        if args.pe_core != "none":
+            rounds.setdefault(f"decode+{args.pe_core}", []).append(pipeline(
+                paths, pe_core_space(args.pe_core, args.device), work / f"home-{run.run_id}-pe-{r}"))
+    modes = {mode: median_run(runs) for mode, runs in rounds.items()}
+    by_round = [ratios({mode: runs[r] for mode, runs in rounds.items()}) for r in range(max(1, args.repeats))]
+    round_ratios = {k: sorted(rr[k] for rr in by_round)[(len(by_round) - 1) // 2]
+                    for k in by_round[0]}  # each ratio within one round, then the median round
     rows = []
     for mode, r in modes.items():
         rows += [{"system": mode, "dataset": "shipped", "metric": k, "value": r[k]}
                  for k in ("snippets", "media_seconds", "wall_seconds", "snippets_per_s", "x_realtime",
-                           "frame_size", "startup_seconds") if k in r]
+                           "x_realtime_min", "x_realtime_max", "repeats", "frame_size",
+                           "startup_seconds") if k in r]
         rows += [{"system": mode, "dataset": "shipped", "metric": f"stage.{k}_s", "value": v}
                  for k, v in r["stage_seconds"].items()]
     results.write(args.db, run, rows)
     csv = results.export_csv(args.db, args.out / "ingest.csv", run.run_id)
     report = {"run_id": run.run_id, "hardware": run.hardware, "git_revision": run.git_revision,
               "videos": len(paths), "device": args.device, "load_average": list(os.getloadavg()),
-              "modes": modes, "ratios": ratios(modes), "files": [str(csv), str(args.db)]}
+              "modes": modes, "ratios": round_ratios, "ratios_by_round": by_round, "repeats": max(1, args.repeats),
+              "files": [str(csv), str(args.db)]}
     (args.out / "ingest.json").write_text(json.dumps(report, indent=1) + "\n")
     if args.json:
         print(json.dumps(report))
@@ -214,7 +236,8 @@ def markdown(modes: dict[str, dict]) -> str:
              "|" + "---|" * (7 + len(stages))]
     for mode, r in modes.items():
         lines.append(f"| {mode} | {r['snippets']} | {r['media_seconds']} | {r['wall_seconds']} | "
-                     f"{r.get('startup_seconds', '')} | {r['snippets_per_s']} | {r['x_realtime']} | "
+                     f"{r.get('startup_seconds', '')} | {r['snippets_per_s']} | {r['x_realtime']}"
+                     + (f" ({r['x_realtime_min']}-{r['x_realtime_max']})" if r.get("repeats", 1) > 1 else "") + " | "
                      + " | ".join(str(r["stage_seconds"].get(s, "")) for s in stages) + " |")
     return "\n".join(lines)
 
