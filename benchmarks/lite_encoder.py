@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from encoders.efficientnet import EfficientNetLite0
-    from encoders.onnx_lite import OnnxLite0, available_cores
+    from encoders.device import available_cores
+    from encoders.onnx_lite import OnnxLite0
     frames = real_frames(args.images)
     cache = args.cache or Path(tempfile.mkdtemp(prefix="vidsonar-lite-onnx-"))
     started = time.perf_counter()

@@ -115,6 +115,12 @@ class ConceptSpace(ABC):
             raise ValueError(f"expected (n, frames, H, W, 3) snippets, got shape {frames.shape}")
         return frames, frames.shape[0], frames.shape[1]
 
+    @property
+    def vision_device(self) -> str:
+        """Where the vision encoder runs (``cpu``, ``cuda:0``...): the ingestion runner sizes its
+        decoder threads by it. Spaces on torch devices override it."""
+        return "cpu"
+
     def share_cores(self, reserved: int) -> None:
         """Leave ``reserved`` CPU cores to other stages of this process: the overlapped
         ingestion runner's decoder thread. Spaces that size a CPU thread pool override it (on

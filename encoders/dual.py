@@ -23,11 +23,15 @@ class DualEncoderSpace(ConceptSpace):
         self.device_spec = device or config.options.get("device", "auto")
 
     @cached_property
+    def vision_device(self) -> str:  # type: ignore[override]
+        from encoders.device import pick_device
+        return str(pick_device(self.device_spec))
+
+    @cached_property
     def backbone(self):
         from encoders.openclip import OpenClipBackbone
-        from encoders.device import pick_device
         v = self.config.vision
-        return OpenClipBackbone(v["model"], v.get("weights"), device=str(pick_device(self.device_spec)),
+        return OpenClipBackbone(v["model"], v.get("weights"), device=self.vision_device,
                                 precision=v.get("precision", "fp32"), batch_size=v.get("batch_size"),
                                 autocast=v.get("autocast", "auto"))
 

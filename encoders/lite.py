@@ -96,7 +96,8 @@ class LabelBridgeSpace(ConceptSpace):
         """ONNX Runtime on the cores the decoder leaves (at least one), unless the config fixes
         ``vision.threads``. A session built with another count is rebuilt at its next use (the
         cached graph loads in under a second)."""
-        from encoders.onnx_lite import OnnxLite0, available_cores
+        from encoders.device import available_cores
+        from encoders.onnx_lite import OnnxLite0
         if self.config.vision.get("threads"):
             return
         self._threads = max(1, available_cores() - max(0, int(reserved)))

@@ -22,7 +22,7 @@ of frames, class probabilities at cosine 0.995 (``tests/test_lite_int8.py`` hold
 
 from __future__ import annotations
 
-import json
+import importlib.util
 import logging
 import os
 from contextlib import contextmanager
@@ -44,11 +44,11 @@ MIN_IMAGES = 6
 
 
 def _package_file(package: str, *parts: str) -> Path | None:
-    try:
-        module = __import__(package)
-    except ImportError:
+    """A data file inside an installed package, found without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(module.__file__).parent.joinpath(*parts)
+    path = Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
     return path if path.is_file() else None
 
 
@@ -155,9 +155,3 @@ def _quiet_root_logger():
 
 def int8_path(float_path: Path) -> Path:
     return float_path.with_name(f"{float_path.stem}-int8r{QUANT_RECIPE}.onnx")
-
-
-def write_sidecar(path: Path, meta: dict) -> None:
-    tmp = path.with_name(f"{path.name}.json.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(meta, indent=1) + "\n")
-    tmp.replace(path.with_name(path.name + ".json"))

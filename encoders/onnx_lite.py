@@ -30,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
+from encoders.device import available_cores
 from encoders.efficientnet import EfficientNetLite0, bundled_weights_path
 from encoders.frames import center_crop
-from encoders.lite_int8 import PRECISIONS, int8_path, quantize_lite, write_sidecar
+from encoders.lite_int8 import PRECISIONS, int8_path, quantize_lite
 from vidsonar.errors import MissingDependencyError, VidsonarError
 
 log = logging.getLogger(__name__)
@@ -55,12 +56,6 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, not the machine's count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def cache_path(cache_dir: Path, weights_sha: str, image_size: int, mean: float, std: float) -> Path:
@@ -100,13 +95,20 @@ def export_lite(weights: Path, path: Path, image_size: int, mean: float, std: fl
         meta = {"sha256": file_sha256(tmp), "weights_sha256": file_sha256(weights), "torch": torch.__version__,
                 "onnx": onnx.__version__, "opset": OPSET, "format": EXPORT_FORMAT, "image_size": image_size,
                 "mean": mean, "std": std}
-        sidecar_tmp = tmp.with_name(tmp.name + ".json")
-        sidecar_tmp.write_text(json.dumps(meta, indent=1) + "\n")
         tmp.replace(path)  # the graph first: a sidecar never vouches for a file that is not there
-        sidecar_tmp.replace(path.with_name(path.name + ".json"))
+        write_sidecar(path, meta)
     finally:
-        for leftover in (tmp, tmp.with_name(tmp.name + ".json")):
-            leftover.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+
+
+def write_sidecar(path: Path, meta: dict) -> None:
+    """``path``'s sidecar (``<path>.json``, which ``verified`` reads), written atomically."""
+    tmp = path.with_name(f"{path.name}.json.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(meta, indent=1) + "\n")
+        tmp.replace(path.with_name(path.name + ".json"))
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def verified(path: Path) -> bool:

@@ -85,6 +85,10 @@ class VSonarSpace(ConceptSpace):
         from encoders.device import pick_device
         return str(pick_device(self.device_spec))
 
+    @property
+    def vision_device(self) -> str:
+        return self.torch_device
+
     # --- models, loaded on first use -------------------------------------------------------
     @cached_property
     def teacher(self):

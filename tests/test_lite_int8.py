@@ -104,7 +104,7 @@ def test_unknown_precision_is_refused(tmp_path):
 
 
 def test_share_cores_sizes_the_session_and_keeps_the_vectors(cache, crops):
-    from encoders.onnx_lite import available_cores
+    from encoders.device import available_cores
     from encoders.registry import get_space_config, load_space
     space = load_space("lite", cache_dir=cache)
     snippets = crops[:16].reshape(2, 8, 224, 224, 3)

@@ -140,6 +140,10 @@ class LockedSpace(ConceptSpace):
     def has_labels(self) -> bool:  # type: ignore[override]
         return self.inner.has_labels
 
+    @property
+    def vision_device(self) -> str:
+        return self.inner.vision_device
+
     def resolve_language(self, lang: str | None) -> str | None:
         return self.inner.resolve_language(lang)
 

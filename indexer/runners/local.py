@@ -75,12 +75,8 @@ def default_decoders(space) -> int:
     """Decoder threads for an overlapped run: one beside a CPU encoder (it keeps up, and a
     second would take the encoder's cores); beside a GPU encoder, a quarter of the cores
     (2 to 8), since one thread decodes ~100-170x real time on this CPU and a GPU encodes more."""
-    spec = getattr(getattr(space, "inner", space), "device_spec", None)  # open_clip / v-Sonar spaces
-    if spec is None:
-        return 1
-    from encoders.device import pick_device
-    from encoders.onnx_lite import available_cores
-    if pick_device(spec).type != "cuda":
+    from encoders.device import available_cores
+    if not space.vision_device.startswith("cuda"):
         return 1
     return max(2, min(8, available_cores() // 4))
 
