@@ -116,6 +116,13 @@ class ConceptSpace(ABC):
         return frames, frames.shape[0], frames.shape[1]
 
     @property
+    def snippet_batch(self) -> int:
+        """Snippets per encoder batch at ingestion: enough to fill a GPU. Spaces whose encoder
+        gains nothing from bigger batches give fewer: the first batch then starts sooner, and
+        the runner shares cores at a finer grain."""
+        return 16
+
+    @property
     def vision_device(self) -> str:
         """Where the vision encoder runs (``cpu``, ``cuda:0``...): the ingestion runner sizes its
         decoder threads by it. Spaces on torch devices override it."""
@@ -126,6 +133,11 @@ class ConceptSpace(ABC):
         ingestion runner's decoder thread. Spaces that size a CPU thread pool override it (on
         2 cores, an encoder on both contends with the decoder and the overlap is lost); the
         default does nothing."""
+
+    def prepare(self) -> None:
+        """Load the vision models now. The overlapped runner's encoder thread calls it first, so
+        loading overlaps the first video's decoding instead of delaying the first batch; load
+        errors surface here, before any file is blamed. The default loads nothing."""
 
     def encode_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Images as 1-frame snippets; each (H, W, 3) uint8, any size."""

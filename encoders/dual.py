@@ -44,6 +44,9 @@ class DualEncoderSpace(ConceptSpace):
             return np.zeros((0, self.dim), np.float32)
         return l2_normalize(self.backbone.encode_text(texts))
 
+    def prepare(self) -> None:
+        _ = self.backbone
+
     def encode_snippets(self, frames: np.ndarray) -> np.ndarray:
         frames, n, f = self._snippet_batch(frames)
         if n == 0:

@@ -72,38 +72,55 @@ class LabelBridgeSpace(ConceptSpace):
         self.centre = bool(opts.get("centre", True))
         self.batch_size = int(opts.get("batch_size", 32))
         self._threads: int | None = None  # ONNX Runtime's threads; None: every available core
+        self._visions: dict[int | None, object] = {}  # vision encoders by thread count
 
     @cached_property
     def text(self) -> E5Text:
         return E5Text(self.config.text.get("variant", "original"))
 
-    @cached_property
+    @property
     def vision(self):
         """EfficientNet-Lite0 on ONNX Runtime (``encoders.onnx_lite``), torch where that fails.
 
         ``vision.runtime`` in the config (``auto``, ``onnx``, ``torch``) chooses, and
         ``vision.precision`` (``int8``, ``fp32``) the ONNX graph's; $VIDSONAR_LITE_RUNTIME and
-        $VIDSONAR_LITE_PRECISION override them (benchmarks compare them)."""
-        from encoders.onnx_lite import load_lite_vision
+        $VIDSONAR_LITE_PRECISION override them (benchmarks compare them). One session per
+        thread count that ``share_cores`` asked for, the graph loaded and checked once."""
+        threads = self.config.vision.get("threads") or self._threads
+        if threads not in self._visions:
+            self._visions[threads] = self._load_vision(threads)
+        return self._visions[threads]
+
+    def _load_vision(self, threads: int | None):
+        from encoders.onnx_lite import OnnxLite0, load_lite_vision
+        loaded = next(iter(self._visions.values()), None)
+        if loaded is not None:  # the graph is checked: only a session on other cores is needed
+            return loaded.with_threads(threads) if isinstance(loaded, OnnxLite0) else loaded
         v = self.config.vision
         runtime = os.environ.get("VIDSONAR_LITE_RUNTIME") or v.get("runtime", "auto")
         precision = os.environ.get("VIDSONAR_LITE_PRECISION") or v.get("precision", "int8")
         return load_lite_vision(self.cache_dir, int(v.get("image_size", 224)), float(v.get("mean", 127.0)),
-                                float(v.get("std", 128.0)), runtime=runtime,
-                                threads=v.get("threads") or self._threads, precision=precision)
+                                float(v.get("std", 128.0)), runtime=runtime, threads=threads,
+                                precision=precision)
+
+    @property
+    def snippet_batch(self) -> int:
+        """Snippets whose frames make one session call (``batch_size`` frames, 8 a snippet): the
+        int8 session on one core ran 184-194 images/s at 4 to 32 frames a call, so bigger
+        batches would only delay the first one."""
+        return max(1, self.batch_size // 8)
 
     def share_cores(self, reserved: int) -> None:
-        """ONNX Runtime on the cores the decoder leaves (at least one), unless the config fixes
-        ``vision.threads``. A session built with another count is rebuilt at its next use (the
-        cached graph loads in under a second)."""
+        """ONNX Runtime on the cores the other stages leave (at least one), unless the config
+        fixes ``vision.threads``. Cheap enough to call between batches: a session per thread
+        count is kept, and their outputs are identical."""
         from encoders.device import available_cores
-        from encoders.onnx_lite import OnnxLite0
-        if self.config.vision.get("threads"):
-            return
-        self._threads = max(1, available_cores() - max(0, int(reserved)))
-        vision = self.__dict__.get("vision")
-        if isinstance(vision, OnnxLite0) and vision.threads != self._threads:
-            del self.__dict__["vision"]
+        if not self.config.vision.get("threads"):
+            self._threads = max(1, available_cores() - max(0, int(reserved)))
+
+    def prepare(self) -> None:
+        """Load the vision session (at the current share of cores) and the label embeddings."""
+        _ = self.vision, self._prompt_mean
 
     @cached_property
     def labels(self) -> list[str]:

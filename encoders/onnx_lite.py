@@ -150,6 +150,16 @@ class OnnxLite0:
     def run(self, crops: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: np.ascontiguousarray(crops, np.uint8)})[0]
 
+    def with_threads(self, threads: int | None) -> "OnnxLite0":
+        """A session of the same graph on ``threads`` cores (None: all of them).
+
+        The graph was checked when this session was made, so only a session is built (well
+        under a second); its outputs are bit-identical to this one's, whatever the thread
+        count (ONNX Runtime splits work by output, not by reduction)."""
+        threads = threads or available_cores()
+        return self if threads == self.threads else OnnxLite0(self.model_path, self.image_size, threads,
+                                                              self.precision)
+
     def logits(self, frames: np.ndarray, batch_size: int = 8) -> np.ndarray:
         """(n, H, W, 3) uint8 frames, short side >= image_size -> (n, 1000) logits."""
         crops = center_crop(frames, self.image_size)

@@ -164,6 +164,9 @@ class VSonarSpace(ConceptSpace):
     def encode_snippets(self, frames: np.ndarray) -> np.ndarray:
         return l2_normalize(self.embed_snippets(frames))
 
+    def prepare(self) -> None:
+        _ = self.backbone, self._projector
+
     # --- decoding --------------------------------------------------------------------------
     @property
     def has_decoder(self) -> bool:

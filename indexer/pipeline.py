@@ -46,14 +46,17 @@ __all__ = ["Ingestor", "IngestReport", "RUNNERS"]
 class Ingestor:
     def __init__(self, catalog: Catalog, space: ConceptSpace, store: IndexStore, thumbs: Path,
                  window: Fraction | float = DEFAULT_WINDOW, frames: int = FRAMES_PER_SNIPPET,
-                 batch_snippets: int = 16, runner: str = "local", ray_options=None,
+                 batch_snippets: int | None = None, runner: str = "local", ray_options=None,
                  checkpoints: Checkpoints | None = None, shots: str | None = None,
                  shot_threshold: float | None = None, hop: Fraction | float | None = DEFAULT_HOP,
                  decoders: int | None = None):
         if runner not in RUNNERS:
             raise InputError(f"unknown runner {runner!r}; choose one of {', '.join(RUNNERS)}")
         self.catalog, self.space, self.store, self.thumbs = catalog, space, store, Path(thumbs)
-        self.window, self.frames, self.batch_snippets = window, frames, batch_snippets
+        self.window, self.frames = window, frames
+        if batch_snippets is not None and batch_snippets < 1:
+            raise InputError(f"batch_snippets must be at least 1, not {batch_snippets}")
+        self.batch_snippets = batch_snippets  # None: the space's ConceptSpace.snippet_batch
         self.runner, self.ray_options = runner, ray_options
         if decoders is not None and decoders < 1:
             raise InputError(f"decoders must be at least 1, not {decoders}")
@@ -121,20 +124,20 @@ class Ingestor:
     def _run(self, plan, writer: Writer, report: IngestReport) -> None:
         spec = ReadSpec.of(self.window, self.frames, self.space.frame_size, self.shots,
                            self.shot_threshold, self.hop)
+        batch = self.batch_snippets or self.space.snippet_batch
         if self.runner == "ray":
             from indexer.runners.ray import RayOptions, run_ray
             run_ray(plan, SpaceSpec.of(self.space), spec, writer, report,
-                    self.ray_options or RayOptions(), self.batch_snippets)
+                    self.ray_options or RayOptions(), batch)
             return
         from indexer.runners.local import default_decoders, run_overlapped, run_sequential
         if self.runner == "sequential":
             self.space.share_cores(0)
-            run_sequential(plan, Encoder(space=self.space), spec, writer, report, self.batch_snippets)
+            run_sequential(plan, Encoder(space=self.space), spec, writer, report, batch)
             return
         decoders = self.decoders or default_decoders(self.space)
         self.space.share_cores(decoders)  # a core for each decoder thread
-        run_overlapped(plan, Encoder(space=self.space), spec, writer, report, self.batch_snippets,
-                       decoders=decoders)
+        run_overlapped(plan, Encoder(space=self.space), spec, writer, report, batch, decoders=decoders)
 
     @staticmethod
     def _progress(jobs: JobStore, job_id: int, report: IngestReport, then):

@@ -40,10 +40,14 @@ class HashSpace(ConceptSpace):
         # an offset, so that a mid-grey clip too has a direction
         self.bias = 0.01 * np.random.default_rng(8).standard_normal(config.dim)
         self.calls = 0  # encode_snippets calls, so tests can see how snippets were batched
-        self.reserved: int | None = None  # the cores the last share_cores call left to others
+        self.shares: list[int] = []  # the cores each share_cores call left to others, in order
+        self.prepared = 0  # prepare calls
 
     def share_cores(self, reserved: int) -> None:
-        self.reserved = reserved
+        self.shares.append(reserved)
+
+    def prepare(self) -> None:
+        self.prepared += 1
 
     def _encode_text(self, texts, lang, query):
         out = np.zeros((len(texts), self.dim), np.float32)

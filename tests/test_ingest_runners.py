@@ -114,7 +114,11 @@ def test_overlapped_runner_equals_the_sequential_one_exactly(tmp_path, footage):
     assert (loc.ingested, loc.skipped, loc.snippets) == (seq.ingested, seq.skipped, seq.snippets) == (4, 1, snippets)
     # batches spanned videos (one batch of 8 across 3 frame shapes vs one batch per video)
     assert seq_space.calls == 4 and loc_space.calls == 3
-    assert (seq_space.reserved, loc_space.reserved) == (0, 1)  # the overlapped decoder gets a core
+    assert seq_space.shares == [0] and seq_space.prepared == 0  # sequential: every core, loaded on use
+    # overlapped: a core left to the decoder from the start, every core given back at the end,
+    # and the models loaded by the encoder thread before its first batch
+    assert loc_space.shares[0] == 1 and loc_space.shares[-1] == 0 and loc_space.prepared == 1
+    assert set(loc_space.shares) <= {0, 1}  # a core per decoder at work, never more
     assert loc_store.index.count == seq_store.index.count == snippets
 
 
@@ -124,7 +128,8 @@ def test_several_decoder_threads_give_what_one_gives(tmp_path, footage):
     # ids come from the plan, which the decoders share in file order: the same as one thread's
     assert_same(snapshot(seq_cat, tmp_path / "seq" / "thumbs"), snapshot(many_cat, tmp_path / "many" / "thumbs"))
     assert many.failed == seq.failed and (many.ingested, many.snippets) == (seq.ingested, seq.snippets)
-    assert many_space.reserved == 3 and many_store.index.count == seq.snippets
+    assert many_space.shares[0] == 3 and set(many_space.shares) <= {0, 1, 2, 3}
+    assert many_store.index.count == seq.snippets
     with pytest.raises(InputError, match="at least 1"):
         ingest(tmp_path / "none", footage, "local", decoders=0)
 

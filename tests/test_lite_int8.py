@@ -107,13 +107,20 @@ def test_share_cores_sizes_the_session_and_keeps_the_vectors(cache, crops):
     from encoders.device import available_cores
     from encoders.registry import get_space_config, load_space
     space = load_space("lite", cache_dir=cache)
+    assert not space._visions
+    space.prepare()  # loads the session before any batch
+    assert list(space._visions) == [None]
     snippets = crops[:16].reshape(2, 8, 224, 224, 3)
     before = space.encode_snippets(snippets)
     space.share_cores(1)
-    assert space.vision.threads == max(1, available_cores() - 1)
-    np.testing.assert_allclose(space.encode_snippets(snippets), before, atol=1e-5)
+    one = space.vision
+    assert one.threads == max(1, available_cores() - 1)
+    # identical bytes on any number of cores: the runner may switch between batches
+    np.testing.assert_array_equal(space.encode_snippets(snippets), before)
     space.share_cores(0)
     assert space.vision.threads == available_cores()
+    space.share_cores(1)
+    assert space.vision is one  # kept, not rebuilt
     cfg = get_space_config("lite")
     fixed = load_space(type(cfg)(**{**cfg.__dict__, "vision": {**cfg.vision, "threads": 3}}), cache_dir=cache)
     fixed.share_cores(1)

@@ -144,6 +144,10 @@ class LockedSpace(ConceptSpace):
     def vision_device(self) -> str:
         return self.inner.vision_device
 
+    @property
+    def snippet_batch(self) -> int:
+        return self.inner.snippet_batch
+
     def resolve_language(self, lang: str | None) -> str | None:
         return self.inner.resolve_language(lang)
 
@@ -182,8 +186,12 @@ class LockedSpace(ConceptSpace):
             return self.inner.encode_snippets(frames)
 
     def share_cores(self, reserved: int) -> None:
-        with self.vision_lock:  # may rebuild the vision session: not while it runs
+        with self.vision_lock:  # may build a vision session: not while one runs
             self.inner.share_cores(reserved)
+
+    def prepare(self) -> None:
+        with self.vision_lock:
+            self.inner.prepare()
 
     def encode_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         with self.vision_lock:

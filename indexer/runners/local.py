@@ -9,6 +9,13 @@
   is what makes threads pay. One decoder keeps up with a CPU encoder; a GPU encoder needs
   several (``decoders``; ``default_decoders``).
 
+Cores follow the work (``ConceptSpace.share_cores``): the encoder leaves a core to each
+decoder that is decoding, and takes every core while none is (a CPU encoder is slower than
+its decoder, so the decoder often waits on a full queue; at the end of a run it is done).
+A decoder that finds the queue full waits until it has drained to one batch and no batch
+runs on the decoders' cores, so the two take turns in long stretches instead of contending.
+The encoder loads its models first (``ConceptSpace.prepare``), while the first video decodes.
+
 Batches are cut at fixed sizes in arrival order (never on a timer). With one decoder a run's
 batches, and so its vectors, are the same every time; with several, videos arrive
 interleaved as their decoders go, so which snippets share a batch varies from run to run
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
 
 from indexer.stages.encode import Encoder
@@ -71,6 +79,64 @@ class _Stop(Exception):
     pass
 
 
+class DrainQueue:
+    """The decoders' bounded queue of rows, with turns between decoders and the encoder.
+
+    A producer that finds it full waits until it holds ``low`` items or fewer and the consumer
+    is not in a ``wide`` stretch (running on the producers' cores), then goes on. ``producing``
+    counts the producers at work: neither waiting for a drain nor finished.
+    """
+
+    def __init__(self, depth: int, low: int, producers: int, stop: threading.Event):
+        if not 0 <= low < depth:
+            raise ValueError(f"need 0 <= low < depth, got low={low}, depth={depth}")
+        self.depth, self.low, self.stop = depth, low, stop
+        self.items: deque = deque()
+        self.cond = threading.Condition()
+        self.producers, self.waiting, self.wide = producers, 0, False
+
+    def put(self, item) -> None:
+        with self.cond:
+            if len(self.items) >= self.depth:
+                self.waiting += 1
+                try:
+                    while len(self.items) > self.low or self.wide:
+                        self._wait()
+                finally:
+                    self.waiting -= 1
+            self.items.append(item)
+            self.cond.notify_all()
+
+    def get(self):
+        with self.cond:
+            while not self.items:
+                self._wait()
+            item = self.items.popleft()
+            self.cond.notify_all()
+            return item
+
+    def producing(self) -> int:
+        with self.cond:
+            return self.producers - self.waiting
+
+    def finished(self) -> bool:
+        """One producer is done; True for the last one."""
+        with self.cond:
+            self.producers -= 1
+            self.cond.notify_all()
+            return self.producers == 0
+
+    def set_wide(self, wide: bool) -> None:
+        with self.cond:
+            self.wide = wide
+            self.cond.notify_all()
+
+    def _wait(self) -> None:
+        if self.stop.is_set():
+            raise _Stop
+        self.cond.wait(0.1)
+
+
 def default_decoders(space) -> int:
     """Decoder threads for an overlapped run: one beside a CPU encoder (it keeps up, and a
     second would take the encoder's cores); beside a GPU encoder, a quarter of the cores
@@ -86,9 +152,12 @@ def run_overlapped(plan: Iterable[PlanItem], encoder: Encoder, spec: ReadSpec, w
                    decoders: int = 1) -> None:
     stop = threading.Event()
     decoders = max(1, int(decoders))
-    depth = queue_snippets or 2 * batch_snippets * decoders
-    decoded: queue.Queue = queue.Queue(maxsize=depth)  # bounded: decoded frames are big
+    # bounded: decoded frames are big (a 224 px snippet is ~1.6 MB); room for a few batches
+    # past the drain mark, so that the encoder's stretches on every core are long
+    depth = queue_snippets or max(4 * batch_snippets, 2 * batch_snippets * decoders)
+    decoded = DrainQueue(depth, min(depth - 1, batch_snippets * decoders), decoders, stop)
     encoded: queue.Queue = queue.Queue(maxsize=4 * batch_snippets)
+    space = encoder.space
 
     def put(q: queue.Queue, message) -> None:
         while not stop.is_set():
@@ -99,7 +168,7 @@ def run_overlapped(plan: Iterable[PlanItem], encoder: Encoder, spec: ReadSpec, w
                 continue
         raise _Stop
 
-    items, plan_lock, finished = iter(plan), threading.Lock(), [0]
+    items, plan_lock = iter(plan), threading.Lock()
 
     def next_item():
         with plan_lock:  # the plan is a generator (it reserves ids): one thread at a time
@@ -108,25 +177,26 @@ def run_overlapped(plan: Iterable[PlanItem], encoder: Encoder, spec: ReadSpec, w
     def decode() -> None:
         try:
             while (item := next_item()) is not None:
-                put(decoded, ("plan", item))  # before the video's rows: the writer needs it first
+                decoded.put(("plan", item))  # before the video's rows: the writer needs it first
                 if item.action == READ:
                     for r in _timed_rows(read_video(item.task(), spec), report):
-                        put(decoded, ("row", r))
-            with plan_lock:
-                finished[0] += 1
-                last = finished[0] == decoders
-            if last:
-                put(decoded, _DONE)
+                        decoded.put(("row", r))
+            if decoded.finished():
+                decoded.put(_DONE)
         except _Stop:
             pass
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
-            _hand_over(put, decoded, exc)
+            try:
+                decoded.put(("error", exc))
+            except _Stop:
+                pass
 
     def encode() -> None:
         batch: list[dict] = []
         try:
+            space.prepare()
             while True:
-                kind, value = _get(decoded, stop)
+                kind, value = decoded.get()
                 if kind == "row" and value["kind"] == "snippet":
                     batch.append(value)
                     if len(batch) >= batch_snippets:
@@ -145,12 +215,19 @@ def run_overlapped(plan: Iterable[PlanItem], encoder: Encoder, spec: ReadSpec, w
             _hand_over(put, encoded, exc)
 
     def _flush(batch: list[dict]) -> None:
-        if batch:
+        if not batch:
+            return
+        busy = decoded.producing()
+        space.share_cores(busy)  # a core per decoder at work; all of them while none is
+        decoded.set_wide(busy == 0)
+        try:
             with report.timed("encode"):
                 out = encoder.encode_rows(batch)
-            batch.clear()
-            for r in out:
-                put(encoded, ("row", r))
+        finally:
+            decoded.set_wide(False)
+        batch.clear()
+        for r in out:
+            put(encoded, ("row", r))
 
     threads = [threading.Thread(target=decode, name=f"vidsonar-decode-{i}", daemon=True)
                for i in range(decoders)]
@@ -172,6 +249,7 @@ def run_overlapped(plan: Iterable[PlanItem], encoder: Encoder, spec: ReadSpec, w
         stop.set()
         for t in threads:
             t.join(timeout=30)
+        space.share_cores(0)  # the run is over: searches and the next run get every core
 
 
 def _get(q: queue.Queue, stop: threading.Event):

@@ -60,6 +60,8 @@ class Encoder:
         if space is None and spec is None:
             raise ValueError("an Encoder needs a SpaceSpec or a built space")
         self.space = space if space is not None else spec.build()
+        if space is None:  # a worker's own model (a Ray actor): loaded now, not in its first batch
+            self.space.prepare()
 
     def encode_rows(self, rows: list[dict]) -> list[dict]:
         """The rows, snippet rows with ``vector`` (float32 bytes) or ``error`` set."""
