@@ -292,15 +292,15 @@ class ShotSegmenter:
         self.index = 0
         self.count = 0
         self.last_time: Fraction | None = None
-        self.frame_step = Fraction(1, round(fps)) if fps else Fraction(1, 25)
+        self.prev_time: Fraction | None = None  # the frame before the last: the last one's length
+        self.frame_step = Fraction(1, round(fps)) if fps else Fraction(1, 25)  # for a 1-frame video
+        self.decided_seen = 0  # the detector's ``decided`` when last advanced
         self.rotation = 0
         self.peak_held = 0
 
     def push(self, t: Fraction, image: np.ndarray, small: np.ndarray | None = None,
              rotation: int = 0) -> list[DecodedSnippet]:
-        if self.last_time is not None:
-            self.frame_step = t - self.last_time
-        self.last_time, self.rotation = t, rotation
+        self.prev_time, self.last_time, self.rotation = self.last_time, t, rotation
         self.held.append((t, image))
         self.peak_held = max(self.peak_held, len(self.held))
         self.times.append(t)
@@ -312,7 +312,7 @@ class ShotSegmenter:
         if self.last_time is None:
             return []
         out = self._advance(self.detector.finish(), self.count)
-        end = self.last_time + self.frame_step
+        end = self.last_time + (self.frame_step if self.prev_time is None else self.last_time - self.prev_time)
         if self.pending is not None and end - self.pending >= self.min_shot:
             out += self._close(self.pending)
         # else: a short last shot joins the one before (the pending cut is dropped)
@@ -321,6 +321,9 @@ class ShotSegmenter:
         return out
 
     def _advance(self, cuts: list[int], decided: int) -> list[DecodedSnippet]:
+        if not cuts and decided == self.decided_seen:
+            return []  # nothing new: a detector that decides in blocks moves once a block
+        self.decided_seen = decided
         out: list[DecodedSnippet] = []
         for cut in cuts:
             if cut < self.times_base:
