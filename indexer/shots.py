@@ -206,7 +206,8 @@ class SceneDetectDetector:
 
     def finish(self) -> list[int]:
         cuts = self._filter_block() if self.blocks is not None else []
-        return cuts + self._indices(self.detector.post_process(self._timecode(max(0, self.count - 1), self.fps)))
+        last = self._timecode(max(0, self.count - 1), self.fps)
+        return cuts + self._indices(self.detector.post_process(last))
 
     def _filter_block(self) -> list[int]:
         """Score the pending block; its frames through the flash filter, in order."""
@@ -312,7 +313,8 @@ class ShotSegmenter:
         if self.last_time is None:
             return []
         out = self._advance(self.detector.finish(), self.count)
-        end = self.last_time + (self.frame_step if self.prev_time is None else self.last_time - self.prev_time)
+        step = self.frame_step if self.prev_time is None else self.last_time - self.prev_time
+        end = self.last_time + step
         if self.pending is not None and end - self.pending >= self.min_shot:
             out += self._close(self.pending)
         # else: a short last shot joins the one before (the pending cut is dropped)
