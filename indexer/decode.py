@@ -72,25 +72,6 @@ def _open(path: Path):
     return container
 
 
-#: FFmpeg's own decoding threads: 0 lets it choose (frame and slice threads, one per core)
-AUTO_THREADS = 0
-
-
-def set_threads(stream, threads: int = AUTO_THREADS) -> None:
-    """Decode ``stream`` on FFmpeg's own choice of threads (0) or exactly ``threads``.
-
-    FFmpeg's frame threads make one HD stream decode faster, for more CPU in all (on 2 cores:
-    720p and 1080p 15-25% less wall time for 25-30% more CPU). On small or short videos they
-    cost more than they give (the 7 demo videos, 320x240 and less: 0.79-1.29 s wall against
-    0.52-0.55 s on one thread). A decoder that has one core beside a busy CPU encoder should
-    spend it well: the overlapped runner gives it one thread.
-    """
-    if threads == AUTO_THREADS:
-        stream.thread_type = "AUTO"
-    else:
-        stream.codec_context.thread_count = int(threads)
-
-
 def probe(path: Path) -> VideoInfo:
     container = _open(path)
     try:
@@ -189,16 +170,15 @@ class _Scaler:
 
 def iter_snippets(path: Path, window: Fraction | float = DEFAULT_WINDOW,
                   frames: int = FRAMES_PER_SNIPPET, short_side: int = 224,
-                  info: VideoInfo | None = None, threads: int = AUTO_THREADS) -> Iterator[DecodedSnippet]:
-    """Yield the snippets of a video in order (``threads``: see ``set_threads``). Raises
-    DecodeError on unreadable media."""
+                  info: VideoInfo | None = None) -> Iterator[DecodedSnippet]:
+    """Yield the snippets of a video in order. Raises DecodeError on unreadable media."""
     av = pyav()
     window = as_fraction(window)
     container = _open(path)
     try:
         info = info or _info(container)
         stream = container.streams.video[0]
-        set_threads(stream, threads)
+        stream.thread_type = "AUTO"
         scale = _Scaler(short_side, path)
         state = _WindowState(0, window, frames)
         held = None  # a closed window, held back until we know the next one is not a short tail
@@ -348,7 +328,7 @@ class _SmallScaler:
 
 
 def iter_frames(path: Path, short_side: int = 224, small: tuple[int, int] | None = None,
-                threads: int = AUTO_THREADS) -> Iterator[DecodedFrame]:
+                ) -> Iterator[DecodedFrame]:
     """Every decoded frame once, in time order, at the encoder's size (and ``small``, if asked).
 
     The same pass and time line as ``iter_snippets`` (time codes from pts, starting at the
@@ -359,7 +339,7 @@ def iter_frames(path: Path, short_side: int = 224, small: tuple[int, int] | None
     container = _open(path)
     try:
         stream = container.streams.video[0]
-        set_threads(stream, threads)
+        stream.thread_type = "AUTO"
         scale = _Scaler(short_side, path)
         tiny = _SmallScaler(small) if small else None
         for t, frame in _timeline(path, container, stream):

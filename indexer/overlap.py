@@ -15,22 +15,21 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.decode import AUTO_THREADS, DecodedSnippet, VideoInfo, iter_snippets
+from indexer.decode import DecodedSnippet, VideoInfo, iter_snippets
 from indexer.sampling import FRAMES_PER_SNIPPET, as_fraction, join_pieces, overlap_factor
 
 
 def iter_windows(path: Path, window: Fraction | float, hop: Fraction | float | None,
                  frames: int = FRAMES_PER_SNIPPET, short_side: int = 224,
-                 info: VideoInfo | None = None, threads: int = AUTO_THREADS) -> Iterator[DecodedSnippet]:
-    """The snippets of a video, overlapping when ``hop`` < ``window``; plain otherwise
-    (``threads``: FFmpeg's, see ``indexer.decode.set_threads``)."""
+                 info: VideoInfo | None = None) -> Iterator[DecodedSnippet]:
+    """The snippets of a video, overlapping when ``hop`` < ``window``; plain otherwise."""
     window = as_fraction(window)
     hop = window if hop is None else as_fraction(hop)
     r = overlap_factor(window, hop, frames)
     if r == 1:
-        yield from iter_snippets(path, window, frames, short_side, info, threads)
+        yield from iter_snippets(path, window, frames, short_side, info)
         return
-    pieces = iter_snippets(path, hop, frames // r, short_side, info, threads)
+    pieces = iter_snippets(path, hop, frames // r, short_side, info)
     held: deque[DecodedSnippet] = deque(maxlen=r)
     first: list[DecodedSnippet] = []  # the pieces of a video shorter than one window
     index = 0
@@ -42,7 +41,7 @@ def iter_windows(path: Path, window: Fraction | float, hop: Fraction | float | N
             yield _join(index, list(held))
             index += 1
     if index == 0 and first:  # shorter than a window: one plain window over the whole video
-        yield from iter_snippets(path, window, frames, short_side, info, threads)
+        yield from iter_snippets(path, window, frames, short_side, info)
 
 
 def _join(index: int, pieces: list[DecodedSnippet]) -> DecodedSnippet:

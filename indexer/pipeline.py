@@ -17,7 +17,6 @@ next: unchanged finished files are skipped unhashed, leftovers of the killed run
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -131,15 +130,13 @@ class Ingestor:
             run_ray(plan, SpaceSpec.of(self.space), spec, writer, report,
                     self.ray_options or RayOptions(), batch)
             return
-        from indexer.runners.local import (decoder_threads, default_decoders, run_overlapped,
-                                           run_sequential)
+        from indexer.runners.local import default_decoders, run_overlapped, run_sequential
         if self.runner == "sequential":
             self.space.share_cores(0)
             run_sequential(plan, Encoder(space=self.space), spec, writer, report, batch)
             return
         decoders = self.decoders or default_decoders(self.space)
         self.space.share_cores(decoders)  # a core for each decoder thread
-        spec = dataclasses.replace(spec, decoder_threads=decoder_threads(self.space))
         run_overlapped(plan, Encoder(space=self.space), spec, writer, report, batch, decoders=decoders)
 
     @staticmethod

@@ -385,17 +385,17 @@ class ShotSegmenter:
 
 def iter_shot_snippets(path: Path, detector, window: Fraction | float = DEFAULT_WINDOW,
                        frames: int = FRAMES_PER_SNIPPET, short_side: int = 224, info=None,
-                       segmenter_out: list | None = None, threads: int = 0) -> Iterator[DecodedSnippet]:
+                       segmenter_out: list | None = None) -> Iterator[DecodedSnippet]:
     """Like ``iter_snippets``, but windows follow the shots ``detector`` finds while decoding.
 
     ``segmenter_out``, if given, receives the ShotSegmenter, whose ``shots`` are complete once
-    the generator is exhausted. ``threads``: FFmpeg's (``indexer.decode.set_threads``).
+    the generator is exhausted.
     """
     info = info or probe(path)
     segmenter = ShotSegmenter(detector, window, frames, fps=info.fps)
     if segmenter_out is not None:
         segmenter_out.append(segmenter)
-    for frame in iter_frames(path, short_side, detector.frame_size, threads):
+    for frame in iter_frames(path, short_side, detector.frame_size):
         yield from segmenter.push(frame.time, frame.scaled, frame.small, frame.rotation)
     yield from segmenter.finish()
 

@@ -100,17 +100,3 @@ def test_closing_a_generator_early_after_torchvision_does_not_deadlock(tmp_path)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                           cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
     assert proc.returncode == 0 and proc.stdout.strip() == "done", proc.stderr[-2000:]
-
-
-def test_one_decoder_thread_gives_what_ffmpegs_threads_give(tmp_path):
-    """The overlapped runner decodes on one thread beside a CPU encoder: same frames, same times."""
-    from indexer.decode import AUTO_THREADS, iter_frames
-    path = write_video(tmp_path / "v.mp4", moving_frames(50, 96, 64, seed=5), fps=10)
-    auto = list(iter_snippets(path, 2, 8, 48, threads=AUTO_THREADS))
-    one = list(iter_snippets(path, 2, 8, 48, threads=1))
-    assert len(one) == len(auto) == 3
-    for a, b in zip(auto, one):
-        assert a.window == b.window
-        np.testing.assert_array_equal(a.frames, b.frames)
-    frames = [(f.time, f.image.tobytes()) for f in iter_frames(path, 48, threads=1)]
-    assert frames == [(f.time, f.image.tobytes()) for f in iter_frames(path, 48)] and len(frames) == 50

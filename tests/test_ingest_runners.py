@@ -227,21 +227,3 @@ def test_ray_runner_reads_a_parquet_manifest_for_long_plans(tmp_path, footage, r
     assert_same(snapshot(loc_cat, tmp_path / "loc" / "thumbs"),
                 snapshot(ray_cat, tmp_path / "ray" / "thumbs"), atol=1e-3)
     assert ray_report.failed == loc.failed and ray_report.ingested == 2
-
-
-class CudaHashSpace(HashSpace):
-    """The fake space, declaring a GPU: only what the runner asks of a space changes."""
-
-    @property
-    def vision_device(self) -> str:
-        return "cuda:0"
-
-
-def test_decoders_and_their_threads_follow_where_vision_runs():
-    from encoders.device import available_cores
-    from indexer.runners.local import decoder_threads, default_decoders
-    cpu, gpu = HashSpace(hash_config()), CudaHashSpace(hash_config())
-    # beside a CPU encoder: one decoder, on one FFmpeg thread (its one core)
-    assert (default_decoders(cpu), decoder_threads(cpu)) == (1, 1)
-    # beside a GPU: a quarter of the cores (2 to 8), each on FFmpeg's own threads
-    assert default_decoders(gpu) == max(2, min(8, available_cores() // 4)) and decoder_threads(gpu) == 0

@@ -6,9 +6,7 @@
 
 Modes on the same videos (the shipped set: 21 photo pans and the real concert video):
 
-- ``decode``: PyAV decoding into 8-frame snippets only (``indexer.decode.iter_snippets``), on
-  FFmpeg's own threads and (``decode[1 thread]``) on one, as the overlapped runner's decoder
-  beside a CPU encoder; ratios divide by the faster;
+- ``decode``: PyAV decoding into 8-frame snippets only (``indexer.decode.iter_snippets``);
 - ``decode+lite/<runner>``: the real ingestion pipeline (``Ingestor``) with the lite space, once
   per runner: ``sequential`` (one file at a time, as before), ``local`` (decoding overlaps
   encoding, batches span videos) and ``ray`` (Ray Data on a local cluster started for the
@@ -37,18 +35,18 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.retrieval import results
-from indexer.decode import AUTO_THREADS, iter_snippets
+from indexer.decode import iter_snippets
 from indexer.sampling import DEFAULT_WINDOW, FRAMES_PER_SNIPPET
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 DEFAULT_PE_CORE = "PE-Core-T-16-384"
 
 
-def decode_only(paths: list[Path], size: int = 224, threads: int = AUTO_THREADS) -> dict:
+def decode_only(paths: list[Path], size: int = 224) -> dict:
     snippets, media, started = 0, 0.0, time.perf_counter()
     for path in paths:
         end = 0.0
-        for snippet in iter_snippets(path, DEFAULT_WINDOW, FRAMES_PER_SNIPPET, size, threads=threads):
+        for snippet in iter_snippets(path, DEFAULT_WINDOW, FRAMES_PER_SNIPPET, size):
             snippets += 1
             end = float(snippet.window.end)
         media += end  # the last window ends where the footage ends
@@ -106,18 +104,10 @@ def lite_pipeline(paths: list[Path], home: Path, runtime: str, runner: str = "lo
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
 
-#: decode-only modes: FFmpeg's own threads, and one thread (what the overlapped runner's
-#: decoder uses beside a CPU encoder); the ratios divide by the faster of the two
-DECODE_MODES = {"decode": AUTO_THREADS, "decode[1 thread]": 1}
-
-
 def ratios(modes: dict[str, dict]) -> dict[str, float]:
     """Throughput ratios between modes of this run (x real time over x real time), for each
-    lite runtime in it (``decode+lite/...``, ``decode+lite[onnx]/...``). "decode" is the
-    fastest decode-only mode of the run."""
+    lite runtime in it (``decode+lite/...``, ``decode+lite[onnx]/...``)."""
     def x(mode):
-        if mode == "decode":
-            return max((modes[m]["x_realtime"] or 0 for m in DECODE_MODES if m in modes), default=None) or None
         return (modes.get(mode) or {}).get("x_realtime")
     out = {}
     for tag in sorted({m[len("decode+lite"):].split("/")[0] for m in modes if m.startswith("decode+lite")}):
@@ -196,8 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
         ap.error(f"unknown lite runtime(s) {', '.join(unknown)}; choose from {', '.join(LITE_RUNTIMES)}")
     rounds: dict[str, list[dict]] = {}
     for r in range(max(1, args.repeats)):  # round robin: a slow spell of the machine hits every mode
-        for mode, threads in DECODE_MODES.items():
-            rounds.setdefault(mode, []).append(decode_only(paths, threads=threads))
+        rounds.setdefault("decode", []).append(decode_only(paths))
         for runtime in lite_runtimes:
             for runner in runners:  # every runner x runtime in one run, side by side
                 tag = "" if runtime == "auto" else f"[{runtime}]"
@@ -232,7 +221,7 @@ def main(argv: list[str] | None = None) -> dict:
         print("ratios: " + ", ".join(f"{k} {v}" for k, v in report["ratios"].items()))
         for mode, r in modes.items():
             gpu = r.get("gpu_utilisation")
-            if gpu is not None and mode not in DECODE_MODES:
+            if gpu is not None and mode != "decode":
                 print(f"{mode}: " + (f"GPU {gpu['mean_util_pct']}% mean, {gpu['max_util_pct']}% max ({gpu['source']})"
                                      if gpu["available"] else f"GPU utilisation not available: {gpu['reason']}")
                       + (f"; vision on {r['vision_runtime']}" if r.get("vision_runtime") else ""))

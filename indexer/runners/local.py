@@ -29,7 +29,6 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 
-from indexer.decode import AUTO_THREADS
 from indexer.stages.encode import Encoder
 from indexer.stages.plan import READ, PlanItem
 from indexer.stages.read import ReadSpec, read_video
@@ -146,13 +145,6 @@ def default_decoders(space) -> int:
     if not space.vision_device.startswith("cuda"):
         return 1
     return max(2, min(8, available_cores() // 4))
-
-
-def decoder_threads(space) -> int:
-    """FFmpeg threads for each decoder of an overlapped run: one beside a CPU encoder (the
-    decoder has one core, and FFmpeg's frame threads spend more CPU than they save there);
-    FFmpeg's own choice beside a GPU encoder, where the CPU is the decoders'."""
-    return AUTO_THREADS if space.vision_device.startswith("cuda") else 1
 
 
 def run_overlapped(plan: Iterable[PlanItem], encoder: Encoder, spec: ReadSpec, writer: Writer,

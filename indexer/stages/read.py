@@ -49,14 +49,12 @@ class ReadSpec:
     shots: str = "none"  # shot detector (indexer.shots): no window crosses a cut it finds
     shot_threshold: float | None = None
     hop: str = ""  # a Fraction as text: snippet starts this far apart (overlap); "": the window
-    decoder_threads: int = 0  # FFmpeg's threads per video (indexer.decode.set_threads); 0: its choice
 
     @classmethod
     def of(cls, window: Fraction | float, frames: int, frame_size: int, shots: str = "none",
-           shot_threshold: float | None = None, hop: Fraction | float | None = None,
-           decoder_threads: int = 0) -> "ReadSpec":
+           shot_threshold: float | None = None, hop: Fraction | float | None = None) -> "ReadSpec":
         return cls(str(as_fraction(window)), int(frames), int(frame_size), shots, shot_threshold,
-                   "" if hop is None else str(as_fraction(hop)), int(decoder_threads))
+                   "" if hop is None else str(as_fraction(hop)))
 
 
 def row(**values) -> dict:
@@ -84,11 +82,10 @@ def read_video(task: dict, spec: ReadSpec) -> Iterator[dict]:
         detector = make_detector(spec.shots, spec.shot_threshold, info.fps)
         window, hop = Fraction(spec.window), Fraction(spec.hop) if spec.hop else None
         if detector is None:  # the fixed grid, overlapping when hop < window
-            snippets = iter_windows(path, window, hop, spec.frames, spec.frame_size, info,
-                                    spec.decoder_threads)
+            snippets = iter_windows(path, window, hop, spec.frames, spec.frame_size, info)
         else:  # windows inside the shots the detector finds while decoding
             snippets = iter_shot_snippets(path, detector, window, spec.frames,
-                                          spec.frame_size, info, segmenter, spec.decoder_threads)
+                                          spec.frame_size, info, segmenter)
         for snippet in snippets:
             w, rotation = snippet.window, snippet.rotation
             if w.index >= MAX_SNIPPETS_PER_VIDEO:
