@@ -86,7 +86,9 @@ class LabelBridgeSpace(ConceptSpace):
         ``vision.precision`` (``int8``, ``fp32``) the ONNX graph's; $VIDSONAR_LITE_RUNTIME and
         $VIDSONAR_LITE_PRECISION override them (benchmarks compare them). One session per
         thread count that ``share_cores`` asked for, the graph loaded and checked once."""
-        threads = self.config.vision.get("threads") or self._threads
+        return self._vision_on(self.config.vision.get("threads") or self._threads)
+
+    def _vision_on(self, threads: int | None):
         if threads not in self._visions:
             self._visions[threads] = self._load_vision(threads)
         return self._visions[threads]
@@ -119,8 +121,15 @@ class LabelBridgeSpace(ConceptSpace):
             self._threads = max(1, available_cores() - max(0, int(reserved)))
 
     def prepare(self) -> None:
-        """Load the vision session (at the current share of cores) and the label embeddings."""
-        _ = self.vision, self._prompt_mean
+        """Load the vision session at the current share of cores, the one on every core (which
+        the overlapped runner takes when no decoder is at work: at the end of a run, it would
+        otherwise be built then), and the label embeddings."""
+        from encoders.device import available_cores
+        fixed = self.config.vision.get("threads")
+        self._vision_on(fixed or self._threads)
+        if not fixed:
+            self._vision_on(available_cores())
+        _ = self._prompt_mean
 
     @cached_property
     def labels(self) -> list[str]:

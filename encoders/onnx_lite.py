@@ -189,6 +189,10 @@ class OnnxLite0:
         except OSError as exc:
             raise LiteExportError(f"cannot use {path.parent} as the ONNX cache: {exc}") from exc
         try:
+            if precision == "int8":  # the usual case: both graphs cached, only the int8 one loaded
+                session = cls._cached_int8(path, image_size, threads)
+                if session is not None:
+                    return session
             session = cls._cached(path, image_size, threads, "fp32")
             if session is None:
                 try:
@@ -216,6 +220,20 @@ class OnnxLite0:
         path.unlink(missing_ok=True)
         path.with_name(path.name + ".json").unlink(missing_ok=True)
         return None
+
+    @classmethod
+    def _cached_int8(cls, float_path: Path, image_size: int, threads: int | None) -> "OnnxLite0 | None":
+        """The cached int8 session, if it was made from the float graph cached now (both checked
+        against their sidecars): the float graph is then not loaded at all. None otherwise."""
+        path = int8_path(float_path)
+        try:
+            made_from = json.loads(path.with_name(path.name + ".json").read_text()).get("float_sha256")
+            float_sha = json.loads(float_path.with_name(float_path.name + ".json").read_text()).get("sha256")
+        except (OSError, ValueError, AttributeError):
+            return None
+        if made_from is None or made_from != float_sha or not verified(float_path):
+            return None
+        return cls._cached(path, image_size, threads, "int8")
 
     @classmethod
     def _int8(cls, float_session: "OnnxLite0", threads: int | None) -> "OnnxLite0":

@@ -85,6 +85,29 @@ def test_int8_graph_is_cached_and_a_broken_one_is_made_again(cache, crops, tmp_p
     np.testing.assert_allclose(again.logits(crops[:4]), i8.logits(crops[:4]), atol=1e-5)
 
 
+class CountingLite0(OnnxLite0):
+    """OnnxLite0 that notes the precision of every session it builds."""
+    made: list[str] = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        CountingLite0.made.append(self.precision)
+
+
+def test_a_cached_int8_graph_loads_without_the_float_one_unless_they_disagree(cache, tmp_path):
+    import shutil
+    CountingLite0.made.clear()
+    assert CountingLite0.load(cache, precision="int8").precision == "int8"
+    assert CountingLite0.made == ["int8"]  # the float graph was checked, not loaded
+    shutil.copytree(cache, tmp_path / "c")
+    i8 = lite_int8.int8_path(next((tmp_path / "c").glob("lite-vision-*[0-9a-f].onnx")))
+    sidecar = i8.with_name(i8.name + ".json")
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "float_sha256": "0" * 64}))
+    CountingLite0.made.clear()
+    assert CountingLite0.load(tmp_path / "c", precision="int8").precision == "int8"
+    assert CountingLite0.made == ["fp32", "int8"]  # made from another float graph: the long way
+
+
 def test_when_quantizing_fails_the_float_graph_runs_with_the_reason(cache, tmp_path, monkeypatch, caplog):
     import shutil
     shutil.copytree(cache, tmp_path / "c")
@@ -108,8 +131,10 @@ def test_share_cores_sizes_the_session_and_keeps_the_vectors(cache, crops):
     from encoders.registry import get_space_config, load_space
     space = load_space("lite", cache_dir=cache)
     assert not space._visions
-    space.prepare()  # loads the session before any batch
-    assert list(space._visions) == [None]
+    space.share_cores(1)
+    space.prepare()  # loads the sessions before any batch: on the cores left, and on every core
+    assert sorted(space._visions) == sorted({max(1, available_cores() - 1), available_cores()})
+    space.share_cores(0)
     snippets = crops[:16].reshape(2, 8, 224, 224, 3)
     before = space.encode_snippets(snippets)
     space.share_cores(1)
