@@ -10,8 +10,8 @@
   several (``decoders``; ``default_decoders``).
 
 Cores follow the work (``ConceptSpace.share_cores``): the encoder leaves a core to each
-decoder that is decoding, and takes every core while none is (a CPU encoder is slower than
-its decoder, so the decoder often waits on a full queue; at the end of a run it is done).
+decoder that is decoding, and takes every core while none is (a decoder waits on a full queue
+whenever the encoder is the slower stage, and at the end of a run the decoders are done).
 A decoder that finds the queue full waits until it has drained to one batch and no batch
 runs on the decoders' cores, so the two take turns in long stretches instead of contending.
 The encoder loads its models first (``ConceptSpace.prepare``), while the first video decodes.
