@@ -154,11 +154,12 @@ class OnnxLite0:
         """A session of the same graph on ``threads`` cores (None: all of them).
 
         The graph was checked when this session was made, so only a session is built (well
-        under a second); its outputs are bit-identical to this one's, whatever the thread
-        count (ONNX Runtime splits work by output, not by reduction)."""
+        under a second). Its outputs were bit-identical to this one's here, for 1 and 2 threads
+        and both precisions (``tests/test_lite_int8.py`` asserts it for int8), so callers may switch
+        between the two from batch to batch."""
         threads = threads or available_cores()
-        return self if threads == self.threads else OnnxLite0(self.model_path, self.image_size, threads,
-                                                              self.precision)
+        return self if threads == self.threads else type(self)(self.model_path, self.image_size, threads,
+                                                               self.precision)
 
     def logits(self, frames: np.ndarray, batch_size: int = 8) -> np.ndarray:
         """(n, H, W, 3) uint8 frames, short side >= image_size -> (n, 1000) logits."""
