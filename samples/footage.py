@@ -87,7 +87,10 @@ def write_video(path: Path, frames: list[np.ndarray], fps: int, codec: str = "li
         stream = container.add_stream(codec, rate=Fraction(fps))
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         if codec == "libx264":
-            stream.options = {"crf": "26", "preset": "veryfast"}
+            # mbtree off: x264's macroblock-tree rate control gave other bytes, and other decoded
+            # frames, from run to run (5 distinct files in 8 writes of the same frames), so every
+            # figure measured on freshly made footage moved; without it 8 writes give one file
+            stream.options = {"crf": "26", "preset": "veryfast", "x264-params": "mbtree=0"}
         for img in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 container.mux(packet)
