@@ -72,7 +72,7 @@ class LabelBridgeSpace(ConceptSpace):
         self.centre = bool(opts.get("centre", True))
         self.batch_size = int(opts.get("batch_size", 32))
         self._threads: int | None = None  # ONNX Runtime's threads; None: every available core
-        self._visions: dict[int | None, object] = {}  # vision encoders by thread count
+        self._visions: dict[int, object] = {}  # vision encoders by thread count
 
     @cached_property
     def text(self) -> E5Text:
@@ -89,11 +89,13 @@ class LabelBridgeSpace(ConceptSpace):
         return self._vision_on(self.config.vision.get("threads") or self._threads)
 
     def _vision_on(self, threads: int | None):
+        from encoders.device import available_cores
+        threads = threads or available_cores()  # None and every core are one session
         if threads not in self._visions:
             self._visions[threads] = self._load_vision(threads)
         return self._visions[threads]
 
-    def _load_vision(self, threads: int | None):
+    def _load_vision(self, threads: int):
         from encoders.onnx_lite import OnnxLite0, load_lite_vision
         loaded = next(iter(self._visions.values()), None)
         if loaded is not None:  # the graph is checked: only a session on other cores is needed
@@ -124,12 +126,9 @@ class LabelBridgeSpace(ConceptSpace):
         """Load the vision session at the current share of cores, the one on every core (which
         the overlapped runner takes when no decoder is at work: at the end of a run, it would
         otherwise be built then), and the label embeddings."""
-        from encoders.device import available_cores
-        fixed = self.config.vision.get("threads")
-        self._vision_on(fixed or self._threads)
-        if not fixed:
-            self._vision_on(available_cores())
-        _ = self._prompt_mean
+        _ = self.vision, self._prompt_mean
+        if not self.config.vision.get("threads"):
+            self._vision_on(None)
 
     @cached_property
     def labels(self) -> list[str]:

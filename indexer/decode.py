@@ -131,6 +131,13 @@ def as_rgb(image) -> np.ndarray:
     return image.rgb() if isinstance(image, ScaledFrame) else image
 
 
+def frames_shown_at(kept: list[tuple[Fraction, object]], targets) -> np.ndarray:
+    """(len(targets), H, W, 3) RGB: for each target time, the kept (time, frame) on screen then
+    (the last one at or before it; the first for a time before them all), converted to RGB."""
+    times = [t for t, _ in kept]
+    return np.stack([as_rgb(kept[max(0, bisect.bisect_right(times, x) - 1)][1]) for x in targets])
+
+
 class _Scaler:
     """Scales frames so the short side is ``short_side`` pixels (after rotation), lazily RGB."""
 
@@ -292,9 +299,8 @@ class _WindowState:
     def close(self, end: Fraction, rotation: int = 0) -> DecodedSnippet:
         """Sample the frames shown at the centres of ``frames`` equal parts of [start, end)."""
         targets = frame_times(self.start, end, self.frames)
-        pts = [t for t, _ in self.kept]
-        chosen = [as_rgb(self.kept[max(0, bisect.bisect_right(pts, x) - 1)][1]) for x in targets]
-        return DecodedSnippet(Window(self.index, self.start, end, targets), np.stack(chosen), rotation)
+        return DecodedSnippet(Window(self.index, self.start, end, targets),
+                              frames_shown_at(self.kept, targets), rotation)
 
 
 @dataclass(frozen=True)

@@ -132,12 +132,10 @@ class Ingestor:
             return
         from indexer.runners.local import default_decoders, run_overlapped, run_sequential
         if self.runner == "sequential":
-            self.space.share_cores(0)
             run_sequential(plan, Encoder(space=self.space), spec, writer, report, batch)
             return
-        decoders = self.decoders or default_decoders(self.space)
-        self.space.share_cores(decoders)  # a core for each decoder thread
-        run_overlapped(plan, Encoder(space=self.space), spec, writer, report, batch, decoders=decoders)
+        run_overlapped(plan, Encoder(space=self.space), spec, writer, report, batch,
+                       decoders=self.decoders or default_decoders(self.space))
 
     @staticmethod
     def _progress(jobs: JobStore, job_id: int, report: IngestReport, then):

@@ -69,9 +69,8 @@ class BlockScores:
         sums = np.array([cv2.sumElems(frame)[:3] for frame in change])  # (n, 3)
         # ContentDetector: numpy.sum(|a - b|) / float(pixels) per component, then
         # sum(component * weight) / sum(|weight|), in this order (so the floats are the same)
+        # (the edge term adds 0.0, which changes no score: they are all >= 0)
         components = sums / float(h * w)
-        score = 0.0 + components[:, 0] * self.weights[0]
-        score = score + components[:, 1] * self.weights[1]
+        score = components[:, 0] * self.weights[0] + components[:, 1] * self.weights[1]
         score = score + components[:, 2] * self.weights[2]
-        score = score + 0.0 * self.weights[3]
         return score / self.total

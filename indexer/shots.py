@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.decode import DecodedSnippet, as_rgb, iter_frames, probe
+from indexer.decode import DecodedSnippet, as_rgb, frames_shown_at, iter_frames, probe
 from indexer.sampling import (DEFAULT_WINDOW, FRAMES_PER_SNIPPET, MIN_SHOT, Window, as_fraction,
                               frame_times, hold_limit, split_shot)
 from vidsonar.errors import InputError, MissingDependencyError
@@ -363,9 +363,9 @@ class ShotSegmenter:
 
     def _emit(self, start: Fraction, end: Fraction) -> DecodedSnippet:
         targets = frame_times(start, end, self.frames)
+        snippet = DecodedSnippet(Window(self.index, start, end, targets), frames_shown_at(self.held, targets),
+                                 self.rotation)
         pts = [t for t, _ in self.held]
-        chosen = [as_rgb(self.held[max(0, bisect.bisect_right(pts, x) - 1)][1]) for x in targets]
-        snippet = DecodedSnippet(Window(self.index, start, end, targets), np.stack(chosen), self.rotation)
         self.index += 1
         self.committed = end
         keep = max(0, bisect.bisect_right(pts, end) - 1)  # the frame shown at `end` is still needed

@@ -8,13 +8,12 @@ log callback off, so no deadlock), rotation applied, swscale to the short side, 
 
 from __future__ import annotations
 
-import bisect
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from indexer.decode import _decode, _open, _Scaler, as_rgb, pyav
+from indexer.decode import _decode, _open, _Scaler, as_rgb, frames_shown_at, pyav
 from indexer.sampling import as_fraction, frame_times
 from vidsonar.errors import DecodeError
 
@@ -63,6 +62,4 @@ def read_span(path: str | Path, start: float | Fraction | None = None, end: floa
     if len(kept) <= frames:
         return np.stack([as_rgb(img) for _, img in kept])
     stop = hi if hi is not None and hi <= kept[-1][0] + step else kept[-1][0] + step
-    times = [t for t, _ in kept]
-    picked = [as_rgb(kept[max(0, bisect.bisect_right(times, x) - 1)][1]) for x in frame_times(lo, stop, frames)]
-    return np.stack(picked)
+    return frames_shown_at(kept, frame_times(lo, stop, frames))

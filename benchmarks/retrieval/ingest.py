@@ -61,7 +61,6 @@ def pipeline(paths: list[Path], space_name: str, home: Path, runner: str = "loca
     space = archive.space
     warm = np.zeros((1, FRAMES_PER_SNIPPET, space.frame_size, space.frame_size, 3), np.uint8)
     space.encode_snippets(warm)  # loads the models (and lite's label cache) outside the timing
-    _warm_reader(paths[0], space.frame_size)  # and the reader's imports (PyAV, the shot detector)
     with GpuUtilSampler() as gpu:
         report = archive.ingestor(runner=runner).ingest(paths)
     if report.failed:
@@ -81,8 +80,9 @@ LITE_RUNTIMES = {"auto": {}, "torch": {"VIDSONAR_LITE_RUNTIME": "torch"},
                  "int8": {"VIDSONAR_LITE_RUNTIME": "onnx", "VIDSONAR_LITE_PRECISION": "int8"}}
 
 
-def _warm_reader(path: Path, frame_size: int) -> None:
-    """Read one video as ingestion does, so the first mode timed does not pay the imports."""
+def _warm_reader(path: Path, frame_size: int = 224) -> None:
+    """Read one video as ingestion does, once, so the first mode timed does not pay the imports
+    (PyAV, the shot detector)."""
     from indexer.shots import DEFAULT_DETECTOR
     from indexer.stages.read import ReadSpec, read_video
     for _ in read_video({"video_id": 0, "path": str(path)},
@@ -93,15 +93,19 @@ def _warm_reader(path: Path, frame_size: int) -> None:
 def lite_pipeline(paths: list[Path], home: Path, runtime: str, runner: str = "local") -> dict:
     """decode + lite with its vision encoder as ``runtime`` says (``LITE_RUNTIMES``: auto is the
     space's own choice, torch, ONNX Runtime in fp32 or int8)."""
-    env = {"VIDSONAR_LITE_RUNTIME": None, "VIDSONAR_LITE_PRECISION": None, **LITE_RUNTIMES[runtime]}
-    before = {k: os.environ.get(k) for k in env}
+    before = _set_env({"VIDSONAR_LITE_RUNTIME": None, "VIDSONAR_LITE_PRECISION": None, **LITE_RUNTIMES[runtime]})
     try:
-        for k, v in env.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
         return pipeline(paths, "lite", home, runner)
     finally:
-        for k, v in before.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+        _set_env(before)
+
+
+def _set_env(values: dict[str, str | None]) -> dict[str, str | None]:
+    """Set (a value) or unset (None) environment variables; what they were, to put back."""
+    before = {k: os.environ.get(k) for k in values}
+    for k, v in values.items():
+        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    return before
 
 
 def ratios(modes: dict[str, dict]) -> dict[str, float]:
@@ -184,6 +188,7 @@ def main(argv: list[str] | None = None) -> dict:
     unknown = sorted(set(lite_runtimes) - set(LITE_RUNTIMES))
     if unknown:
         ap.error(f"unknown lite runtime(s) {', '.join(unknown)}; choose from {', '.join(LITE_RUNTIMES)}")
+    _warm_reader(paths[0])
     rounds: dict[str, list[dict]] = {}
     for r in range(max(1, args.repeats)):  # round robin: a slow spell of the machine hits every mode
         rounds.setdefault("decode", []).append(decode_only(paths))

@@ -49,6 +49,7 @@ def _timed_rows(rows: Iterator[dict], report) -> Iterator[dict]:
 
 def run_sequential(plan: Iterable[PlanItem], encoder: Encoder, spec: ReadSpec, writer: Writer,
                    report, batch_snippets: int = 16) -> None:
+    encoder.space.share_cores(0)  # decoding and encoding take turns: each gets every core
     for item in plan:
         writer.planned(item)
         if item.action != READ:
@@ -158,6 +159,7 @@ def run_overlapped(plan: Iterable[PlanItem], encoder: Encoder, spec: ReadSpec, w
     decoded = DrainQueue(depth, min(depth - 1, batch_snippets * decoders), decoders, stop)
     encoded: queue.Queue = queue.Queue(maxsize=4 * batch_snippets)
     space = encoder.space
+    space.share_cores(decoders)  # a core for each decoder thread, from the start (prepare sizes by it)
 
     def put(q: queue.Queue, message) -> None:
         while not stop.is_set():
@@ -186,10 +188,7 @@ def run_overlapped(plan: Iterable[PlanItem], encoder: Encoder, spec: ReadSpec, w
         except _Stop:
             pass
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
-            try:
-                decoded.put(("error", exc))
-            except _Stop:
-                pass
+            _hand_over(decoded.put, exc)
 
     def encode() -> None:
         batch: list[dict] = []
@@ -212,7 +211,7 @@ def run_overlapped(plan: Iterable[PlanItem], encoder: Encoder, spec: ReadSpec, w
         except _Stop:
             pass
         except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
-            _hand_over(put, encoded, exc)
+            _hand_over(lambda message: put(encoded, message), exc)
 
     def _flush(batch: list[dict]) -> None:
         if not batch:
@@ -261,8 +260,9 @@ def _get(q: queue.Queue, stop: threading.Event):
                 raise _Stop from None
 
 
-def _hand_over(put, q: queue.Queue, exc: BaseException) -> None:
+def _hand_over(put, exc: BaseException) -> None:
+    """Pass a thread's exception on (``put`` one message); nothing if the run is stopping."""
     try:
-        put(q, ("error", exc))
+        put(("error", exc))
     except _Stop:
         pass
