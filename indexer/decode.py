@@ -99,6 +99,12 @@ def _upright(img: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(img, k=-(rotation // 90))) if rotation else img
 
 
+#: swscale's threads per reformat. Its default, one per core, made every call 1.6-3x slower
+#: here for the same pixels (320x240 -> 299x224 yuv420p: 155 -> 78 us a frame; 1080p -> 398x224:
+#: 1776 -> 944 us; 2 cores, PyAV 18): thread hand-offs cost more than the slices save, and a
+#: decoder thread is meant to be one core's work beside the encoder's
+SWSCALE_THREADS = 1
+
 #: pixel formats swscale scales in place of converting: the frame stays in its own planar
 #: format until it is chosen, and only chosen frames pay for the conversion to RGB
 _SCALE_IN_PLACE = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p",
@@ -108,8 +114,9 @@ _SCALE_IN_PLACE = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv4
 class ScaledFrame:
     """A decoded frame at the encoder's size, converted to upright RGB only when asked.
 
-    Scaling a 320x240 yuv420p frame to 299x224 RGB costs about 1.6 ms of one core; scaling it
-    in yuv420p costs 0.2 ms and converting the scaled frame to RGB 0.08 ms (2 cores, PyAV 18).
+    Scaling a 320x240 yuv420p frame to 299x224 RGB costs about 0.36 ms of one core; scaling it
+    in yuv420p costs 0.1 ms and converting the scaled frame to RGB 0.08 ms (PyAV 18, one
+    swscale thread).
     A window keeps every frame (it learns its true end only at the end) but samples 8 of
     them, so the conversion is left to the frames a window samples, and done once each.
     """
@@ -161,13 +168,15 @@ class _Scaler:
             self.size = (h, w) if turn in (90, 270) else (w, h)
         fmt = frame.format.name if frame.format.name in _SCALE_IN_PLACE else "rgb24"
         scaled = self.reformatter.reformat(frame, width=self.size[0], height=self.size[1],
-                                           format=fmt, interpolation="AREA")
+                                           format=fmt, interpolation="AREA",
+                                           threads=SWSCALE_THREADS)
         return ScaledFrame(scaled, turn, self)
 
     def to_rgb(self, frame, turn: int) -> np.ndarray:
         av = pyav()
         try:
-            img = self.converter.reformat(frame, format="rgb24").to_ndarray()
+            img = self.converter.reformat(frame, format="rgb24",
+                                          threads=SWSCALE_THREADS).to_ndarray()
         except av.FFmpegError as exc:
             at = f" at {float(frame.time):.3f} s" if frame.time is not None else ""
             raise DecodeError(self.path, f"converting the frame{at} to RGB failed "
@@ -329,7 +338,7 @@ class _SmallScaler:
         if turn in (90, 270):
             w, h = h, w  # scale to the turned size, so the upright frame is w x h
         img = self.reformatter.reformat(frame, width=w, height=h, format="rgb24",
-                                        interpolation="AREA").to_ndarray()
+                                        interpolation="AREA", threads=SWSCALE_THREADS).to_ndarray()
         return _upright(img, turn)
 
 

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from encoders.base import ConceptSpace, SpaceConfig, l2_normalize
+from encoders.device import one_blas_thread
 from encoders.registry import add_space_config, register_family, scoped_registry
 from storage.catalog import Catalog, SnippetRecord
 from storage.ids import pack_snippet_id
@@ -42,6 +43,7 @@ class HashSpace(ConceptSpace):
         self.calls = 0  # encode_snippets calls, so tests can see how snippets were batched
         self.shares: list[int] = []  # the cores each share_cores call left to others, in order
         self.prepared = 0  # prepare calls
+        self.blas_held: list[bool] = []  # per encode_snippets call: was BLAS held to one thread?
 
     def share_cores(self, reserved: int) -> None:
         self.shares.append(reserved)
@@ -59,6 +61,7 @@ class HashSpace(ConceptSpace):
     def encode_snippets(self, frames):
         frames, n, f = self._snippet_batch(frames)
         self.calls += 1
+        self.blas_held.append(one_blas_thread().held)
         g = self.GRID
         out = np.zeros((n, self.dim), np.float32)
         for i in range(n):  # one snippet at a time: the result cannot depend on the batch

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from encoders.device import one_blas_thread
 from indexer.decode import iter_snippets
 from indexer.pipeline import Ingestor
 from samples.footage import write_video
@@ -120,6 +121,9 @@ def test_overlapped_runner_equals_the_sequential_one_exactly(tmp_path, footage):
     assert loc_space.shares[0] == 1 and loc_space.shares[-1] == 0 and loc_space.prepared == 1
     assert set(loc_space.shares) <= {0, 1}  # a core per decoder at work, never more
     assert loc_store.index.count == seq_store.index.count == snippets
+    # numpy's BLAS on one thread during every batch of both runs, and released after them
+    assert seq_space.blas_held == [True] * 4 and loc_space.blas_held == [True] * 3
+    assert not one_blas_thread().held
 
 
 def test_several_decoder_threads_give_what_one_gives(tmp_path, footage):

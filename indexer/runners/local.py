@@ -15,6 +15,8 @@ whenever the encoder is the slower stage, and at the end of a run the decoders a
 A decoder that finds the queue full waits until it has drained to one batch and no batch
 runs on the decoders' cores, so the two take turns in long stretches instead of contending.
 The encoder loads its models first (``ConceptSpace.prepare``), while the first video decodes.
+numpy's BLAS runs on one thread for the whole run (``encoders.device.one_blas_thread``): its
+workers busy-wait after each call, on the decoders' cores.
 
 Batches are cut at fixed sizes in arrival order (never on a timer). With one decoder a run's
 batches, and so its vectors, are the same every time; with several, videos arrive
@@ -29,6 +31,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 
+from encoders.device import one_blas_thread
 from indexer.stages.encode import Encoder
 from indexer.stages.plan import READ, PlanItem
 from indexer.stages.read import ReadSpec, read_video
@@ -50,6 +53,11 @@ def _timed_rows(rows: Iterator[dict], report) -> Iterator[dict]:
 def run_sequential(plan: Iterable[PlanItem], encoder: Encoder, spec: ReadSpec, writer: Writer,
                    report, batch_snippets: int = 16) -> None:
     encoder.space.share_cores(0)  # decoding and encoding take turns: each gets every core
+    with one_blas_thread():
+        _run_sequential(plan, encoder, spec, writer, report, batch_snippets)
+
+
+def _run_sequential(plan, encoder, spec, writer, report, batch_snippets) -> None:
     for item in plan:
         writer.planned(item)
         if item.action != READ:
@@ -151,6 +159,12 @@ def default_decoders(space) -> int:
 def run_overlapped(plan: Iterable[PlanItem], encoder: Encoder, spec: ReadSpec, writer: Writer,
                    report, batch_snippets: int = 16, queue_snippets: int | None = None,
                    decoders: int = 1) -> None:
+    with one_blas_thread():
+        _run_overlapped(plan, encoder, spec, writer, report, batch_snippets, queue_snippets, decoders)
+
+
+def _run_overlapped(plan, encoder, spec, writer, report, batch_snippets, queue_snippets,
+                    decoders) -> None:
     stop = threading.Event()
     decoders = max(1, int(decoders))
     # bounded: decoded frames are big (a 224 px snippet is ~1.6 MB); room for a few batches

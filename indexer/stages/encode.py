@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from encoders.base import ConceptSpace, SpaceConfig
+from encoders.device import one_blas_thread
 from indexer.stages.read import FILE_ERRORS, error_message, frames_of
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class Encoder:
         self.space = space if space is not None else spec.build()
         if space is None:  # a worker's own model (a Ray actor): loaded now, not in its first batch
             self.space.prepare()
+            one_blas_thread().acquire()  # for the worker's life: it only encodes (see the runners)
 
     def encode_rows(self, rows: list[dict]) -> list[dict]:
         """The rows, snippet rows with ``vector`` (float32 bytes) or ``error`` set."""
