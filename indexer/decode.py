@@ -99,10 +99,11 @@ def _upright(img: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(img, k=-(rotation // 90))) if rotation else img
 
 
-#: swscale's threads per reformat. Its default, one per core, made every call 1.6-3x slower
-#: here for the same pixels (320x240 -> 299x224 yuv420p: 155 -> 78 us a frame; 1080p -> 398x224:
-#: 1776 -> 944 us; 2 cores, PyAV 18): thread hand-offs cost more than the slices save, and a
-#: decoder thread is meant to be one core's work beside the encoder's
+#: swscale's threads per reformat. Its default, one per core, made every call slower here for
+#: the same pixels (2 cores, PyAV 18, two runs; us a frame, default -> one thread): 320x240 ->
+#: 299x224 yuv420p 144-155 -> 78-125, the shot detector's 96x54 RGB 201-276 -> 66-100, a
+#: 299x224 frame to RGB 142-237 -> 41-44, 1080p -> 398x224 1776 -> 944. Thread hand-offs cost
+#: more than the slices save, and a decoder thread is meant to be one core's work.
 SWSCALE_THREADS = 1
 
 #: pixel formats swscale scales in place of converting: the frame stays in its own planar

@@ -100,3 +100,16 @@ def test_closing_a_generator_early_after_torchvision_does_not_deadlock(tmp_path)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                           cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
     assert proc.returncode == 0 and proc.stdout.strip() == "done", proc.stderr[-2000:]
+
+
+def test_one_swscale_thread_gives_the_pixels_of_ffmpegs_threads(tmp_path, monkeypatch):
+    """SWSCALE_THREADS is a speed choice only: the frames are those of swscale's own threading
+    (0: one thread per core), at a size that splits into slices unevenly."""
+    import indexer.decode as decode
+    path = write_video(tmp_path / "clip.mp4", moving_frames(36, w=320, h=240), fps=12)
+    ours = [s.frames for s in iter_snippets(path, window=1, frames=4, short_side=112)]
+    monkeypatch.setattr(decode, "SWSCALE_THREADS", 0)
+    theirs = [s.frames for s in iter_snippets(path, window=1, frames=4, short_side=112)]
+    assert len(ours) == 3 and all(f.shape == (4, 112, 149, 3) for f in ours)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a, b)
