@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.retrieval.ingest import median_run, ratios
 
 
@@ -26,3 +28,26 @@ def test_the_median_run_is_the_median_wall_time_with_the_spread():
     row = median_run(runs)
     assert row["wall_seconds"] == 2.0 and row["x_realtime"] == 20.0
     assert (row["x_realtime_min"], row["x_realtime_max"], row["repeats"]) == (10.0, 30.0, 3)
+
+
+def test_decode_only_counts_the_cpu_seconds_of_every_thread(tmp_path):
+    """``cores`` is CPU time over wall time: the figure that shows threads busy-waiting."""
+    from benchmarks.retrieval.ingest import decode_only
+    from samples.footage import write_video
+    from tests.conftest import moving_frames
+    path = write_video(tmp_path / "clip.mp4", moving_frames(48, w=160, h=120), fps=12)
+    row = decode_only([path], size=64)
+    assert row["snippets"] == 1 and row["cpu_seconds"] > 0
+    # both figures are rounded before they are shown: the quotient agrees to rounding
+    assert row["cores"] == pytest.approx(row["cpu_seconds"] / row["wall_seconds"], rel=0.1)
+
+
+def test_a_ray_row_has_no_cpu_figure():
+    from benchmarks.retrieval.ingest import _row, markdown
+    row = _row(4, 8.0, 2.0, {"decode": 1.0}, 224, None)
+    assert row["cpu_seconds"] is None and row["cores"] is None
+    local = _row(4, 8.0, 2.0, {"decode": 1.0}, 224, 3.0)
+    assert local["cores"] == 1.5
+    table = markdown({"decode+lite/ray": row, "decode+lite/local": local})
+    assert "| decode+lite/local | 4 | 8.0 | 2.0 | 3.0 | 1.5 |" in table
+    assert "| decode+lite/ray | 4 | 8.0 | 2.0 |  |  |" in table

@@ -19,7 +19,9 @@ Models are loaded and run once before timing, so load time is not counted (excep
 encoder actors, which build their own). ``ratios`` puts the modes side by side: lite/local
 over decode-only (issue 14's goal: >= 0.5), local over sequential, ray over local. Pipeline stages
 (``hash``, ``decode``, ``encode``, ``thumbnails``, ``write``, ``index_save``) come from
-``IngestReport.stage_seconds``. With ``--repeats N`` every mode runs N times, round robin; a
+``IngestReport.stage_seconds``; ``CPU s`` is the process's CPU time over all its threads
+(not counted for ``ray``, whose workers are other processes), ``cores`` that over the wall
+time. With ``--repeats N`` every mode runs N times, round robin; a
 mode's row is its median run, and each ratio is taken within a round, then the median round.
 """
 
@@ -43,7 +45,7 @@ DEFAULT_PE_CORE = "PE-Core-T-16-384"
 
 
 def decode_only(paths: list[Path], size: int = 224) -> dict:
-    snippets, media, started = 0, 0.0, time.perf_counter()
+    snippets, media, started, cpu = 0, 0.0, time.perf_counter(), time.process_time()
     for path in paths:
         end = 0.0
         for snippet in iter_snippets(path, DEFAULT_WINDOW, FRAMES_PER_SNIPPET, size):
@@ -51,7 +53,7 @@ def decode_only(paths: list[Path], size: int = 224) -> dict:
             end = float(snippet.window.end)
         media += end  # the last window ends where the footage ends
     wall = time.perf_counter() - started
-    return _row(snippets, media, wall, {"decode": wall}, size)
+    return _row(snippets, media, wall, {"decode": wall}, size, time.process_time() - cpu)
 
 
 def pipeline(paths: list[Path], space_name: str, home: Path, runner: str = "local") -> dict:
@@ -61,12 +63,16 @@ def pipeline(paths: list[Path], space_name: str, home: Path, runner: str = "loca
     space = archive.space
     warm = np.zeros((1, FRAMES_PER_SNIPPET, space.frame_size, space.frame_size, 3), np.uint8)
     space.encode_snippets(warm)  # loads the models (and lite's label cache) outside the timing
+    ingestor = archive.ingestor(runner=runner)
+    cpu = time.process_time()  # over the span IngestReport.wall_seconds times
     with GpuUtilSampler() as gpu:
-        report = archive.ingestor(runner=runner).ingest(paths)
+        report = ingestor.ingest(paths)
+    cpu = time.process_time() - cpu
     if report.failed:
         raise RuntimeError(f"ingestion failed: {report.failed}")
+    # Ray's workers are other processes: this one's CPU time would undercount them
     row = _row(report.snippets, report.media_seconds, report.wall_seconds, dict(report.stage_seconds),
-               space.frame_size)
+               space.frame_size, None if runner == "ray" else cpu)
     row["runner"], row["startup_seconds"] = runner, round(report.startup_seconds, 3)
     row["gpu_utilisation"] = gpu.summary()
     if getattr(getattr(space, "vision", None), "runtime", None):  # lite: torch or ONNX Runtime
@@ -133,10 +139,15 @@ def median_run(runs: list[dict]) -> dict:
     return row
 
 
-def _row(snippets: int, media: float, wall: float, stages: dict[str, float], size: int) -> dict:
+def _row(snippets: int, media: float, wall: float, stages: dict[str, float], size: int,
+         cpu: float | None = None) -> dict:
+    """A mode's figures; ``cpu``: the process's CPU-seconds over all its threads (``cores`` is
+    cpu / wall), the figure that shows busy-waiting threads, which wall time alone hides."""
     return {"snippets": snippets, "media_seconds": round(media, 2), "wall_seconds": round(wall, 3),
             "snippets_per_s": round(snippets / wall, 2) if wall else None,
             "x_realtime": round(media / wall, 2) if wall else None, "frame_size": size,
+            "cpu_seconds": None if cpu is None else round(cpu, 3),
+            "cores": round(cpu / wall, 2) if cpu is not None and wall else None,
             "stage_seconds": {k: round(v, 3) for k, v in sorted(stages.items())}}
 
 
@@ -209,7 +220,7 @@ def main(argv: list[str] | None = None) -> dict:
         rows += [{"system": mode, "dataset": "shipped", "metric": k, "value": r[k]}
                  for k in ("snippets", "media_seconds", "wall_seconds", "snippets_per_s", "x_realtime",
                            "x_realtime_min", "x_realtime_max", "repeats", "frame_size",
-                           "startup_seconds") if k in r]
+                           "startup_seconds", "cpu_seconds", "cores") if r.get(k) is not None]
         rows += [{"system": mode, "dataset": "shipped", "metric": f"stage.{k}_s", "value": v}
                  for k, v in r["stage_seconds"].items()]
     results.write(args.db, run, rows)
@@ -236,11 +247,14 @@ def main(argv: list[str] | None = None) -> dict:
 
 def markdown(modes: dict[str, dict]) -> str:
     stages = sorted({s for r in modes.values() for s in r["stage_seconds"]})
-    lines = ["| mode | snippets | footage s | wall s | start-up s | snippets/s | x real time | "
+    lines = ["| mode | snippets | footage s | wall s | CPU s | cores | start-up s | snippets/s | x real time | "
              + " | ".join(f"{s} s" for s in stages) + " |",
-             "|" + "---|" * (7 + len(stages))]
+             "|" + "---|" * (9 + len(stages))]
     for mode, r in modes.items():
+        cpu = "" if r.get("cpu_seconds") is None else r["cpu_seconds"]
+        cores = "" if r.get("cores") is None else r["cores"]
         lines.append(f"| {mode} | {r['snippets']} | {r['media_seconds']} | {r['wall_seconds']} | "
+                     f"{cpu} | {cores} | "
                      f"{r.get('startup_seconds', '')} | {r['snippets_per_s']} | {r['x_realtime']}"
                      + (f" ({r['x_realtime_min']}-{r['x_realtime_max']})" if r.get("repeats", 1) > 1 else "") + " | "
                      + " | ".join(str(r["stage_seconds"].get(s, "")) for s in stages) + " |")
