@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.retrieval import results
+from benchmarks.retrieval.systems import LITE_VARIANTS
 from indexer.decode import iter_snippets
 from indexer.sampling import DEFAULT_WINDOW, FRAMES_PER_SNIPPET
 
@@ -80,10 +81,10 @@ def pipeline(paths: list[Path], space_name: str, home: Path, runner: str = "loca
     return row
 
 
-#: lite's vision encoder per ``--lite-runtime`` value: $VIDSONAR_LITE_RUNTIME, $VIDSONAR_LITE_PRECISION
-LITE_RUNTIMES = {"auto": {}, "torch": {"VIDSONAR_LITE_RUNTIME": "torch"},
-                 "fp32": {"VIDSONAR_LITE_RUNTIME": "onnx", "VIDSONAR_LITE_PRECISION": "fp32"},
-                 "int8": {"VIDSONAR_LITE_RUNTIME": "onnx", "VIDSONAR_LITE_PRECISION": "int8"}}
+#: lite's vision encoder per ``--lite-runtime`` value, as the variables that override its config
+#: ($VIDSONAR_LITE_RUNTIME, $VIDSONAR_LITE_PRECISION): the retrieval benchmark's variants
+LITE_RUNTIMES = {"auto": {}, **{name: {f"VIDSONAR_LITE_{key.upper()}": value for key, value in vision.items()}
+                                for name, vision in LITE_VARIANTS.items()}}
 
 
 def _warm_reader(path: Path, frame_size: int = 224) -> None:
