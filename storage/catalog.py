@@ -7,7 +7,7 @@ indices are derived from the ``embeddings`` table and can always be rebuilt from
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -197,10 +197,13 @@ class Catalog:
 
     def complete_video(self, video_id: int, *, space: str, info: dict,
                        snippets: Sequence[SnippetRecord], vectors: np.ndarray,
-                       keep_vectors: bool = True) -> int:
+                       keep_vectors: bool = True,
+                       also: Sequence[Callable[[Session], None]] = ()) -> int:
         """Write a video's snippets and embeddings and mark it ok, in one transaction with its
         change-log entry (storage.changes); return that entry's seq. ``keep_vectors=False``
-        leaves the float16 copies out, for a backend that keeps full vectors itself."""
+        leaves the float16 copies out, for a backend that keeps full vectors itself. ``also``:
+        more writes for the same transaction (the writer's shots and ingest-item status), so a
+        video is ok with all of them or with none, for one commit."""
         if len(snippets) != len(vectors):
             raise ValueError(f"{len(snippets)} snippets but {len(vectors)} vectors")
         with self.session() as s:
@@ -216,6 +219,8 @@ class Catalog:
                                     vector=np.asarray(v, dtype=np.float16).tobytes())
                           for r, v in zip(snippets, vectors))
             video.status, video.error, video.ingested_at = "ok", None, utcnow()
+            for write in also:
+                write(s)
             return record_change(s, video_id, ADD, space, len(snippets))
 
     def clear_snippets(self, video_id: int) -> None:

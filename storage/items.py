@@ -119,11 +119,17 @@ class ItemStore:
 
     def set_status(self, path: str, status: str, error: str | None = None,
                    video_id: int | None = None) -> None:
+        with self.catalog.session() as s:
+            self.set_status_in(s, path, status, error, video_id)
+
+    @staticmethod
+    def set_status_in(session, path: str, status: str, error: str | None = None,
+                      video_id: int | None = None) -> None:
+        """``set_status`` in the caller's transaction (the writer's ``complete_video``)."""
         values = {"status": status, "error": error, "updated_at": utcnow()}
         if video_id is not None:
             values["video_id"] = video_id
-        with self.catalog.session() as s:
-            s.execute(sa.update(IngestItem).where(IngestItem.path == path).values(**values))
+        session.execute(sa.update(IngestItem).where(IngestItem.path == path).values(**values))
 
     def pending(self) -> list[ItemView]:
         with self.catalog.session() as s:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from storage.catalog import Base, Catalog
 
@@ -40,9 +40,15 @@ def record_shots(catalog: Catalog, video_id: int, shots: Sequence[tuple[float, f
                  detector: str, threshold: float | None) -> None:
     """Replace a video's shots with ``shots`` ([start, end) seconds, in order)."""
     with catalog.session() as s:
-        s.execute(sa.delete(ShotRow).where(ShotRow.video_id == video_id))
-        s.add_all(ShotRow(video_id=video_id, idx=i, start=float(a), end=float(b), detector=detector,
-                          threshold=threshold) for i, (a, b) in enumerate(shots))
+        write_shots(s, video_id, shots, detector, threshold)
+
+
+def write_shots(session: Session, video_id: int, shots: Sequence[tuple[float, float]],
+                detector: str, threshold: float | None) -> None:
+    """``record_shots`` in the caller's transaction (the writer's ``complete_video``)."""
+    session.execute(sa.delete(ShotRow).where(ShotRow.video_id == video_id))
+    session.add_all(ShotRow(video_id=video_id, idx=i, start=float(a), end=float(b), detector=detector,
+                            threshold=threshold) for i, (a, b) in enumerate(shots))
 
 
 def shots_of(catalog: Catalog, video_id: int) -> list[Shot]:

@@ -203,3 +203,37 @@ def test_two_processes_reserving_the_same_footage_get_one_row_each(catalog_url, 
     catalog = Catalog(catalog_url)
     assert len(catalog.videos()) == 40
     catalog.engine.dispose()
+
+
+def test_a_video_is_ok_with_its_shots_and_item_or_with_none_of_them(catalog):
+    """``complete_video(also=...)``: the writer's shots and item status share the video's commit;
+    a failure in any of them leaves the video as it was (pending, no snippets, no change)."""
+    from storage.catalog import Video
+    from storage.changes import last_seq
+    import storage.jobs  # noqa: F401  (the jobs table, which ingest items refer to)
+    from storage.items import DONE, ItemStore
+    from storage.shots import shots_of, write_shots
+    items = ItemStore(catalog)
+    items.put("/v/a.mp4", size=10, mtime_ns=1, status="pending", job_id=None)
+    with catalog.session() as s:
+        s.add(Video(id=7, path="/v/a.mp4", content_hash="ha", size_bytes=10, status="pending"))
+    records = [SnippetRecord(pack_snippet_id(7, i), i, 2.0 * i, 2.0 * i + 2, [2.0 * i + 1]) for i in range(2)]
+    vectors = np.ones((2, 4), np.float32)
+    shots = [(0.0, 1.5), (1.5, 4.0)]
+
+    def broken(session):
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        catalog.complete_video(7, space="s", info={"duration": 4.0}, snippets=records, vectors=vectors,
+                               also=[lambda s: write_shots(s, 7, shots, "scenedetect", 40.0), broken])
+    assert catalog.video(7).status == "pending" and catalog.snippets([r.id for r in records]) == {}
+    assert shots_of(catalog, 7) == [] and last_seq(catalog) == 0
+    assert items.get("/v/a.mp4").status == "pending"
+    seq = catalog.complete_video(7, space="s", info={"duration": 4.0}, snippets=records, vectors=vectors,
+                                 also=[lambda s: write_shots(s, 7, shots, "scenedetect", 40.0),
+                                       lambda s: items.set_status_in(s, "/v/a.mp4", DONE, video_id=7)])
+    assert catalog.video(7).status == "ok" and len(catalog.snippets([r.id for r in records])) == 2
+    assert [(x.start, x.end) for x in shots_of(catalog, 7)] == shots
+    assert items.get("/v/a.mp4").status == DONE and items.get("/v/a.mp4").video_id == 7
+    assert last_seq(catalog) == seq > 0

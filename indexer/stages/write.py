@@ -2,8 +2,9 @@
 
 Rows arrive in any order (Ray) or in file order (local); a video is written once its end row
 and all ``n`` of its snippet rows are in. Writing is idempotent per video: thumbnails are
-overwritten, ``complete_video`` replaces the video's snippets in one transaction, and the
-index gets the vectors only after that commit. Thumbnails go first, while the video is still
+overwritten, ``complete_video`` replaces the video's snippets in one transaction (with its
+shots and its ingest item's ``done``: one commit a video), and the index gets the vectors only
+after that commit. Thumbnails go first, while the video is still
 ``pending``, so a crash never leaves an ``ok`` video without its thumbnails; the next run
 sweeps what a crash left pending.
 
@@ -20,6 +21,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +32,7 @@ from storage.catalog import Catalog, SnippetRecord
 from storage.ids import pack_snippet_id
 from storage.index_store import IndexStore
 from storage.items import DONE, FAILED, ItemStore
-from storage.shots import record_shots
+from storage.shots import write_shots
 
 log = logging.getLogger(__name__)
 
@@ -119,17 +121,20 @@ class Writer:
                     "window_seconds": float(end["window_seconds"]) or None,
                     "hop_seconds": float(end["hop_seconds"]) or None}
             with self.report.timed("write"):
+                # the item is done, and the shots are written, in the video's own commit
+                also = [partial(self.items.set_status_in, path=item.key, status=DONE,
+                                video_id=item.video_id)]
                 if end.get("shots"):
-                    record_shots(self.catalog, item.video_id, json.loads(end["shots"]),
-                                 end["detector"], None if end["threshold"] < 0 else end["threshold"])
+                    also.append(partial(write_shots, video_id=item.video_id,
+                                        shots=json.loads(end["shots"]), detector=end["detector"],
+                                        threshold=None if end["threshold"] < 0 else end["threshold"]))
                 ids = np.array([r.id for r in records], np.int64)
                 # a shared backend (Milvus) takes the vectors before the commit names them
                 self.store.prepare(ids, vectors, [r.start for r in records], [r.end for r in records])
                 seq = self.catalog.complete_video(item.video_id, space=self.space, info=info,
                                                   snippets=records, vectors=vectors,
-                                                  keep_vectors=self.store.catalog_vectors)
+                                                  keep_vectors=self.store.catalog_vectors, also=also)
                 self.store.add(ids, vectors, seq=seq)
-                self.items.set_status(item.key, DONE, video_id=item.video_id)
         except (OSError, ValueError, RuntimeError) as exc:
             self.plans[item.video_id] = item
             self._fail(item, f"{item.path}: {type(exc).__name__}: {exc}")
