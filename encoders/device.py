@@ -29,7 +29,6 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-
 class _BlasLimit:
     """One process-wide limit of one BLAS thread, shared by its users (see ``one_blas_thread``)."""
 
