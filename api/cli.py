@@ -60,18 +60,23 @@ def main(ctx: click.Context, home: str | None, space: str | None, index: str, ve
               help="Save the index every N videos (default 50; 0: off).")
 @click.option("--checkpoint-seconds", type=float, envvar="VIDSONAR_CHECKPOINT_SECONDS",
               help="Save the index every M seconds (default 60; 0: off).")
+@click.option("--allow-mixed-encoders", is_flag=True,
+              help="Add vectors to a space whose vectors here another encoder made (new weights, a "
+                   "retrained projector); refused by default, see README 'Using it'.")
 @click.pass_context
 @fail_cleanly
 def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: float, runner: str,
            ray_address: str | None, encoders: int, gpus_per_encoder: float,
            checkpoint_every: int | None, checkpoint_seconds: float | None, shots: str | None,
-           shot_threshold: float | None, hop: float | None, decoders: int | None) -> None:
+           shot_threshold: float | None, hop: float | None, decoders: int | None,
+           allow_mixed_encoders: bool) -> None:
     """Ingest video files and folders (recursively); a killed run resumes where it stopped."""
     from indexer.discover import discover
     from indexer.runners.ray import RayOptions
     from indexer.stages import Checkpoints
     archive = archive_from(ctx)
-    options = dict(runner=runner, decoders=decoders, checkpoints=Checkpoints.from_env(checkpoint_every, checkpoint_seconds),
+    options = dict(runner=runner, decoders=decoders, allow_mixed_encoders=allow_mixed_encoders,
+                   checkpoints=Checkpoints.from_env(checkpoint_every, checkpoint_seconds),
                    ray_options=RayOptions(ray_address, encoders, gpus_per_encoder))
     files = discover(paths)
     bar = None
@@ -215,6 +220,13 @@ def info(ctx: click.Context, as_json: bool) -> None:
     idx = data["index"]
     click.echo(f"space:    {data['space']} ({idx['dim']}-d)")
     click.echo(f"index:    {idx['factory']} {idx['params']} with {idx['count']} vectors at {idx['path']}")
+    for maker in data["vector_makers"]:
+        runs = f"runs {maker['first_run']}-{maker['last_run']}"
+        made_by = f"{maker['encoder']} [{maker['fingerprint']}]" if maker["fingerprint"] else "not recorded"
+        click.echo(f"vectors:  {maker['videos']} videos ({runs}) made by {made_by}")
+    if data["mixed_encoders"]:
+        click.echo("warning:  this space's vectors here were made by more than one encoder; "
+                   "queries compare with only one kind well", err=True)
 
 
 @main.command()

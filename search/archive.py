@@ -89,6 +89,7 @@ class Archive:
         counts = self.catalog.counts()
         manifest = self.store.index.manifest
         run = self.catalog.last_run()
+        makers = self.catalog.vector_makers(self.space_name)
         return {
             "home": str(self.home.root),
             "catalog": self.catalog.display_url,  # never the password (GET /api/info shows it)
@@ -106,4 +107,8 @@ class Archive:
                 "id": run.id, "ingested": run.ingested, "skipped": run.skipped,
                 "failed": run.failed, "snippets": run.snippets,
                 "x_realtime": round(run.media_seconds / run.wall_seconds, 2) if run.wall_seconds else None},
+            # who made this space's vectors (encoders.identity); mixed: two recorded fingerprints
+            "vector_makers": [{"fingerprint": m.fingerprint, "encoder": m.encoder, "videos": m.videos,
+                               "first_run": m.first_run, "last_run": m.last_run} for m in makers],
+            "mixed_encoders": len({m.fingerprint for m in makers if m.fingerprint}) > 1,
         }

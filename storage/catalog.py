@@ -40,6 +40,9 @@ class IngestRun(Base):
     snippets: Mapped[int] = mapped_column(default=0)
     media_seconds: Mapped[float] = mapped_column(default=0.0)
     wall_seconds: Mapped[float] = mapped_column(default=0.0)
+    # what made this run's vectors (encoders.identity; migration 8): NULL before it was recorded
+    encoder_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
+    encoder: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class Video(Base):
@@ -103,6 +106,16 @@ def record_change(session: Session, video_id: int, op: str, space: str | None = 
     session.add(change)
     session.flush()
     return change.seq
+
+
+@dataclass(frozen=True)
+class VectorMaker:
+    """One encoder that made some of a space's vectors (``Catalog.vector_makers``)."""
+    fingerprint: str | None
+    encoder: str | None
+    videos: int
+    first_run: int
+    last_run: int
 
 
 @dataclass(frozen=True)
@@ -285,12 +298,27 @@ class Catalog:
             return list(s.scalars(sa.select(Embedding.space).distinct()))
 
     # --- runs and counts ----------------------------------------------------------------
-    def start_run(self, space: str) -> int:
+    def start_run(self, space: str, encoder_fingerprint: str | None = None,
+                  encoder: str | None = None) -> int:
+        """A new ingest run of ``space``, with what makes its vectors (fingerprint and words)."""
         with self.session() as s:
-            run = IngestRun(space=space)
+            run = IngestRun(space=space, encoder_fingerprint=encoder_fingerprint, encoder=encoder)
             s.add(run)
             s.flush()
             return run.id
+
+    def vector_makers(self, space: str) -> list["VectorMaker"]:
+        """Who made the vectors of ``space`` that the archive holds: per encoder fingerprint
+        (None for runs from before it was recorded), the ok videos and the runs that made them."""
+        run, video = IngestRun, Video
+        query = (sa.select(run.encoder_fingerprint, sa.func.max(run.encoder), sa.func.count(video.id),
+                           sa.func.min(run.id), sa.func.max(run.id))
+                 .join(video, video.run_id == run.id)
+                 .where(run.space == space, video.status == "ok")
+                 .group_by(run.encoder_fingerprint)
+                 .order_by(sa.func.min(run.id)))
+        with self.session() as s:
+            return [VectorMaker(*row) for row in s.execute(query).all()]
 
     def finish_run(self, run_id: int, **totals) -> None:
         with self.session() as s:

@@ -199,6 +199,13 @@ def _v7_video_grid(conn: Connection) -> None:
     conn.execute(sa.text("ALTER TABLE videos ADD COLUMN hop_seconds FLOAT"))
 
 
+def _v8_run_encoders(conn: Connection) -> None:
+    """What made each ingest run's vectors (``encoders.identity``), so an archive can refuse to
+    mix two models' vectors under one space name. NULL for runs before: unknown."""
+    conn.execute(sa.text("ALTER TABLE ingest_runs ADD COLUMN encoder_fingerprint VARCHAR(64)"))
+    conn.execute(sa.text("ALTER TABLE ingest_runs ADD COLUMN encoder TEXT"))
+
+
 # every numbered migration; each has its Alembic revision (tests/test_catalog.py checks)
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: videos, snippets, embeddings, ingest runs", _v1_initial),
@@ -208,6 +215,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (5, "ingestion items (resumable runs) and job owners", _v5_ingest_items),
     (6, "shots of each video", _v6_shots),
     (7, "video snippet grid: window and hop", _v7_video_grid),
+    (8, "the encoder that made each run's vectors", _v8_run_encoders),
 ]
 
 

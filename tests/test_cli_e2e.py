@@ -30,6 +30,12 @@ def test_failures_are_recorded_and_nothing_is_lost(ingested_archive, bad_files):
     assert info["videos"] == report["ingested"]
     assert info["snippets"] == report["snippets"] == info["index"]["count"]
     assert info["space"] == "lite" and info["index"]["factory"] == "IDMap2,Flat"
+    # one encoder made every vector, and the archive says which
+    (maker,) = info["vector_makers"]
+    assert maker["videos"] == report["ingested"] and len(maker["fingerprint"]) == 16
+    assert maker["encoder"].startswith("label-bridge: text e5") and info["mixed_encoders"] is False
+    out = run_cli("info", home=home).stdout
+    assert f"made by {maker['encoder']} [{maker['fingerprint']}]" in out
 
 
 def test_reingesting_unchanged_files_adds_nothing(ingested_archive, sample_videos, tmp_path):

@@ -103,15 +103,17 @@ LATER_TABLES = {"vector_changes", "ingest_items", "shots"}
 
 
 def test_new_catalog_migrates_once(engine):
-    assert schema.upgrade(engine) == ALL == ["0001", "0002", "0003", "0004", "0005", "0006", "0007"]
+    assert schema.upgrade(engine) == ALL == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"]
     assert schema.upgrade(engine) == []
     with engine.connect() as conn:
-        assert schema.current(conn) == schema.head() == "0007"
+        assert schema.current(conn) == schema.head() == "0008"
         names = set(sa.inspect(conn).get_table_names())
         video_columns = {c["name"] for c in sa.inspect(conn).get_columns("videos")}
+        run_columns = {c["name"] for c in sa.inspect(conn).get_columns("ingest_runs")}
     assert {"videos", "snippets", "embeddings", "ingest_runs", "ingest_jobs", "tags",
             "summaries", "alembic_version"} | LATER_TABLES <= names and "schema_version" not in names
     assert {"window_seconds", "hop_seconds"} <= video_columns
+    assert {"encoder_fingerprint", "encoder"} <= run_columns
 
 
 @pytest.mark.parametrize("versions", [3, 2, 1])
@@ -125,7 +127,8 @@ def test_pre_alembic_catalog_upgrades_without_losing_a_row(engine, catalog_url, 
         assert schema.current(conn) == schema.head()
     for name, rows in before.items():
         added = {"videos": (None, None),  # revision 0007: window_seconds, hop_seconds (empty)
-                 "ingest_jobs": (None,)}.get(name, ())  # revision 0005: owner (empty)
+                 "ingest_jobs": (None,),  # revision 0005: owner (empty)
+                 "ingest_runs": (None, None)}.get(name, ())  # revision 0008: encoder (unknown)
         assert after[name] == sorted((r + added for r in rows), key=repr), name
     assert set(after) - set(before) == ({"ingest_jobs", "tags", "summaries"} | LATER_TABLES) - set(before)
     # and the catalog reads them, and goes on writing after them

@@ -5,6 +5,7 @@
     │   ├── UnknownLanguageError       a language code the space does not know
     │   ├── WeightSourceError          a weight source string we cannot parse
     │   ├── NoDecoderError             decoding asked of a space without a text decoder
+    │   ├── MixedEncodersError         an ingest whose encoder is not the one that made the space's vectors
     │   └── MediaError                 a file we cannot ingest
     │       ├── NoVideoStreamError     a container with no video stream
     │       └── DecodeError            unreadable, truncated or empty media
@@ -42,6 +43,10 @@ class UnknownLanguageError(InputError):
 
 class WeightSourceError(InputError):
     """A weight source such as ``hf-hub:org/name`` or ``local-dir:/path`` is malformed."""
+
+
+class MixedEncodersError(InputError):
+    """An ingest would add vectors of another encoder to a space whose vectors the archive holds."""
 
 
 class NoDecoderError(InputError):

@@ -41,6 +41,7 @@ STATUS: dict[type[BaseException], int] = {
     UnsupportedTypeError: 415,
     e.NoDecoderError: 422,
     e.MediaError: 422,
+    e.MixedEncodersError: 409,
     e.InputError: 400,
     e.NotFoundError: 404,
     e.SpaceMismatchError: 409,
