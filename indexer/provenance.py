@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 def other_makers(catalog: Catalog, space: str, fingerprint: str) -> list[VectorMaker]:
     """The recorded encoders, other than ``fingerprint``, that made ``space``'s vectors here."""
-    return [m for m in catalog.vector_makers(space) if m.fingerprint not in (None, fingerprint)]
+    return [m for m in catalog.vector_makers(space, count_videos=False)
+            if m.fingerprint not in (None, fingerprint)]
 
 
 def check_vector_makers(catalog: Catalog, space: str, identity, allow_mixed: bool = False) -> None:
@@ -29,8 +30,8 @@ def check_vector_makers(catalog: Catalog, space: str, identity, allow_mixed: boo
     others = other_makers(catalog, space, identity.fingerprint)
     if not others:
         return
-    held = "; ".join(f"{m.videos} video{'s' if m.videos != 1 else ''} (runs {m.first_run}-{m.last_run}) "
-                     f"by {m.encoder} [{m.fingerprint}]" for m in others)
+    held = "; ".join(f"videos of runs {m.first_run}-{m.last_run} by {m.encoder} [{m.fingerprint}]"
+                     for m in others)
     made = f"this installation's {space!r} space is {identity.summary} [{identity.fingerprint}]"
     if allow_mixed:
         log.warning("mixing encoders in the %r space, as asked: the archive holds %s; %s", space, held, made)

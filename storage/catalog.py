@@ -60,7 +60,7 @@ class Video(Base):
     hop_seconds: Mapped[float | None]  # a snippet starts every hop s (NULL: = window, no overlap)
     status: Mapped[str] = mapped_column(sa.String(16))  # "ok" | "failed"
     error: Mapped[str | None] = mapped_column(sa.Text)
-    run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ingest_runs.id"))
+    run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ingest_runs.id"), index=True)  # migration 8
     ingested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     snippets: Mapped[list["Snippet"]] = relationship(
         back_populates="video", cascade="all, delete-orphan", passive_deletes=True)
@@ -113,7 +113,7 @@ class VectorMaker:
     """One encoder that made some of a space's vectors (``Catalog.vector_makers``)."""
     fingerprint: str | None
     encoder: str | None
-    videos: int
+    videos: int | None  # None where not counted
     first_run: int
     last_run: int
 
@@ -307,16 +307,23 @@ class Catalog:
             s.flush()
             return run.id
 
-    def vector_makers(self, space: str) -> list["VectorMaker"]:
+    def vector_makers(self, space: str, count_videos: bool = True) -> list["VectorMaker"]:
         """Who made the vectors of ``space`` that the archive holds: per encoder fingerprint
-        (None for runs from before it was recorded), the ok videos and the runs that made them."""
+        (None for runs from before it was recorded), the runs that made ok videos and, with
+        ``count_videos``, how many (a scan of those videos: about a second at 1M; without it,
+        one indexed probe per run, for the check before every ingest)."""
         run, video = IngestRun, Video
-        query = (sa.select(run.encoder_fingerprint, sa.func.max(run.encoder), sa.func.count(video.id),
-                           sa.func.min(run.id), sa.func.max(run.id))
-                 .join(video, video.run_id == run.id)
-                 .where(run.space == space, video.status == "ok")
-                 .group_by(run.encoder_fingerprint)
-                 .order_by(sa.func.min(run.id)))
+        if count_videos:
+            query = (sa.select(run.encoder_fingerprint, sa.func.max(run.encoder), sa.func.count(video.id),
+                               sa.func.min(run.id), sa.func.max(run.id))
+                     .join(video, video.run_id == run.id)
+                     .where(run.space == space, video.status == "ok"))
+        else:
+            has_ok = sa.select(video.id).where(video.run_id == run.id, video.status == "ok").exists()
+            query = (sa.select(run.encoder_fingerprint, sa.func.max(run.encoder), sa.null(),
+                               sa.func.min(run.id), sa.func.max(run.id))
+                     .where(run.space == space, has_ok))
+        query = query.group_by(run.encoder_fingerprint).order_by(sa.func.min(run.id))
         with self.session() as s:
             return [VectorMaker(*row) for row in s.execute(query).all()]
 

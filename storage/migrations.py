@@ -201,9 +201,11 @@ def _v7_video_grid(conn: Connection) -> None:
 
 def _v8_run_encoders(conn: Connection) -> None:
     """What made each ingest run's vectors (``encoders.identity``), so an archive can refuse to
-    mix two models' vectors under one space name. NULL for runs before: unknown."""
+    mix two models' vectors under one space name. NULL for runs before: unknown. The index on
+    ``videos.run_id`` makes the check before every ingest one probe per run, not a scan."""
     conn.execute(sa.text("ALTER TABLE ingest_runs ADD COLUMN encoder_fingerprint VARCHAR(64)"))
     conn.execute(sa.text("ALTER TABLE ingest_runs ADD COLUMN encoder TEXT"))
+    conn.execute(sa.text("CREATE INDEX ix_videos_run_id ON videos (run_id)"))
 
 
 # every numbered migration; each has its Alembic revision (tests/test_catalog.py checks)

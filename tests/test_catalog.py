@@ -76,6 +76,22 @@ def test_runs_are_recorded(catalog):
     assert (last.id, last.ingested, last.failed) == (run, 2, 1) and last.finished_at is not None
 
 
+def test_vector_makers_are_the_encoders_of_the_ok_videos_held(catalog):
+    """Per fingerprint, the runs that made ok videos of the space (counted, or only probed)."""
+    first, second, other_space = (catalog.start_run("s", "fa", "enc a"), catalog.start_run("s", "fb", "enc b"),
+                                  catalog.start_run("t", "fc", "enc c"))
+    for run, digest in ((first, "h1"), (first, "h2"), (second, "h3"), (other_space, "h4")):
+        vid = catalog.reserve_video(f"/v/{digest}.mp4", digest, 1, run)
+        catalog.complete_video(vid, space="s", info={}, snippets=[], vectors=np.zeros((0, 4), np.float32))
+    catalog.record_failure("/v/bad.mp4", "hbad", 5, "broken", catalog.start_run("s", "fd", "enc d"))
+    counted = [(m.fingerprint, m.encoder, m.videos, m.first_run, m.last_run) for m in catalog.vector_makers("s")]
+    assert counted == [("fa", "enc a", 2, first, first), ("fb", "enc b", 1, second, second)]
+    probed = [(m.fingerprint, m.videos, m.first_run) for m in catalog.vector_makers("s", count_videos=False)]
+    assert probed == [("fa", None, first), ("fb", None, second)]  # the failed video's run made nothing
+    catalog.delete_video(catalog.video_by_hash("h3").id)
+    assert [m.fingerprint for m in catalog.vector_makers("s", count_videos=False)] == ["fa"]
+
+
 def test_types_round_trip_big_ids_json_bytes_datetimes(catalog):
     """What PostgreSQL stores differently from SQLite: bigint ids, JSON, bytea, timestamps."""
     from storage.catalog import Video
