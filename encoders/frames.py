@@ -16,13 +16,27 @@ def _as_rgb(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(img[..., :3])
 
 
+#: the long side of a scaled frame is held to this many short sides. Encoders crop the central
+#: square, so nothing past it is seen; and a 16384 x 8 strip scaled to a 224-pixel short side
+#: would be 460,000 pixels long (300 MB a frame, gigabytes a snippet). A frame longer than this
+#: is scaled to fit instead, and the crop pads it (``center_crop``).
+MAX_ASPECT = 4
+
+
+def scaled_size(width: int, height: int, short_side: int, least: int = 1) -> tuple[int, int]:
+    """(width, height) with the short side at ``short_side`` pixels, or less where the long
+    side would pass ``MAX_ASPECT`` short sides; each at least ``least`` pixels."""
+    scale = min(short_side / min(width, height), short_side * MAX_ASPECT / max(width, height))
+    return max(least, round(width * scale)), max(least, round(height * scale))
+
+
 def fit_frame(img: np.ndarray, short_side: int) -> np.ndarray:
-    """RGB uint8 copy of ``img`` scaled so its short side is ``short_side`` pixels."""
+    """RGB uint8 copy of ``img`` scaled so its short side is ``short_side`` pixels (see
+    ``scaled_size`` for very long images)."""
     from PIL import Image
     img = _as_rgb(img)
     h, w = img.shape[:2]
-    scale = short_side / min(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    size = scaled_size(w, h, short_side)
     if size == (w, h):
         return img
     return np.asarray(Image.fromarray(img).resize(size, Image.BICUBIC))

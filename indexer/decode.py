@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from encoders.frames import scaled_size
 from indexer.sampling import (DEFAULT_WINDOW, FRAMES_PER_SNIPPET, Window, as_fraction, frame_times,
                               min_tail)
 from vidsonar.errors import DecodeError, NoVideoStreamError
@@ -55,11 +56,17 @@ def pyav():
     return av
 
 
+#: frames larger than this are refused before decoding: 8192 x 8192, about twice DCI 8K. A
+#: decoder keeps several frames in flight, so a forged 65535 x 65535 MJPEG header would
+#: otherwise ask for tens of gigabytes
+MAX_PIXELS = 8192 * 8192
+
+
 def _open(path: Path):
     av = pyav()
     path = Path(path)
     if not path.is_file():
-        raise DecodeError(str(path), "no such file")
+        raise DecodeError(str(path), "not a regular file" if path.exists() else "no such file")
     if path.stat().st_size == 0:
         raise DecodeError(str(path), "empty file (0 bytes)")
     try:
@@ -69,6 +76,11 @@ def _open(path: Path):
     if not container.streams.video:
         container.close()
         raise NoVideoStreamError(str(path), "no video stream in this file")
+    ctx = container.streams.video[0].codec_context
+    if (ctx.width or 0) * (ctx.height or 0) > MAX_PIXELS:
+        container.close()
+        raise DecodeError(str(path), f"frames of {ctx.width}x{ctx.height} pixels, more than the "
+                          f"{MAX_PIXELS / 1e6:.0f} million vidsonar decodes")
     return container
 
 
@@ -147,7 +159,8 @@ def frames_shown_at(kept: list[tuple[Fraction, object]], targets) -> np.ndarray:
 
 
 class _Scaler:
-    """Scales frames so the short side is ``short_side`` pixels (after rotation), lazily RGB."""
+    """Scales frames so the short side is ``short_side`` pixels (after rotation; very long
+    frames less, ``encoders.frames.scaled_size``), lazily RGB."""
 
     def __init__(self, short_side: int, path: Path | str = ""):
         from av.video.reformatter import VideoReformatter
@@ -164,8 +177,7 @@ class _Scaler:
             w, h = frame.width, frame.height
             if turn in (90, 270):
                 w, h = h, w
-            scale = self.short_side / min(w, h)
-            w, h = max(2, round(w * scale)), max(2, round(h * scale))
+            w, h = scaled_size(w, h, self.short_side, least=2)
             self.size = (h, w) if turn in (90, 270) else (w, h)
         fmt = frame.format.name if frame.format.name in _SCALE_IN_PLACE else "rgb24"
         scaled = self.reformatter.reformat(frame, width=self.size[0], height=self.size[1],

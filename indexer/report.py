@@ -20,6 +20,7 @@ class IngestReport:
     wall_seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     hashed: int = 0  # files whose bytes were hashed (a resumed run skips unchanged finished files)
+    replaced: int = 0  # videos deleted because their path holds other bytes now (Writer.retire)
     runner: str = "local"
     startup_seconds: float = 0.0  # bringing the runner up (a Ray cluster), before any file
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -42,7 +43,7 @@ class IngestReport:
                 "wall_seconds": round(self.wall_seconds, 3),
                 "x_realtime": round(self.realtime_factor, 2),
                 "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
-                "hashed": self.hashed, "runner": self.runner,
+                "hashed": self.hashed, "replaced": self.replaced, "runner": self.runner,
                 "startup_seconds": round(self.startup_seconds, 3)}
 
 

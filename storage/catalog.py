@@ -236,6 +236,12 @@ class Catalog:
                 write(s)
             return record_change(s, video_id, ADD, space, len(snippets))
 
+    def move_video(self, video_id: int, path: str) -> None:
+        """Record that video ``video_id``'s bytes are found at ``path`` now (its old path
+        holds other bytes)."""
+        with self.session() as s:
+            s.execute(sa.update(Video).where(Video.id == video_id).values(path=path))
+
     def clear_snippets(self, video_id: int) -> None:
         """Drop a video's snippets and embeddings, keeping its row (and so its id)."""
         with self.session() as s:

@@ -131,6 +131,13 @@ class ItemStore:
             values["video_id"] = video_id
         session.execute(sa.update(IngestItem).where(IngestItem.path == path).values(**values))
 
+    def holders(self, video_id: int) -> list[ItemView]:
+        """The finished items (paths) whose bytes are video ``video_id``, oldest first."""
+        with self.catalog.session() as s:
+            q = (sa.select(IngestItem).where(IngestItem.video_id == video_id, IngestItem.status == DONE)
+                 .order_by(IngestItem.id))
+            return [ItemView.of(r) for r in s.scalars(q)]
+
     def pending(self) -> list[ItemView]:
         with self.catalog.session() as s:
             q = sa.select(IngestItem).where(IngestItem.status == PENDING).order_by(IngestItem.id)

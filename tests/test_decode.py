@@ -113,3 +113,34 @@ def test_one_swscale_thread_gives_the_pixels_of_ffmpegs_threads(tmp_path, monkey
     assert len(ours) == 3 and all(f.shape == (4, 112, 149, 3) for f in ours)
     for a, b in zip(ours, theirs):
         np.testing.assert_array_equal(a, b)
+
+
+def test_scaled_size_holds_the_long_side_of_strips_only():
+    from encoders.frames import MAX_ASPECT, scaled_size
+    assert scaled_size(320, 240, 224) == (299, 224) and scaled_size(1920, 1080, 224) == (398, 224)
+    assert scaled_size(224 * MAX_ASPECT, 224, 224) == (896, 224)  # at the limit: as before
+    assert scaled_size(4000, 64, 224) == (896, 14)  # not 14000 x 224
+    assert scaled_size(8, 16384, 224, least=2) == (2, 896)
+
+
+def test_a_strip_video_decodes_at_a_bounded_size_and_encodes(tmp_path):
+    """16384 x 8 at a 224-pixel short side would be 460,000 pixels long: gigabytes a snippet."""
+    from encoders.frames import center_crop
+    frames = [np.full((8, 16384, 3), 40 * i % 256, np.uint8) for i in range(24)]
+    path = write_video(tmp_path / "strip.mp4", frames, fps=12)
+    (snippet,) = list(iter_snippets(path, 2.0, 8, 224))
+    assert snippet.frames.shape == (8, 2, 896, 3)
+    assert center_crop(snippet.frames, 224).shape == (8, 224, 224, 3)  # padded, as encoders see it
+
+
+def test_frames_larger_than_the_limit_are_refused_by_name(tmp_path, monkeypatch):
+    import indexer.decode as decode
+    path = write_video(tmp_path / "big.mp4", moving_frames(12, 96, 64), fps=12)
+    monkeypatch.setattr(decode, "MAX_PIXELS", 96 * 64 - 1)
+    with pytest.raises(DecodeError, match=r"frames of 96x64 pixels, more than"):
+        list(iter_snippets(path, 4, 8, 224))
+
+
+def test_a_path_that_is_not_a_regular_file_says_so(tmp_path):
+    with pytest.raises(DecodeError, match="not a regular file"):
+        probe(tmp_path)

@@ -43,6 +43,8 @@ class PlanItem:
     digest: str | None = None
     video_id: int | None = None
     error: str | None = None
+    #: the video this path held before its bytes changed (the writer retires it, ``Writer.retire``)
+    replaces: int | None = None
 
     @property
     def key(self) -> str:
@@ -71,7 +73,7 @@ class Planner:
         try:
             with self.report.timed("hash"):
                 if not path.is_file():
-                    raise MediaError(str(path), "no such file")
+                    raise MediaError(str(path), "not a regular file" if path.exists() else "no such file")
                 st = path.stat()
                 size, mtime = st.st_size, st.st_mtime_ns
                 key = str(path.resolve())
@@ -81,18 +83,21 @@ class Planner:
                     return PlanItem(order, path, SKIP, size, mtime, item.content_hash, item.video_id)
                 digest = content_hash(path)
                 self.report.hashed += 1
+            # the path held other bytes, made into a video, when it was last ingested
+            replaces = (item.video_id if item is not None and item.video_id is not None
+                        and item.content_hash not in (None, digest) else None)
             known = self.catalog.video_by_hash(digest)
             if known is not None and known.status == "ok":
                 self.items.put(key, size=size, mtime_ns=mtime, status=DONE, job_id=self.job_id,
                                content_hash=digest, video_id=known.id, hashed=True)
-                return PlanItem(order, path, SKIP, size, mtime, digest, known.id)
+                return PlanItem(order, path, SKIP, size, mtime, digest, known.id, replaces=replaces)
             if digest in self._reserved:  # its twin is in flight: the writer settles it after
-                return PlanItem(order, path, DUPLICATE, size, mtime, digest, known.id)
+                return PlanItem(order, path, DUPLICATE, size, mtime, digest, known.id, replaces=replaces)
             self._reserved.add(digest)
             video_id = self.catalog.reserve_video(str(path), digest, size, self.run_id)
             self.items.put(key, size=size, mtime_ns=mtime, status=PENDING, job_id=self.job_id,
                            content_hash=digest, video_id=video_id, hashed=True, attempt=True)
-            return PlanItem(order, path, READ, size, mtime, digest, video_id)
+            return PlanItem(order, path, READ, size, mtime, digest, video_id, replaces=replaces)
         except FILE_ERRORS as exc:
             return PlanItem(order, path, FAIL, size, mtime, digest, None, error_message(path, exc))
 

@@ -59,6 +59,15 @@ def checkpoint_index(store: IndexStore) -> None:
     store.checkpoint()
 
 
+def _unchanged(item) -> bool:
+    """Whether an ingestion item's file still has the size and mtime it was ingested with."""
+    try:
+        st = os.stat(item.path)
+    except OSError:
+        return False
+    return (st.st_size, st.st_mtime_ns) == (item.size_bytes, item.mtime_ns)
+
+
 class Writer:
     def __init__(self, catalog: Catalog, store: IndexStore, thumbs: Path, space: str,
                  items: ItemStore, report, run_id: int | None, job_id: int | None = None,
@@ -77,6 +86,8 @@ class Writer:
     # --- what the plan decided ---------------------------------------------------------
     def planned(self, item: PlanItem) -> None:
         """Take a plan item: skips and plan failures are final here; reads wait for rows."""
+        if item.replaces is not None:
+            self.retire(item)
         if item.action == SKIP:
             self.report.skipped += 1
             self._tell(item.path, "skipped")
@@ -86,6 +97,26 @@ class Writer:
             self._twins.setdefault(item.video_id, []).append(item)
         else:
             self.plans[item.video_id] = item
+
+    def retire(self, item: PlanItem) -> None:
+        """Retire the video whose bytes were at ``item.path`` before they changed, so that no
+        hit points at footage the file no longer holds: it moves to another path that still
+        has those bytes (a twin ingested before), or else it is deleted, vectors first
+        (``IndexStore.delete_video``). A video recorded at another path is left alone."""
+        old = self.catalog.video(item.replaces)
+        if old is None or old.status != "ok" or old.id == item.video_id:
+            return
+        if str(Path(old.path).resolve()) != item.key:
+            return
+        holder = next((i for i in self.items.holders(old.id) if i.path != item.key and _unchanged(i)), None)
+        if holder is not None:
+            self.catalog.move_video(old.id, holder.path)
+            log.info("%s holds other bytes now: video %d moves to %s, which still has its bytes",
+                     item.path, old.id, holder.path)
+            return
+        self.store.delete_video(old.id, self.thumbs)
+        self.report.replaced += 1
+        log.info("%s holds other bytes now: its video %d (%s) is deleted", item.path, old.id, old.content_hash[:12])
 
     # --- rows from the read/encode stages ----------------------------------------------
     def accept(self, r: dict) -> None:
