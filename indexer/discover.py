@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from storage.atomic import sha256_file
+
+log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = frozenset({
     ".3g2", ".3gp", ".asf", ".avi", ".f4v", ".flv", ".gif", ".m1v", ".m2ts", ".m2v", ".m4v",
@@ -15,25 +18,43 @@ VIDEO_SUFFIXES = frozenset({
 })
 
 
-def discover(paths: Iterable[str | os.PathLike]) -> list[Path]:
+def discover(paths: Iterable[str | os.PathLike], within: Sequence[Path] | None = None) -> list[Path]:
     """Files named directly, plus video files (by suffix) under named folders, sorted, deduplicated.
 
     A path that does not exist is returned as is, so that it is reported as a failure
-    rather than silently dropped.
+    rather than silently dropped. Linked folders are followed (each real folder once, so a
+    link loop ends). ``within``: resolved folders that found files must resolve into (the
+    server's ingest roots); a file found through a link that leads out is skipped, logged.
     """
     found: dict[str, Path] = {}
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if not name.startswith(".") and Path(name).suffix.lower() in VIDEO_SUFFIXES:
-                        p = Path(root) / name
-                        found.setdefault(str(p.resolve()), p)
+            for p in _video_files(path):
+                real = p.resolve()
+                if within is not None and not any(real == r or real.is_relative_to(r) for r in within):
+                    log.warning("skipped %s: it resolves to %s, outside the allowed folders", p, real)
+                    continue
+                found.setdefault(str(real), p)
         else:
             found.setdefault(str(path.resolve()), path)
     return list(found.values())
+
+
+def _video_files(top: Path) -> Iterator[Path]:
+    """Video files under ``top`` in sorted order, hidden names left out, linked folders
+    followed once per real folder."""
+    seen: set[str] = set()
+    for root, dirs, files in os.walk(top, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and Path(name).suffix.lower() in VIDEO_SUFFIXES:
+                yield Path(root) / name
 
 
 def content_hash(path: Path) -> str:

@@ -146,6 +146,23 @@ def test_path_ingest_refuses_paths_outside_roots(client, media, tmp_path):
         link.unlink()
 
 
+def test_a_folder_job_leaves_out_links_that_lead_outside_the_roots(client, media, tmp_path):
+    """Naming a link is refused (above); one found inside a named folder is skipped, since
+    the video would then be streamed from outside the roots to anyone."""
+    outside = tmp_path / "private.mp4"
+    write_clip(outside, (9, 9, 200))
+    link = media / "more" / "escape.mp4"
+    link.symlink_to(outside)
+    try:
+        resp = client.post("/api/jobs", json={"paths": [str(media)]}, headers=AUTH)
+        job = wait_for(client, resp.json()["id"])
+        assert job["status"] == "done" and job["total"] == 3  # green, yellow, broken: not the link
+        paths = {v["path"] for v in client.get("/api/videos").json()}
+        assert {Path(p).name for p in paths} == {"green.mp4", "yellow.mp4", "broken.mp4"}  # failed ones listed too
+    finally:
+        link.unlink()
+
+
 def test_path_ingest_is_off_without_roots(tmp_path):
     with TestClient(create_app(settings_for(tmp_path / "home", warm_up=False))) as c:
         resp = c.post("/api/jobs", json={"paths": ["/tmp"]}, headers=AUTH)

@@ -40,7 +40,8 @@ def _open(app: FastAPI) -> ServerState:
     if settings.warm_up:
         state.warm_up()
     state.worker = IngestWorker(state.archive, state.jobs, on_file=lambda outcome:
-                                state.metrics.files.labels(outcome).inc())
+                                state.metrics.files.labels(outcome).inc(),
+                                within=[*state.roots, state.upload_dir])
     state.worker.start()
     return state
 

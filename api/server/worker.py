@@ -38,8 +38,9 @@ class _Stopping(Exception):
 
 class IngestWorker:
     def __init__(self, archive, jobs: JobStore,
-                 on_file: Callable[[str], None] | None = None):
+                 on_file: Callable[[str], None] | None = None, within: list[Path] | None = None):
         self.archive, self.jobs, self.on_file = archive, jobs, on_file
+        self.within = within  # folders a job's files must resolve into (ingest roots, uploads)
         self._queue: queue.Queue[int | None] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -80,7 +81,7 @@ class IngestWorker:
         if job is None or job.status not in (QUEUED, RUNNING):
             return
         try:
-            files = discover(job.paths)
+            files = discover(job.paths, within=self.within)
             self.jobs.start(job_id, total=len(files))
 
             def progress(path: Path, outcome: str) -> None:

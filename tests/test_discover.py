@@ -1,0 +1,35 @@
+"""Which files an ingest finds under folders: linked folders followed once, links out of the
+allowed folders left out."""
+
+from __future__ import annotations
+
+from indexer.discover import discover
+
+
+def touch(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    return path
+
+
+def test_linked_folders_are_followed_and_a_loop_ends(tmp_path):
+    real = tmp_path / "store"
+    touch(real / "a.mp4")
+    touch(real / "deep" / "b.MKV")
+    touch(real / "notes.txt")
+    top = tmp_path / "top"
+    touch(top / "c.mp4")
+    (top / "linked").symlink_to(real)
+    (real / "back").symlink_to(top)  # a loop: top/linked/back -> top
+    found = discover([top])
+    assert sorted(p.resolve().name for p in found) == ["a.mp4", "b.MKV", "c.mp4"]
+
+
+def test_files_that_resolve_outside_the_allowed_folders_are_left_out(tmp_path):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    inside = touch(root / "in.mp4")
+    touch(outside / "secret.mp4")
+    (root / "escape.mp4").symlink_to(outside / "secret.mp4")
+    (root / "escape_dir").symlink_to(outside)
+    assert [p.name for p in discover([root], within=[root.resolve()])] == [inside.name]
+    assert {p.resolve().name for p in discover([root])} == {"in.mp4", "secret.mp4"}  # the CLI reads links
