@@ -31,6 +31,9 @@ from storage.timelines import timelines
 from vidsonar.errors import InputError
 
 MAX_K = 1000
+#: longest path pattern a filter may carry: within SQLite's LIKE pattern limit (50,000 bytes
+#: by default; past it the query fails) even at 4 UTF-8 bytes a character
+MAX_PATH_GLOB = 1000
 #: detected languages below this confidence fall back to the default language
 MIN_DETECT_CONFIDENCE = 0.3
 DEFAULT_RERANK = "none"
@@ -220,6 +223,7 @@ class Searcher:
         search (a FAISS IDSelector, a Milvus expression), so no widening and no rescans."""
         videos = None
         if filters is not None and not filters.empty:
+            _check_path_glob(filters.path_glob)
             videos = allowed_videos(self.catalog, filters)
             if not len(videos):
                 return np.zeros(0, np.int64), np.zeros(0, np.float32)
@@ -284,3 +288,9 @@ class Searcher:
 def _check_k(k: int) -> None:
     if not 1 <= k <= MAX_K:
         raise InputError(f"k must be between 1 and {MAX_K}, got {k}")
+
+
+def _check_path_glob(glob: str | None) -> None:
+    if glob and len(glob) > MAX_PATH_GLOB:
+        raise InputError(f"path_glob is {len(glob)} characters long; give a pattern of at most "
+                         f"{MAX_PATH_GLOB}")

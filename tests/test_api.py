@@ -175,6 +175,16 @@ def test_search_by_example_bad_input(client, kwargs, status):
     assert resp.status_code in (status if isinstance(status, tuple) else (status,)), resp.text
 
 
+@pytest.mark.parametrize("name, content_type", [("x.jpg", "image/jpeg"), ("x.mp4", "video/mp4")])
+def test_unreadable_example_is_named_by_its_upload_name(client, name, content_type):
+    """The query layer reads the example from a temporary copy; the reply names the client's file."""
+    resp = client.post("/api/search/example", files={"file": (name, b"\x01\x02 junk", content_type)})
+    assert resp.status_code == 422, resp.text
+    assert detail(resp).startswith(f"{name}: not a readable")
+    upload_dir = str(client.app.state.server.upload_dir)
+    assert upload_dir not in resp.text and ".examples" not in resp.text
+
+
 # --- snippets, summaries, media ---------------------------------------------------------------
 def test_snippet_details_and_thumbnail(client):
     hit = client.get("/api/search", params={"q": "blue", "k": 1}).json()["hits"][0]
@@ -186,6 +196,10 @@ def test_snippet_details_and_thumbnail(client):
     assert thumb.content[:2] == b"\xff\xd8"
     assert client.get("/api/snippets/999999999").status_code == 404
     assert client.get("/api/snippets/999999999/thumbnail").status_code == 404
+    head = client.head(hit["thumbnail_url"])
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) == len(thumb.content)
+    assert client.head("/api/snippets/999999999/thumbnail").status_code == 404
 
 
 def test_summary_in_the_chosen_language(client):
@@ -221,6 +235,9 @@ def test_video_stream_supports_range(client):
     assert tail.status_code == 206 and tail.content == full.content[-50:]
     beyond = client.get(video["video_url"], headers={"Range": f"bytes={size + 10}-"})
     assert beyond.status_code == 416
+    head = client.head(video["video_url"])  # players ask a file's size and type before reading
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) == size and head.headers["content-type"] == "video/mp4"
     assert client.get("/api/videos/4242/stream").status_code == 404
 
 

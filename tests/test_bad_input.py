@@ -51,6 +51,34 @@ def test_search_bodies_out_of_range_or_clashing(client, body, status, words):
     assert resp.status_code == status and words in _text(resp), _text(resp)
 
 
+@pytest.mark.parametrize("body, field", [
+    (b'{"query": "red", "k": 1e400}', "k"),  # Python's JSON parser reads it as inf
+    (b'{"query": "red", "filters": {"min_duration": NaN}}', "min_duration"),
+    (b'{"query": "red", "filters": {"max_duration": Infinity}}', "max_duration"),  # was let through
+    (b'{"query": "red", "filters": {"ingested_after": -1e400}}', "ingested_after"),
+])
+def test_non_finite_numbers_are_422_naming_the_field(client, body, field):
+    """The 422 echoes the input, and JSON has no inf or NaN: the reply used to fail (a 500)."""
+    resp = client.post("/api/search", content=body, headers={"content-type": "application/json"})
+    assert resp.status_code == 422, _text(resp)
+    error = resp.json()["detail"][0]
+    assert error["loc"][-1] == field and error["input"] in ("inf", "-inf", "nan")
+
+
+def test_path_glob_past_the_database_limit_is_refused_by_name(client):
+    """SQLite refuses LIKE patterns past 50,000 bytes ("pattern too complex", a 500 here)."""
+    from search.searcher import MAX_PATH_GLOB
+    from storage.annotations import Filters
+    from vidsonar.errors import InputError
+    too_long = {"query": "red", "filters": {"path_glob": "*" * 100_000}}
+    resp = client.post("/api/search", json=too_long)
+    assert resp.status_code == 422 and "path_glob" in _text(resp), _text(resp)
+    longest = {"query": "red", "filters": {"path_glob": "*" * MAX_PATH_GLOB}}
+    assert client.post("/api/search", json=longest).json()["hits"]
+    with pytest.raises(InputError, match="path_glob"):  # the CLI's --path reaches the searcher
+        client.app.state.server.searcher.search("red", filters=Filters(path_glob="*" * 100_000))
+
+
 def test_oversized_query_parameters(client):
     assert client.get("/api/search", params={"q": "x" * 2001}).status_code == 422
     assert client.get("/api/search", params={"q": "red", "lang": "x" * 101}).status_code == 422

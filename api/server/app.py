@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 
 from fastapi import Depends, FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -19,7 +20,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.server import routes_ingest, routes_media, routes_search
 from api.server.auth import require_read
-from api.server.errors import handle_out_of_range, handle_project_error, out_of_range_errors
+from api.server.errors import (handle_out_of_range, handle_project_error, handle_validation_error,
+                               out_of_range_errors)
 from api.server.metrics import Metrics, MetricsMiddleware
 from api.server.deps import ArchiveDep, StateDep
 from api.server.schemas import HealthOut
@@ -71,6 +73,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.keys, app.state.key_file = [], None
     app.add_exception_handler(VidsonarError, handle_project_error)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
     for exc in out_of_range_errors():
         app.add_exception_handler(exc, handle_out_of_range)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -4,13 +4,17 @@ Server-only errors extend the project tree in ``vidsonar.errors``; the handler p
 status of the closest class in an error's MRO, so a new subclass inherits its parent's code.
 Request validation (``api/server/validation.py``) keeps out-of-range numbers away from the
 database; should one still get through, ``handle_out_of_range`` answers 422, not 500.
+``handle_validation_error`` is FastAPI's 422 made safe for the inputs it echoes.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 
 from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from vidsonar import errors as e
@@ -73,6 +77,23 @@ async def handle_out_of_range(request: Request, exc: Exception) -> JSONResponse:
     log.warning("%s %s: value out of range: %s", request.method, request.url.path, exc)
     return JSONResponse({"detail": "a number in the request is out of range (ids are int64: "
                                    "0 to 9223372036854775807)", "error": "OutOfRange"}, 422)
+
+
+async def handle_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 (``{"detail": [errors]}``), with the non-finite numbers of the echoed input
+    as strings: JSON parsers take ``NaN`` and ``1e400``, but JSON has no such numbers, and
+    the default handler's reply failed to serialize them (a 500)."""
+    return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, 422)
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # 'inf', '-inf', 'nan'
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 def out_of_range_errors() -> tuple[type[BaseException], ...]:

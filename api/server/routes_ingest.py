@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path as PathParam, Query, Request
+from starlette.convertors import PathConvertor, register_url_convertor
 
 from api.server.auth import require_read, require_write
 from api.server.deps import StateDep
@@ -16,6 +17,16 @@ from storage.jobs import JobView
 from vidsonar.errors import NotFoundError
 
 router = APIRouter(prefix="/api", tags=["ingest"], responses=error_responses(401, 403, 404))
+
+
+class _AnyPath(PathConvertor):
+    """``{name:path}`` that matches newlines too: the route's regex has no DOTALL, so a name
+    with ``%0a`` was a 404 instead of the upload's "bad file name", and a trailing one was
+    dropped (``$`` matches before it): ``x.mp4%0a`` was saved as ``x.mp4``."""
+    regex = "(?s:.*)"
+
+
+register_url_convertor("anypath", _AnyPath())
 
 _BINARY_BODY = {"requestBody": {"required": True, "content": {
     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
@@ -32,7 +43,7 @@ def _submit(state: ServerState, kind: str, paths: list[str]) -> dict:
     return _job_json(job)
 
 
-@router.put("/uploads/{filename:path}", response_model=JobOut, status_code=202,
+@router.put("/uploads/{filename:anypath}", response_model=JobOut, status_code=202,
             dependencies=[Depends(require_write)], openapi_extra=_BINARY_BODY,
             summary="Upload a video (the raw file as the body) and queue its ingestion",
             responses=error_responses(400, 413, 415))

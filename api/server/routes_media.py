@@ -52,6 +52,7 @@ def video(state: StateDep, video_id: VideoId) -> dict:
                     "else a browser-playable MP4 preview (made once, then cached)",
             responses={200: {"content": {"video/*": {}}}, 206: {"description": "Partial content"},
                        416: {"description": "Range not satisfiable"}})
+@router.head("/{video_id}/stream", dependencies=[Depends(require_read)], include_in_schema=False)
 def stream(state: StateDep, video_id: VideoId,
            original: Annotated[bool, Query(description="The file as ingested, never a preview")] = False
            ) -> FileResponse:

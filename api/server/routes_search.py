@@ -27,7 +27,7 @@ from search.rerank import RERANKERS
 from search.searcher import MAX_K
 from storage.annotations import Filters
 from storage.ids import unpack_snippet_id
-from vidsonar.errors import InputError, NotFoundError
+from vidsonar.errors import InputError, NotFoundError, VidsonarError
 
 router = APIRouter(prefix="/api", tags=["search"], dependencies=[Depends(require_read)],
                    responses=error_responses(400, 401, 403, 404, 409))
@@ -142,7 +142,13 @@ def _example_file(state: ServerState, file: UploadFile):
                 if size > MAX_EXAMPLE_BYTES:
                     raise PayloadTooLargeError(f"example exceeds {MAX_EXAMPLE_BYTES // 2**20} MiB")
                 out.write(chunk)
-        yield kind, path
+        try:
+            yield kind, path
+        except VidsonarError as exc:  # "<temp path>: not a readable image" names the client's file
+            shown = file.filename or "the uploaded example"
+            exc.args = tuple(a.replace(str(path), shown) if isinstance(a, str) else a
+                             for a in exc.args)
+            raise
     finally:
         path.unlink(missing_ok=True)
 
@@ -170,6 +176,7 @@ def snippet(state: StateDep, snippet_id: SnippetId) -> dict:
 @router.get("/snippets/{snippet_id}/thumbnail", response_class=FileResponse,
             summary="A snippet's thumbnail (JPEG)",
             responses={200: {"content": {"image/jpeg": {}}}})
+@router.head("/snippets/{snippet_id}/thumbnail", include_in_schema=False)  # FileResponse: no body
 def thumbnail(state: StateDep, snippet_id: SnippetId) -> FileResponse:
     video_id, index = unpack_snippet_id(snippet_id)
     path = thumbnail_path(state.archive.home.thumbs, video_id, index)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from search.searcher import MAX_K
+from search.searcher import MAX_K, MAX_PATH_GLOB
 
 Int64 = Annotated[int, Field(ge=0, le=2**63 - 1)]  # ids: the catalog's and FAISS's int64
 
@@ -53,9 +53,12 @@ class SearchOut(BaseModel):
 class FiltersIn(BaseModel):
     """Which snippets a search may return; empty fields do not filter."""
     video_ids: list[Int64] = Field(default_factory=list, max_length=100_000)
-    path_glob: str | None = Field(None, description="Shell pattern on the video path", examples=["*/2024/*.mp4"])
-    min_duration: float | None = Field(None, ge=0, description="Of the video, in seconds")
-    max_duration: float | None = Field(None, ge=0)
+    path_glob: str | None = Field(None, max_length=MAX_PATH_GLOB, description="Shell pattern on "
+                                  "the video path", examples=["*/2024/*.mp4"])
+    # JSON parsers take NaN and 1e400 (inf): a duration is a finite number
+    min_duration: float | None = Field(None, ge=0, allow_inf_nan=False,
+                                       description="Of the video, in seconds")
+    max_duration: float | None = Field(None, ge=0, allow_inf_nan=False)
     ingested_after: dt.datetime | None = None
     ingested_before: dt.datetime | None = None
     tags: list[Annotated[str, Field(max_length=200)]] = Field(

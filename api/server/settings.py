@@ -33,7 +33,8 @@ class ServerSettings(BaseSettings):
     ingest_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list, description="Folders (os.pathsep-separated) whose files may be ingested by path")
     upload_dir: Path | None = Field(None, description="Where uploads go; default <home>/uploads")
-    max_upload_mb: float = Field(2048.0, gt=0, description="Largest upload accepted, in MiB")
+    max_upload_mb: float = Field(2048.0, gt=0, allow_inf_nan=False,  # inf: int() of it fails
+                                 description="Largest upload accepted, in MiB")
     upload_suffixes: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: sorted(VIDEO_SUFFIXES), description="File types accepted for upload")
     warm_up: bool = Field(True, description="Load models and the index before serving")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import unicodedata
 from collections.abc import AsyncIterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -17,13 +18,16 @@ from vidsonar.errors import InputError, NotFoundError
 
 #: content types a client may declare for a video; the file name's suffix decides the rest
 ACCEPTED_TYPES = ("video/", "application/octet-stream", "application/mp4", "application/mxf")
+#: a file name's limit on most file systems (255 bytes), less the ".NAME.part" of an upload
+MAX_NAME_BYTES = 255 - len("..part")
 
 
 def safe_filename(name: str, suffixes: list[str]) -> str:
     """``name`` if it is a plain file name with an accepted suffix, else a 4xx error."""
-    if not name or name.strip() != name or len(name) > 255:
+    if (not name or name.strip() != name or len(name.encode()) > MAX_NAME_BYTES
+            or any(unicodedata.category(c) == "Cc" for c in name)):  # NUL, newline, escapes
         raise InputError(f"bad file name {name!r}: give a plain name such as clip.mp4")
-    if ("\x00" in name or name in {".", ".."} or name.startswith(".")
+    if (name in {".", ".."} or name.startswith(".")
             or PurePosixPath(name).name != name or PureWindowsPath(name).name != name):
         raise InputError(f"bad file name {name!r}: a name may not contain a path, '..' or a "
                          "leading dot (path traversal is refused)")
@@ -84,16 +88,34 @@ def check_ingest_paths(paths: list[str], roots: list[Path]) -> list[Path]:
         raise InputError("no paths given: name files or folders under the ingest roots")
     out = []
     for raw in paths:
+        shown = _shortened(raw)
         if "\x00" in raw or not raw.strip():
-            raise InputError(f"bad path {raw!r}")
-        path = Path(raw).expanduser()
+            raise InputError(f"bad path {shown!r}")
+        try:
+            path = Path(raw).expanduser()
+        except RuntimeError:  # Python 3.11's expanduser() of an unknown ~user
+            raise InputError(f"path {shown!r} names the home of an unknown user") from None
         if not path.is_absolute():
-            raise InputError(f"path {raw!r} must be absolute")
-        resolved = path.resolve()
-        if not any(resolved == r or resolved.is_relative_to(r) for r in roots):
-            raise ForbiddenError(f"path {raw!r} is outside the ingest roots "
+            raise InputError(f"path {shown!r} must be absolute")
+        try:  # a name too long, a folder it may not enter: the client's path, so a 400
+            resolved = path.resolve()
+            inside = any(resolved == r or resolved.is_relative_to(r) for r in roots)
+            found = inside and resolved.exists()
+        except RuntimeError:  # what Python 3.11's resolve() raises on a symlink loop
+            raise InputError(f"cannot check path {shown!r}: a symlink loop") from None
+        except OSError as exc:
+            raise InputError(f"cannot check path {shown!r}: {exc.strerror or 'unreadable'}") from None
+        if not inside:
+            raise ForbiddenError(f"path {shown!r} is outside the ingest roots "
                                  f"({', '.join(map(str, roots))})")
-        if not resolved.exists():
-            raise NotFoundError(f"no such file or folder: {raw!r}")
+        if not found:
+            raise NotFoundError(f"no such file or folder: {shown!r}")
         out.append(resolved)
     return out
+
+
+def _shortened(text: str, keep: int = 120) -> str:
+    """``text``, its middle elided when it is longer than ``keep`` characters."""
+    if len(text) <= keep:
+        return text
+    return f"{text[:keep // 2]}...({len(text) - keep} characters)...{text[-keep // 2:]}"
