@@ -2,7 +2,8 @@
 
 Every command takes ``--home`` (else $VIDSONAR_HOME, else ~/.vidsonar) and ``--space``
 (else the archive's space, else ``lite``). ``--json`` prints one JSON object on stdout for
-scripts; errors go to stderr with exit status 1.
+scripts; errors go to stderr with exit status 1 (2: a usage error; 3: ``ingest`` ran, but some
+or all of its files failed).
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
 
 import click
 
-from api.clikit import archive_from, fail_cleanly, timecode
+from api.clikit import ID, Seconds, archive_from, fail_cleanly, language, timecode
+
+#: ``ingest``'s exit status when files failed: a script tells it from the command failing (1).
+FILES_FAILED = 3
 
 
 @click.group()
@@ -36,13 +41,14 @@ def main(ctx: click.Context, home: str | None, space: str | None, index: str, ve
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--window", default=4.0, show_default=True, help="Snippet length in seconds.")
+@click.option("--window", type=Seconds(positive=True), default=4.0, show_default=True,
+              help="Snippet length in seconds.")
 @click.option("--shots", type=click.Choice(["transnetv2", "scenedetect", "none"]), default=None,
               help="Shot detector whose cuts no snippet crosses; none: the fixed grid "
                    "[default: scenedetect, see README 'Snippets'].")
 @click.option("--shot-threshold", type=float, default=None,
               help="Detector threshold (TransNetV2 probability, default 0.5; scenedetect 40).")
-@click.option("--hop", type=float, default=None,
+@click.option("--hop", type=Seconds(positive=True), default=None,
               help="Seconds between snippet starts, shorter than --window for overlapping snippets "
                    "(finer moments, window/hop times the vectors; the fixed grid, no shot "
                    "detection); default: no overlap.")
@@ -70,7 +76,11 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: fl
            checkpoint_every: int | None, checkpoint_seconds: float | None, shots: str | None,
            shot_threshold: float | None, hop: float | None, decoders: int | None,
            allow_mixed_encoders: bool) -> None:
-    """Ingest video files and folders (recursively); a killed run resumes where it stopped."""
+    """Ingest video files and folders (recursively); a killed run resumes where it stopped.
+
+    Exits with status 3 when some or all files failed (after the report, which lists them),
+    1 when the command itself failed.
+    """
     from indexer.discover import discover
     from indexer.runners.ray import RayOptions
     from indexer.stages import Checkpoints
@@ -79,6 +89,7 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: fl
                    checkpoints=Checkpoints.from_env(checkpoint_every, checkpoint_seconds),
                    ray_options=RayOptions(ray_address, encoders, gpus_per_encoder))
     files = discover(paths)
+    _warn_empty_folders(paths, files)
     bar = None
     if sys.stderr.isatty() and not as_json:
         from tqdm import tqdm
@@ -93,22 +104,37 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: fl
         bar.close()
     if as_json:
         click.echo(json.dumps(report.to_json()))
-        return
-    click.echo(f"ingested {report.ingested} videos ({report.snippets} snippets), "
-               f"skipped {report.skipped} already ingested, failed {len(report.failed)}; "
-               f"{report.media_seconds:.1f} s of footage in {report.wall_seconds:.1f} s "
-               f"({report.realtime_factor:.1f}x real time)")
-    for failure in report.failed:
-        click.echo(f"  failed: {failure['error']}", err=True)
+    else:
+        click.echo(f"ingested {report.ingested} videos ({report.snippets} snippets), "
+                   f"skipped {report.skipped} already ingested, failed {len(report.failed)}; "
+                   f"{report.media_seconds:.1f} s of footage in {report.wall_seconds:.1f} s "
+                   f"({report.realtime_factor:.1f}x real time)")
+        for failure in report.failed:
+            click.echo(f"  failed: {failure['error']}", err=True)
+    if report.failed:
+        ctx.exit(FILES_FAILED)
+
+
+def _warn_empty_folders(paths: tuple[str, ...], files: list[Path]) -> None:
+    """Name each given folder with no video file in it (indexer.discover's suffixes) on stderr:
+    "ingested 0 videos" alone does not say why."""
+    from indexer.discover import discover
+    for raw in paths:
+        folder = Path(raw).expanduser()
+        # a file found under it settles it; else it may still hold one that another path found
+        # first (discover keeps one path per file), so only then is it walked again on its own
+        if folder.is_dir() and not any(f.is_relative_to(folder) for f in files) and not discover([folder]):
+            click.echo(f"warning: no video files found in {raw}", err=True)
 
 
 @main.command()
 @click.argument("query", required=False)
-@click.option("--lang", help="Query language: FLORES-200 code (fra_Latn), fr, fra or French. Default: detected.")
+@click.option("--lang", callback=language,
+              help="Query language: FLORES-200 code (fra_Latn), fr, fra or French. Default: detected.")
 @click.option("-k", default=10, show_default=True, help="Number of hits.")
 @click.option("--image", type=click.Path(dir_okay=False), help="Search by example: an image file.")
 @click.option("--video", "video_spec", help="Search by example: a video, PATH or PATH:START-END (seconds).")
-@click.option("--like", type=int, help="Search by example: an ingested snippet's id.")
+@click.option("--like", type=ID, help="Search by example: an ingested snippet's id.")
 @click.option("--rerank", type=click.Choice(["none", "ac-candidates", "ac-anchors", "roundtrip"]),
               help="Rerank candidates by alignment consistency (see README).")
 @click.option("--moments/--snippets", default=True, show_default=True,
@@ -117,15 +143,17 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: fl
 @click.option("--keep-duplicates", is_flag=True, help="Do not collapse near-identical footage.")
 @click.option("--snap-shots/--no-snap-shots", default=True, show_default=True,
               help="Stretch a moment to its shot's cuts when the whole shot matches.")
-@click.option("--video-id", "video_ids", type=int, multiple=True, help="Only these videos (repeatable).")
-@click.option("--path", "path_glob", help="Only videos whose path matches this glob, e.g. '*/2024/*'.")
-@click.option("--min-duration", type=float, help="Only videos at least this long (seconds).")
-@click.option("--max-duration", type=float, help="Only videos at most this long (seconds).")
+@click.option("--video-id", "video_ids", type=ID, multiple=True, help="Only these videos (repeatable).")
+@click.option("--path", "path_glob", help="Only videos whose whole path matches this glob, e.g. "
+              "'*/2024/*' (* and ? are the wildcards; [ and ] match themselves).")
+@click.option("--min-duration", type=Seconds(), help="Only videos at least this long (seconds).")
+@click.option("--max-duration", type=Seconds(), help="Only videos at most this long (seconds).")
 @click.option("--after", type=click.DateTime(), help="Only videos ingested at or after this time (UTC).")
 @click.option("--before", type=click.DateTime(), help="Only videos ingested before this time (UTC).")
 @click.option("--tag", "tags", multiple=True, help="Only videos with this tag (repeatable: all must match).")
 @click.option("--summaries", is_flag=True, help="Describe each hit (SONAR decoder; concept labels in lite).")
-@click.option("--summary-lang", help="Language of the summaries (default: the query's).")
+@click.option("--summary-lang", callback=language,
+              help="Language of the summaries (default: the query's).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 @fail_cleanly
@@ -137,6 +165,9 @@ def search(ctx: click.Context, query: str | None, lang: str | None, k: int, imag
            as_json: bool) -> None:
     """Find the moments that best match QUERY (or an example: --image, --video, --like)."""
     from storage.annotations import Filters
+    if min_duration is not None and max_duration is not None and min_duration > max_duration:
+        raise click.UsageError(f"--min-duration {min_duration:g} is above --max-duration "
+                               f"{max_duration:g}: no video can match")
     searcher = archive_from(ctx).searcher()
     filters = Filters(video_ids=video_ids, path_glob=path_glob, min_duration=min_duration,
                       max_duration=max_duration, ingested_after=after, ingested_before=before,
@@ -170,8 +201,9 @@ def search(ctx: click.Context, query: str | None, lang: str | None, k: int, imag
 
 
 @main.command()
-@click.argument("snippet_id", type=int)
-@click.option("--lang", default="eng_Latn", show_default=True, help="Language of the summary.")
+@click.argument("snippet_id", type=ID)
+@click.option("--lang", default="eng_Latn", show_default=True, callback=language,
+              help="Language of the summary.")
 @click.option("--beam-size", default=5, show_default=True)
 @click.option("--max-len", default=64, show_default=True, help="Longest summary, in tokens.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -188,7 +220,7 @@ def summarize(ctx: click.Context, snippet_id: int, lang: str, beam_size: int, ma
 
 
 @main.command()
-@click.argument("video_id", type=int)
+@click.argument("video_id", type=ID)
 @click.argument("tags", nargs=-1)
 @click.option("--remove", is_flag=True, help="Remove the tags instead.")
 @click.pass_context
@@ -196,7 +228,10 @@ def summarize(ctx: click.Context, snippet_id: int, lang: str, beam_size: int, ma
 def tag(ctx: click.Context, video_id: int, tags: tuple[str, ...], remove: bool) -> None:
     """Tag a video (search with --tag); with no TAGS, list its tags."""
     from storage.annotations import add_tags, remove_tags, tags_of
+    from vidsonar.errors import NotFoundError
     catalog = archive_from(ctx).catalog
+    if catalog.video(video_id) is None:  # listing or removing would otherwise print nothing
+        raise NotFoundError(f"no video with id {video_id}")
     if not tags:
         now = tags_of(catalog, [video_id]).get(video_id, [])
     else:

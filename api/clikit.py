@@ -1,4 +1,5 @@
-"""Helpers shared by every CLI command: error printing, the archive a command works on, timecodes.
+"""Helpers shared by every CLI command: error printing, the archive a command works on, timecodes,
+and the parameter types that bound what an option may be (as the HTTP API's validation does).
 
 They live here, not in ``api.cli``, so that command modules (``api/commands/*``, ``api/demo.py``)
 import them without importing the group that imports them back (no cycle).
@@ -7,6 +8,7 @@ import them without importing the group that imports them back (no cycle).
 from __future__ import annotations
 
 import functools
+import math
 import sys
 
 import click
@@ -24,6 +26,36 @@ def fail_cleanly(fn):
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
     return wrapper
+
+
+#: Ids are int64 in the catalog and in FAISS: a bigger one is a usage error naming the option,
+#: not an OverflowError from the database driver.
+ID = click.IntRange(0, 2**63 - 1)
+
+
+class Seconds(click.FloatRange):
+    """Finite seconds, >= 0 (> 0 with ``positive``). click.FloatRange alone lets NaN through
+    (every comparison with it is false), and inf, which has no exact Fraction."""
+
+    name = "seconds"
+
+    def __init__(self, positive: bool = False):
+        super().__init__(min=0, min_open=positive)
+
+    def convert(self, value, param, ctx):
+        seconds = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return super().convert(seconds, param, ctx)
+
+
+def language(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A language option given as "" is refused: passed on, "" would read as "not given" and
+    quietly become the default language."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("empty; give a FLORES-200 code such as eng_Latn, or leave the "
+                                 "option out", ctx, param)
+    return value
 
 
 def archive_from(ctx: click.Context):

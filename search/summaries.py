@@ -42,7 +42,9 @@ def summarize(catalog: Catalog, space: ConceptSpace, snippet_ids: list[int], lan
               beam_size: int = 5, max_len: int = 64, vectors_for=None) -> dict[int, Summary]:
     """Summaries of the given snippets in ``lang`` (a FLORES-200 code), from cache where possible.
     ``vectors_for(ids)`` reads the vectors (the index store's, when the catalog keeps none)."""
-    lang = space.resolve_language(lang) if space.has_decoder else lang
+    # checked for label spaces too (their labels are English whatever the code): an unknown
+    # code is an error as on GET /api/snippets/{id}/summary, not a cache key of its own
+    lang = space.resolve_language(lang)
     model = model_key(space, beam_size, max_len)
     out: dict[int, Summary] = {}
     todo = []

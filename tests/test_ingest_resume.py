@@ -96,7 +96,9 @@ def test_killed_runs_resume_to_the_clean_archive(tmp_path, clips, lite_space):
     k = min(completed(db) + int(rng.integers(1, 3)), 7)
     codes.append(kill_when(start(home, folder), db, k, float(rng.uniform(0.0, 0.3))))
     assert -signal.SIGKILL in codes, f"no run was killed in flight: {codes}"
-    final = json.loads(run_cli("ingest", str(folder), "--json", home=home).stdout)
+    proc = run_cli("ingest", str(folder), "--json", home=home, check=False)
+    assert proc.returncode == 3, proc.stderr  # the bad file fails again
+    final = json.loads(proc.stdout)
     assert final["ingested"] + final["skipped"] == 8 and len(final["failed"]) == 1
 
     catalog = Catalog(f"sqlite:///{db}")

@@ -7,12 +7,12 @@ import sys
 
 import click
 
-from api.clikit import archive_from, fail_cleanly
+from api.clikit import ID, archive_from, fail_cleanly
 
 
 def register(main: click.Group) -> None:
     @main.command()
-    @click.argument("video_id", type=int)
+    @click.argument("video_id", type=ID)
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
     @click.pass_context
     @fail_cleanly

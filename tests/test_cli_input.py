@@ -1,0 +1,138 @@
+"""Bad input to the CLI, in process: each answered with one line naming the option or the
+problem (click's usage error, exit 2, or ``error: ...``, exit 1), never a traceback; bounds as
+the HTTP API's validation sets them. And ``ingest``'s exit status 3 when files failed."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from api.cli import FILES_FAILED, main
+from encoders.registry import get_space_config
+from search.archive import Archive
+from tests.fakes import HASH_SPACE, add_video, hash_space
+from tests.test_api import write_clip
+
+BIG = "99999999999999999999"  # past int64
+
+
+@pytest.fixture(scope="module", autouse=True)
+def registered_hash_space():
+    with hash_space(HASH_SPACE):
+        yield
+
+
+@pytest.fixture(scope="module")
+def lite_home(tmp_path_factory):
+    """A lite archive of one video with random vectors: summaries there are concept labels, the
+    case where a language code was not checked. Nothing here loads a model."""
+    home = tmp_path_factory.mktemp("cli-input")
+    vectors = np.random.default_rng(0).standard_normal((3, get_space_config("lite").dim))
+    video_id, snippet_ids = add_video(Archive(home, "lite").catalog, vectors, "lite", path="/v/a.mp4")
+    return home, video_id, int(snippet_ids[0])
+
+
+def cli(home, *args: str, space: str = "lite"):
+    return CliRunner().invoke(main, ["--home", str(home), "--space", space, *args])
+
+
+def assert_usage_error(result, *words: str) -> None:
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in result.output, result.output
+
+
+@pytest.mark.parametrize("args, name", [
+    (["search", "--like", BIG], "'--like'"),
+    (["search", "cat", "--video-id", BIG], "'--video-id'"),
+    (["search", "--like", "-1"], "'--like'"),
+    (["summarize", BIG], "'SNIPPET_ID'"),
+    (["tag", BIG, "foo"], "'VIDEO_ID'"),
+    (["tag", BIG], "'VIDEO_ID'"),
+    (["delete", BIG], "'VIDEO_ID'"),
+])
+def test_ids_outside_int64_are_usage_errors(lite_home, args, name):
+    assert_usage_error(cli(lite_home[0], *args), name, "0<=x<=9223372036854775807")
+
+
+@pytest.mark.parametrize("args, name", [
+    (["--window", "0"], "'--window'"), (["--window", "-4"], "'--window'"),
+    (["--window", "nan"], "'--window'"), (["--window", "inf"], "'--window'"),
+    (["--hop", "nan"], "'--hop'"), (["--hop", "-1"], "'--hop'"),
+])
+def test_ingest_window_and_hop_are_finite_and_positive(tmp_path, args, name):
+    assert_usage_error(cli(tmp_path / "home", "ingest", str(tmp_path), *args, space=HASH_SPACE), name)
+
+
+def test_ingest_checks_the_shot_threshold_it_can(tmp_path):
+    """indexer.shots.validate_detector bounds TransNetV2's threshold (scenedetect's it leaves open)."""
+    out = cli(tmp_path / "home", "ingest", str(tmp_path), "--shots", "transnetv2",
+              "--shot-threshold", "-5", space=HASH_SPACE)
+    assert out.exit_code == 1 and "TransNetV2 threshold must be in (0, 1), got -5" in out.output
+
+
+@pytest.mark.parametrize("args, name", [
+    (["--min-duration", "nan"], "'--min-duration'"),
+    (["--min-duration", "-5", "--max-duration", "-10"], "'--min-duration'"),
+    (["--max-duration", "-1"], "'--max-duration'"),
+    (["--max-duration", "inf"], "'--max-duration'"),
+    (["--min-duration", "10", "--max-duration", "5"], "--min-duration 10 is above --max-duration 5"),
+])
+def test_duration_filters_are_checked(lite_home, args, name):
+    home, _, snippet = lite_home
+    assert_usage_error(cli(home, "search", "--like", str(snippet), *args), name)
+
+
+def test_unknown_summary_language_is_an_error_as_on_the_api(lite_home):
+    home, _, snippet = lite_home
+    for args in (["summarize", str(snippet), "--lang", "xx_Yyyy"],
+                 ["search", "--like", str(snippet), "--summaries", "--summary-lang", "xx_Yyyy"]):
+        out = cli(home, *args)
+        assert out.exit_code == 1 and out.output.startswith("error: unknown language 'xx_Yyyy'"), out.output
+    good = cli(home, "summarize", str(snippet), "--lang", "fr", "--json")
+    assert good.exit_code == 0 and json.loads(good.output)["lang"] == "fra_Latn", good.output
+
+
+@pytest.mark.parametrize("args, name", [
+    (["search", "cat", "--lang", ""], "'--lang'"),
+    (["search", "cat", "--summaries", "--summary-lang", " "], "'--summary-lang'"),
+    (["summarize", "1", "--lang", ""], "'--lang'"),
+])
+def test_an_empty_language_is_refused_not_defaulted(lite_home, args, name):
+    assert_usage_error(cli(lite_home[0], *args), name, "empty")
+
+
+def test_tags_of_an_unknown_video_are_an_error(lite_home):
+    home, video_id, _ = lite_home
+    for args in (["tag", "4242"], ["tag", "4242", "--remove", "x"], ["tag", "4242", "x"]):
+        out = cli(home, *args)
+        assert out.exit_code == 1 and out.output == "error: no video with id 4242\n", out.output
+    assert cli(home, "tag", str(video_id)).exit_code == 0
+
+
+def test_ingest_exits_3_after_the_full_report_when_files_failed(tmp_path):
+    home, clip = tmp_path / "home", write_clip(tmp_path / "red.mp4", (200, 30, 30))
+    out = cli(home, "ingest", str(clip), str(tmp_path / "missing.mp4"), "--json", space=HASH_SPACE)
+    assert out.exit_code == FILES_FAILED == 3, out.output
+    report = json.loads(out.stdout)
+    assert report["ingested"] == 1 and [f["path"] for f in report["failed"]] == [str(tmp_path / "missing.mp4")]
+    text = cli(home, "ingest", str(tmp_path / "missing.mp4"), space=HASH_SPACE)
+    assert text.exit_code == 3 and "failed 1" in text.stdout and "no such file" in text.stderr
+    assert cli(home, "ingest", str(clip), space=HASH_SPACE).exit_code == 0  # skipped, nothing failed
+
+
+def test_ingest_warns_of_folders_without_video_files(tmp_path):
+    empty, media = tmp_path / "empty", tmp_path / "media"
+    empty.mkdir(), media.mkdir()
+    (empty / "notes.txt").write_text("not a video")
+    write_clip(media / "red.mp4", (200, 30, 30))
+    (tmp_path / "link").symlink_to(media)  # its file is found through the link first
+    out = cli(tmp_path / "home", "ingest", str(empty), str(tmp_path / "link"), str(media),
+              space=HASH_SPACE)
+    assert out.exit_code == 0, out.output
+    assert out.stderr.splitlines() == [f"warning: no video files found in {empty}"]
+    assert out.stdout.startswith("ingested 1 videos")
