@@ -103,7 +103,7 @@ def _info(container) -> VideoInfo:
     ctx = stream.codec_context
     return VideoInfo(duration=duration if duration and duration > 0 else None,
                      fps=float(rate) if rate else None, width=ctx.width, height=ctx.height,
-                     codec=ctx.name)
+                     codec=ctx.codec.canonical_name)  # the format ("av1"), not the decoder ("libdav1d")
 
 
 def _upright(img: np.ndarray, rotation: int) -> np.ndarray:

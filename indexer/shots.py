@@ -165,6 +165,7 @@ class SceneDetectDetector:
                  frame_size: tuple[int, int] | None = (96, 54), block: int = BLOCK,
                  weights: tuple[float, float, float, float] | None = None,
                  keep_scores: bool = False):
+        _check_scenedetect_threshold(threshold)
         self.frame_size = frame_size
         try:
             from scenedetect import FrameTimecode
@@ -229,6 +230,7 @@ class SceneDetectDetector:
 def make_detector(name: str, threshold: float | None = None, fps: float | None = None):
     """A detector by name (``transnetv2`` or ``scenedetect``); ``none`` gives None."""
     if name == "none":
+        validate_detector(name, threshold)  # a threshold with no detector is a mistake
         return None
     if name == "transnetv2":
         return TransNetV2Detector(TRANSNET_THRESHOLD if threshold is None else threshold)
@@ -245,11 +247,15 @@ def validate_detector(name: str, threshold: float | None = None) -> None:
     (a Ray driver, say) that never runs it. A package is looked for, not imported.
     """
     if name == "none":
+        if threshold is not None:
+            raise InputError(f"a shot threshold ({threshold}) needs a shot detector, not --shots none")
         return
     if name not in _NEEDS:
         raise _unknown(name)
     if name == "transnetv2":
         _check_transnet_threshold(TRANSNET_THRESHOLD if threshold is None else threshold)
+    if name == "scenedetect":
+        _check_scenedetect_threshold(SCENEDETECT_THRESHOLD if threshold is None else threshold)
     if importlib.util.find_spec(_NEEDS[name][0]) is None:
         raise _missing(name)
 
@@ -259,8 +265,14 @@ def _unknown(name: str) -> InputError:
 
 
 def _check_transnet_threshold(threshold: float) -> None:
-    if not 0 < threshold < 1:
+    if not 0 < threshold < 1:  # NaN too
         raise InputError(f"TransNetV2 threshold must be in (0, 1), got {threshold}")
+
+
+def _check_scenedetect_threshold(threshold: float) -> None:
+    """ContentDetector's score is a weighted mean of HSV (and edge) changes, 0 to 255."""
+    if not 0 < threshold <= 255:  # NaN too
+        raise InputError(f"scenedetect threshold must be in (0, 255], got {threshold}")
 
 
 def _missing(name: str) -> MissingDependencyError:

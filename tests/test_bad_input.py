@@ -65,6 +65,15 @@ def test_non_finite_numbers_are_422_naming_the_field(client, body, field):
     assert error["loc"][-1] == field and error["input"] in ("inf", "-inf", "nan")
 
 
+@pytest.mark.parametrize("filters, words", [
+    ({"min_duration": 10, "max_duration": 5}, "min_duration (10.0) exceeds max_duration (5.0)"),
+    ({"ingested_after": "2026-02-01T00:00:00", "ingested_before": "2026-01-01T00:00:00"}, "later than"),
+])
+def test_a_filter_range_that_nothing_can_fall_in_is_422(client, filters, words):
+    resp = client.post("/api/search", json={"query": "red", "filters": filters})
+    assert resp.status_code == 422 and words in _text(resp), _text(resp)
+
+
 def test_path_glob_past_the_database_limit_is_refused_by_name(client):
     """SQLite refuses LIKE patterns past 50,000 bytes ("pattern too complex", a 500 here)."""
     from search.searcher import MAX_PATH_GLOB

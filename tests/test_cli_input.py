@@ -68,11 +68,14 @@ def test_ingest_window_and_hop_are_finite_and_positive(tmp_path, args, name):
     assert_usage_error(cli(tmp_path / "home", "ingest", str(tmp_path), *args, space=HASH_SPACE), name)
 
 
-def test_ingest_checks_the_shot_threshold_it_can(tmp_path):
-    """indexer.shots.validate_detector bounds TransNetV2's threshold (scenedetect's it leaves open)."""
-    out = cli(tmp_path / "home", "ingest", str(tmp_path), "--shots", "transnetv2",
+@pytest.mark.parametrize("shots, words", [("transnetv2", "TransNetV2 threshold must be in (0, 1), got -5"),
+                                          ("scenedetect", "scenedetect threshold must be in (0, 255], got -5"),
+                                          ("none", "needs a shot detector")])
+def test_ingest_checks_the_shot_threshold(tmp_path, shots, words):
+    """indexer.shots.validate_detector bounds each detector's threshold before any work."""
+    out = cli(tmp_path / "home", "ingest", str(tmp_path), "--shots", shots,
               "--shot-threshold", "-5", space=HASH_SPACE)
-    assert out.exit_code == 1 and "TransNetV2 threshold must be in (0, 1), got -5" in out.output
+    assert out.exit_code == 1 and words in out.output
 
 
 @pytest.mark.parametrize("args, name", [

@@ -144,3 +144,17 @@ def test_frames_larger_than_the_limit_are_refused_by_name(tmp_path, monkeypatch)
 def test_a_path_that_is_not_a_regular_file_says_so(tmp_path):
     with pytest.raises(DecodeError, match="not a regular file"):
         probe(tmp_path)
+
+
+@pytest.mark.parametrize("codec, name", [("libsvtav1", "av1"), ("libvpx-vp9", "vp9")])
+def test_codec_is_the_format_not_the_decoder(tmp_path, codec, name):
+    """PyAV decodes AV1 with libdav1d: the stream page must still see "av1" and serve it as is."""
+    import av
+
+    from indexer.previews import browser_playable
+    try:
+        av.codec.Codec(codec, "w")
+    except av.codec.codec.UnknownCodecError:
+        pytest.skip(f"this PyAV build has no {codec} encoder to make the clip with")
+    path = write_video(tmp_path / "clip.webm", moving_frames(24, 64, 64), fps=12, codec=codec)
+    assert probe(path).codec == name and browser_playable(path)

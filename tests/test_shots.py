@@ -129,7 +129,9 @@ def test_unknown_detector_and_bad_threshold_are_named():
 
 
 @pytest.mark.parametrize("name, threshold", [("magic", None), ("", 0.5), ("TransNetV2", None),
-                                             ("transnetv2", 1.5), ("transnetv2", 0), ("transnetv2", -0.2)])
+                                             ("transnetv2", 1.5), ("transnetv2", 0), ("transnetv2", -0.2),
+                                             ("scenedetect", -5), ("scenedetect", float("nan")),
+                                             ("scenedetect", 300), ("none", 0.5)])
 def test_validation_rejects_what_make_detector_rejects_with_its_message(name, threshold):
     with pytest.raises(InputError) as made:
         make_detector(name, threshold)

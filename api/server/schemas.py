@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from search.searcher import MAX_K, MAX_PATH_GLOB
 
@@ -63,6 +63,15 @@ class FiltersIn(BaseModel):
     ingested_before: dt.datetime | None = None
     tags: list[Annotated[str, Field(max_length=200)]] = Field(
         default_factory=list, max_length=100, description="A video must carry every one")
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> "FiltersIn":
+        """A range that no video can fall in is a mistake to name, not an empty answer."""
+        if None not in (self.min_duration, self.max_duration) and self.min_duration > self.max_duration:
+            raise ValueError(f"min_duration ({self.min_duration}) exceeds max_duration ({self.max_duration})")
+        if None not in (self.ingested_after, self.ingested_before) and self.ingested_after > self.ingested_before:
+            raise ValueError("ingested_after is later than ingested_before")
+        return self
 
 
 class SearchIn(BaseModel):
