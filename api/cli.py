@@ -109,6 +109,8 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: fl
                    f"skipped {report.skipped} already ingested, failed {len(report.failed)}; "
                    f"{report.media_seconds:.1f} s of footage in {report.wall_seconds:.1f} s "
                    f"({report.realtime_factor:.1f}x real time)")
+        if report.replaced:
+            click.echo(f"  replaced {report.replaced} videos whose files hold other bytes now")
         for failure in report.failed:
             click.echo(f"  failed: {failure['error']}", err=True)
     if report.failed:
