@@ -79,20 +79,27 @@ async def handle_out_of_range(request: Request, exc: Exception) -> JSONResponse:
                                    "0 to 9223372036854775807)", "error": "OutOfRange"}, 422)
 
 
+#: echoed input strings longer than this are shortened in a 422 (a 100,000-character glob
+#: came back whole)
+ECHO_CHARS = 200
+
+
 async def handle_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     """FastAPI's 422 (``{"detail": [errors]}``), with the non-finite numbers of the echoed input
-    as strings: JSON parsers take ``NaN`` and ``1e400``, but JSON has no such numbers, and
-    the default handler's reply failed to serialize them (a 500)."""
-    return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, 422)
+    as strings (JSON parsers take ``NaN`` and ``1e400``, but JSON has no such numbers, and
+    the default handler's reply failed to serialize them: a 500) and long strings shortened."""
+    return JSONResponse({"detail": _echo_safe(jsonable_encoder(exc.errors()))}, 422)
 
 
-def _finite(value):
+def _echo_safe(value):
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)  # 'inf', '-inf', 'nan'
+    if isinstance(value, str) and len(value) > ECHO_CHARS:
+        return f"{value[:ECHO_CHARS // 2]}...{value[-40:]} ({len(value)} characters)"
     if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
+        return {key: _echo_safe(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_finite(item) for item in value]
+        return [_echo_safe(item) for item in value]
     return value
 
 

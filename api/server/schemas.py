@@ -90,8 +90,9 @@ class SearchIn(BaseModel):
 
 
 class IngestIn(BaseModel):
-    paths: list[str] = Field(min_length=1, max_length=10_000,
-                             description="Absolute files or folders under the server's ingest roots")
+    # 4096: Linux's PATH_MAX; a longer one cannot name a file
+    paths: list[Annotated[str, Field(max_length=4096)]] = Field(
+        min_length=1, max_length=10_000, description="Absolute files or folders under the server's ingest roots")
 
 
 class JobOut(BaseModel):
