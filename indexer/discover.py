@@ -30,9 +30,9 @@ def discover(paths: Iterable[str | os.PathLike], within: Sequence[Path] | None =
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            for p in _video_files(path):
+            for p in _video_files(path, within):
                 real = p.resolve()
-                if within is not None and not any(real == r or real.is_relative_to(r) for r in within):
+                if within is not None and not _inside(real, within):
                     log.warning("skipped %s: it resolves to %s, outside the allowed folders", p, real)
                     continue
                 found.setdefault(str(real), p)
@@ -41,13 +41,19 @@ def discover(paths: Iterable[str | os.PathLike], within: Sequence[Path] | None =
     return list(found.values())
 
 
-def _video_files(top: Path) -> Iterator[Path]:
+def _inside(real: Path, folders: Sequence[Path]) -> bool:
+    return any(real == f or real.is_relative_to(f) for f in folders)
+
+
+def _video_files(top: Path, within: Sequence[Path] | None = None) -> Iterator[Path]:
     """Video files under ``top`` in sorted order, hidden names left out, linked folders
-    followed once per real folder."""
+    followed once per real folder (and not at all where they lead out of ``within``)."""
     seen: set[str] = set()
     for root, dirs, files in os.walk(top, followlinks=True):
         real = os.path.realpath(root)
-        if real in seen:
+        if real in seen or within is not None and not _inside(Path(real), within):
+            if real not in seen:
+                log.warning("skipped %s: it resolves to %s, outside the allowed folders", root, real)
             dirs[:] = []
             continue
         seen.add(real)
