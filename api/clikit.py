@@ -17,13 +17,23 @@ from vidsonar.errors import VidsonarError
 
 
 def fail_cleanly(fn):
-    """Print project errors as one line a user can act on, not a traceback."""
+    """Print project errors, and the machine's (a full disk, a damaged or read-only catalog:
+    ``storage.operational``), as one line a user can act on, not a traceback."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except VidsonarError as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except Exception as exc:
+            from storage.operational import classify
+            failure = classify(exc)
+            if failure is None:
+                raise
+            ctx = click.get_current_context(silent=True)
+            home = (ctx.find_root().obj or {}).get("home") if ctx is not None else None
+            click.echo(f"error: {failure.message}" + (f" [home {home}]" if home else ""), err=True)
             sys.exit(1)
     return wrapper
 

@@ -210,7 +210,18 @@ class IndexStore:
         """
         removed = self.remove_video(video_id)
         self.checkpoint()
-        deleted = self.catalog.delete_video(video_id)
+        try:
+            deleted = self.catalog.delete_video(video_id)
+        except Exception:
+            # the catalog kept the video (a full disk, say): give the index its vectors back, or
+            # searches here would miss a video every other process still finds
+            try:
+                self._apply(np.array([video_id], np.int64))
+                self.dirty = True
+            except Exception:  # noqa: BLE001 - the first error is the one to report
+                log.exception("could not give video %d its vectors back; deleting it again repairs it",
+                              video_id)
+            raise
         if deleted and not self.backend.shared:
             self.catch_up()  # our own delete entry: nothing left to remove, only the seq moves
         if thumbs is not None:

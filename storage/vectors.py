@@ -335,7 +335,7 @@ class VectorIndex:
             extra = {"rows": self.full.rows, "generation": self.full.generation,
                      "ids_checksum": sha256_file(self.full.ids_path)}
         path = directory / INDEX_FILE
-        atomic_write(path, lambda tmp: faiss.write_index(self.index, tmp))
+        atomic_write(path, lambda tmp: write_index(self.index, tmp))
         self.manifest = replace(self.manifest, count=self.count, checksum=sha256_file(path),
                                 faiss_version=faiss.__version__, updated_at=_now(), **extra)
         atomic_write_text(directory / MANIFEST_FILE, json.dumps(asdict(self.manifest), indent=2))
@@ -347,6 +347,19 @@ class VectorIndex:
         if vectors.ndim != 2 or vectors.shape[1] != self.manifest.dim:
             raise ValueError(f"expected (n, {self.manifest.dim}) vectors, got {vectors.shape}")
         return vectors
+
+
+def write_index(index, path: str) -> None:
+    """``faiss.write_index`` through a Python file, so a failed write raises. FAISS's own file
+    writer only prints a failed close ("No space left on device") and returns, and the empty
+    file then replaced a good index (same bytes either way; 0.36 s against 0.24 s for 800 MB)."""
+    faiss = _faiss()
+    with open(path, "wb") as f:
+        writer = faiss.PyCallbackIOWriter(f.write)
+        try:
+            faiss.write_index(index, writer)
+        finally:
+            del writer
 
 
 def exact_rerank(full: FullVectors, queries: np.ndarray, rows: np.ndarray,

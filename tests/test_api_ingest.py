@@ -196,6 +196,28 @@ def test_delete_video(client, media):
     assert client.get(f"/api/videos/{video_id}/stream").status_code == 404
 
 
+def test_a_delete_on_a_full_disk_is_507_and_leaves_the_index_whole(client, media, monkeypatch):
+    """The index drops the vectors first; when the catalog then cannot commit, it takes them
+    back, so this server's searches agree with the catalog (which every process reads)."""
+    import sqlite3
+
+    import sqlalchemy as sa
+    data = (media / "green.mp4").read_bytes()
+    wait_for(client, client.put("/api/uploads/g.mp4", content=data, headers=AUTH).json()["id"])
+    video_id = client.get("/api/videos").json()[0]["id"]
+    before = client.get("/api/health").json()["index_vectors"]
+    assert before > 0
+
+    def full(*_args, **_kwargs):
+        raise sa.exc.OperationalError("DELETE ...", {}, sqlite3.OperationalError("database or disk is full"))
+    monkeypatch.setattr(client.app.state.server.archive.catalog, "delete_video", full)
+    resp = client.delete(f"/api/videos/{video_id}", headers=AUTH)
+    assert resp.status_code == 507 and "no space left" in resp.json()["detail"], resp.text
+    assert client.get("/api/health").json()["index_vectors"] == before
+    monkeypatch.undo()
+    assert client.delete(f"/api/videos/{video_id}", headers=AUTH).status_code == 200
+
+
 def test_jobs_left_unfinished_resume_on_start(tmp_path, media):
     home = tmp_path / "home"
     catalog = Catalog(Home.resolve(home).db_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -193,3 +194,19 @@ def test_a_rebuild_leaves_one_generation_of_files(data, tmp_path):
     build(base, tmp_path, n=6000).save(tmp_path)
     assert len(list(tmp_path.glob("vectors-*.f16"))) == 1
     assert VectorIndex.load(tmp_path).count == 6000
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full to fill a disk")
+def test_a_full_disk_fails_the_index_write_instead_of_saving_an_empty_file():
+    """FAISS's own writer prints "No space left on device" at close and returns: a reindex on a
+    full disk then renamed an empty file over the good index."""
+    import errno
+
+    import faiss
+
+    from storage.vectors import write_index
+    index = faiss.IndexFlatIP(8)
+    index.add(np.ones((4, 8), np.float32))
+    with pytest.raises(OSError) as err:
+        write_index(index, "/dev/full")
+    assert err.value.errno == errno.ENOSPC

@@ -20,8 +20,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.server import routes_ingest, routes_media, routes_search
 from api.server.auth import require_read
-from api.server.errors import (handle_out_of_range, handle_project_error, handle_validation_error,
-                               out_of_range_errors)
+from api.server.errors import (handle_operational, handle_out_of_range, handle_project_error,
+                               handle_validation_error, operational_errors, out_of_range_errors)
 from api.server.metrics import Metrics, MetricsMiddleware
 from api.server.deps import ArchiveDep, StateDep
 from api.server.schemas import HealthOut
@@ -76,6 +76,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     for exc in out_of_range_errors():
         app.add_exception_handler(exc, handle_out_of_range)
+    for exc in operational_errors():
+        app.add_exception_handler(exc, handle_operational)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.include_router(routes_search.router)
     app.include_router(routes_media.router)

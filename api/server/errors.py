@@ -103,6 +103,30 @@ def _echo_safe(value):
     return value
 
 
+#: a full disk is "Insufficient Storage"; a damaged or read-only catalog makes the service unavailable
+OPERATIONAL_STATUS = {"disk full": 507, "damaged catalog": 503, "read-only": 503}
+
+
+async def handle_operational(request: Request, exc: Exception) -> JSONResponse:
+    """OSError and database errors: a full disk or a damaged or read-only catalog is answered
+    with what it is (``storage.operational``); anything else is the 500 it was, logged."""
+    from storage.operational import classify
+    failure = classify(exc)
+    if failure is None:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
+        return JSONResponse({"detail": "internal error", "error": type(exc).__name__}, 500)
+    log.error("%s %s: %s", request.method, request.url.path, failure.message)
+    return JSONResponse({"detail": failure.message, "error": failure.kind.replace(" ", "_")},
+                        OPERATIONAL_STATUS[failure.kind])
+
+
+def operational_errors() -> tuple[type[BaseException], ...]:
+    """What ``handle_operational`` takes: OSError and SQLAlchemy's DBAPIError (sqlite3's own
+    errors reach routes wrapped in it)."""
+    from sqlalchemy.exc import DBAPIError
+    return OSError, DBAPIError
+
+
 def out_of_range_errors() -> tuple[type[BaseException], ...]:
     """What ``handle_out_of_range`` takes: OverflowError and SQLAlchemy's DataError."""
     from sqlalchemy.exc import DataError

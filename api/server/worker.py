@@ -74,7 +74,11 @@ class IngestWorker:
             job_id = self._queue.get()
             if job_id is None:
                 break
-            self.run_job(job_id)
+            try:
+                self.run_job(job_id)
+            except Exception:  # noqa: BLE001 - recording the failure failed too (a full disk):
+                # the job stays running in the catalog, and is resumed at the next start
+                log.exception("ingest job %d: its failure could not be recorded", job_id)
 
     def run_job(self, job_id: int) -> None:
         job = self.jobs.get(job_id)

@@ -1,0 +1,55 @@
+"""A full disk, a damaged or read-only catalog: named in one line with what to do, by the CLI
+(exit 1) and the server (507/503), never a traceback or a bare 500."""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from api.cli import main
+from storage.operational import DAMAGED, DISK_FULL, READ_ONLY, classify
+
+
+def wrapped(message: str) -> sa.exc.OperationalError:
+    """How SQLite's errors reach the code: inside SQLAlchemy's."""
+    return sa.exc.OperationalError("INSERT ...", {}, sqlite3.OperationalError(message))
+
+
+@pytest.mark.parametrize("exc, kind", [
+    (OSError(errno.ENOSPC, "No space left on device"), DISK_FULL),
+    (wrapped("database or disk is full"), DISK_FULL),
+    (sa.exc.DatabaseError("SELECT", {}, sqlite3.DatabaseError("file is not a database")), DAMAGED),
+    (wrapped("database disk image is malformed"), DAMAGED),
+    (wrapped("unable to open database file"), READ_ONLY),
+    (OSError(errno.EROFS, "Read-only file system"), READ_ONLY),
+])
+def test_operational_failures_are_recognised(exc, kind):
+    failure = classify(exc)
+    assert failure is not None and failure.kind == kind
+
+
+def test_a_failure_raised_from_one_is_recognised_and_others_are_not():
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as inner:
+            raise RuntimeError("saving the index failed") from inner
+    except RuntimeError as outer:
+        assert classify(outer).kind == DISK_FULL
+    assert classify(ValueError("a bug")) is None
+    assert classify(OSError(errno.ENOENT, "No such file")) is None
+
+
+@pytest.mark.parametrize("command", [["info"], ["search", "a cat"], ["jobs"]])
+def test_a_damaged_catalog_is_one_line_naming_it(tmp_path, command):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "catalog.db").write_bytes(b"this is not an sqlite file at all, only garbage bytes" * 100)
+    result = CliRunner().invoke(main, ["--home", str(home), *command])
+    assert result.exit_code == 1, result.output
+    assert "error: the catalog database is damaged" in result.output and ".recover" in result.output
+    assert "Traceback" not in result.output and str(home) in result.output
