@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import re
+import socket
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+#: a temporary file names its writer (``@host@pid@``), so one left by a killed writer can be told
+#: from one being written now (``sweep_stale_temps``)
+_WRITER = re.compile(r"@(?P<host>[^@/]*)@(?P<pid>\d+)@")
+#: temporary files of the older, unnamed form are taken as stale after this many seconds
+UNNAMED_STALE_SECONDS = 24 * 3600
 
 
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)``, then move the result over ``path`` in one rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    writer = f"@{socket.gethostname()}@{os.getpid()}@"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{writer}", suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)
@@ -27,6 +40,39 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_temps(directory: Path) -> list[Path]:
+    """Delete the temporary files of ``atomic_write`` that writers killed mid-write left in
+    ``directory`` (each may be a whole copy of an index). A file of a writer still running on
+    this host, or of one on another host (a shared folder), is left alone."""
+    removed = []
+    host = socket.gethostname()
+    for tmp in Path(directory).glob(".*.tmp"):
+        m = _WRITER.search(tmp.name)
+        try:
+            if m is None:
+                stale = time.time() - tmp.stat().st_mtime > UNNAMED_STALE_SECONDS
+            else:
+                stale = m["host"] == host and not _alive(int(m["pid"]))
+            if stale:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            continue  # gone meanwhile, or not ours to remove
+    if removed:
+        log.info("removed %d temporary files that killed writers left in %s", len(removed), directory)
+    return removed
 
 
 def atomic_write_text(path: Path, text: str) -> None:

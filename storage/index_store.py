@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -89,7 +90,9 @@ class IndexStore:
         except SpaceMismatchError:
             raise
         except CorruptIndexError as exc:
-            log.warning("%s: rebuilding from the catalog", exc)
+            # the error's advice (run `vidsonar reindex`) is what happens here, on its own
+            problem = re.sub(r";? *rebuild (it )?with `vidsonar reindex`", "", str(exc))
+            log.warning("%s: rebuilding it from the catalog now (nothing to run)", problem)
             self._opened = True
             self.rebuild()
             return

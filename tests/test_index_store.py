@@ -83,11 +83,14 @@ def test_index_behind_the_catalog_is_rebuilt(archive, tmp_path):
     assert fresh.index.count == catalog.embedding_count("test")
 
 
-def test_corrupt_index_is_rebuilt_from_the_catalog(archive, tmp_path):
+def test_corrupt_index_is_rebuilt_from_the_catalog(archive, tmp_path, caplog):
     catalog, store, _, _ = archive
     (tmp_path / "index" / "index.faiss").write_bytes(b"garbage")
     fresh = IndexStore(catalog, "test", DIM, tmp_path / "index")
     assert fresh.index.count == PER_VIDEO * VIDEOS
+    # the warning says what happens, not to run the reindex it is already doing
+    (warning,) = [r.getMessage() for r in caplog.records if "rebuilding it from the catalog" in r.getMessage()]
+    assert "does not match its manifest" in warning and "vidsonar reindex" not in warning
 
 
 def test_outgrown_after_ten_times_the_built_size(archive):
@@ -129,3 +132,31 @@ def test_rebuild_tunes_nprobe_to_reach_the_recall_target(tmp_path):
     assert recall_at_k(found, truth, 10, exclude=ids[sample]) >= TARGET_RECALL - 0.05
     reloaded = VectorIndex.load(tmp_path / "index", space="test", dim=DIM)
     assert reloaded.manifest.params == f"nprobe={nprobe}"
+
+
+def test_temporary_files_of_killed_writers_are_swept_on_open(archive, tmp_path):
+    """A kill -9 during a save leaves a whole index copy as a temporary file; the next open
+    removes it, and leaves the files of writers still running."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from storage.atomic import UNNAMED_STALE_SECONDS
+    catalog, _, _, _ = archive
+    directory = tmp_path / "index"
+    host = socket.gethostname()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    killed = directory / f".index.faiss.@{host}@{dead}@abc123.tmp"
+    running = directory / f".index.faiss.@{host}@{os.getpid()}@def456.tmp"
+    elsewhere = directory / f".index.faiss.@another-host@{dead}@ghi789.tmp"
+    old, recent = directory / ".manifest.json.x1y2.tmp", directory / ".manifest.json.z3w4.tmp"
+    for f in (killed, running, elsewhere, old, recent):
+        f.write_bytes(b"part of an index")
+    past = time.time() - UNNAMED_STALE_SECONDS - 60
+    os.utime(old, (past, past))
+    IndexStore(catalog, "test", DIM, directory).index  # opening sweeps
+    assert not killed.exists() and not old.exists()
+    assert running.exists() and elsewhere.exists() and recent.exists()

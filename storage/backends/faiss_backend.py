@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from storage.atomic import sweep_stale_temps
 from storage.backends import VectorBackend, per_video_best
 from storage.catalog import Catalog
 from storage.gpu import gpu_count
@@ -68,8 +69,10 @@ class FaissBackend(VectorBackend):
 
     # --- state --------------------------------------------------------------------------
     def open(self) -> None:
-        """Load the saved index (flat ones memory-mapped), or create an empty one."""
+        """Load the saved index (flat ones memory-mapped), or create an empty one; first
+        sweep what writers killed mid-save left (under the lock: no save of ours is running)."""
         with self.lock():
+            sweep_stale_temps(self.directory)
             if exists(self.directory):
                 self.index = VectorIndex.load(self.directory, space=self.space, dim=self.dim,
                                               mmap=None)
