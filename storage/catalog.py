@@ -7,6 +7,7 @@ indices are derived from the ``embeddings`` table and can always be rebuilt from
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -128,12 +129,33 @@ class SnippetRecord:
     frame_times: list[float]
 
 
+SQLITE_BUSY_SECONDS = 30
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA journal_mode=WAL")
+    _use_wal(cur)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+def _use_wal(cur) -> None:
+    """Put the file in WAL mode (a file setting: once is enough). Two connections switching a
+    new file together get "database is locked" at once, without the busy wait (SQLite refuses
+    what could deadlock), about one time in 17 in a test opening a new catalog from two
+    processes; so the switch is retried for up to ``SQLITE_BUSY_SECONDS``."""
+    import sqlite3
+    deadline = time.monotonic() + SQLITE_BUSY_SECONDS
+    while True:
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 class Catalog:
@@ -144,7 +166,11 @@ class Catalog:
         self.url = url
         sqlite = sa.engine.make_url(url).get_backend_name() == "sqlite"
         # a server database may restart under a long-lived process: test connections on checkout
-        self.engine = sa.create_engine(url, future=True, pool_pre_ping=not sqlite)
+        # SQLite: wait up to 30 s for another process's lock (the driver's default is 5 s; a
+        # first migration on a busy 2-core machine held it longer, and a second process opening
+        # the new catalog at once failed with "database is locked")
+        self.engine = sa.create_engine(url, future=True, pool_pre_ping=not sqlite,
+                                       connect_args={"timeout": SQLITE_BUSY_SECONDS} if sqlite else {})
         if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         schema.upgrade(self.engine)  # Alembic; safe when several processes open it at once

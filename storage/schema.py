@@ -63,6 +63,7 @@ def upgrade(engine: Engine) -> list[str]:
     with engine.connect() as conn:  # the common case: up to date, no lock taken
         if current(conn) == head():
             return []
+    from alembic import command  # imported before the lock: it holds SQLite's write lock
     with _file_lock(engine), engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
@@ -76,7 +77,6 @@ def upgrade(engine: Engine) -> list[str]:
         if start == head():
             return []
         _check_known(start, engine)
-        from alembic import command
         command.upgrade(_config(conn), "head")
         return _between(start, head())
 
