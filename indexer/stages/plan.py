@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ from vidsonar.errors import MediaError
 log = logging.getLogger(__name__)
 
 READ, SKIP, FAIL = "read", "skip", "fail"
+#: how long the planner trusts its list of live jobs
+LIVE_JOBS_SECONDS = 2.0
 DUPLICATE = "duplicate"  # the same bytes as a file planned earlier in this run, not yet written
 
 
@@ -62,6 +65,8 @@ class Planner:
         self.catalog, self.items, self.run_id, self.job_id = catalog, items, run_id, job_id
         self.report = report
         self._reserved: set[str] = set()  # digests reserved by this run
+        self._live: set[int] = set()  # ids of running jobs whose processes run (_held_elsewhere)
+        self._live_at = -float("inf")
 
     def plan(self, files: Iterable[Path]) -> Iterator[PlanItem]:
         for order, path in enumerate(files):
@@ -91,6 +96,11 @@ class Planner:
                 self.items.put(key, size=size, mtime_ns=mtime, status=DONE, job_id=self.job_id,
                                content_hash=digest, video_id=known.id, hashed=True)
                 return PlanItem(order, path, SKIP, size, mtime, digest, known.id, replaces=replaces)
+            if known is not None and known.status == "pending" and self._held_elsewhere(item, known.id):
+                # another run that is still alive reserved these bytes: ingesting them here too
+                # would encode them twice and log two adds; its own outcome is the file's
+                log.info("%s: being ingested by job %d, still running; left to it", path, item.job_id)
+                return PlanItem(order, path, SKIP, size, mtime, digest, known.id)
             if digest in self._reserved:  # its twin is in flight: the writer settles it after
                 return PlanItem(order, path, DUPLICATE, size, mtime, digest, known.id, replaces=replaces)
             self._reserved.add(digest)
@@ -100,6 +110,17 @@ class Planner:
             return PlanItem(order, path, READ, size, mtime, digest, video_id, replaces=replaces)
         except FILE_ERRORS as exc:
             return PlanItem(order, path, FAIL, size, mtime, digest, None, error_message(path, exc))
+
+    def _held_elsewhere(self, item, video_id: int) -> bool:
+        """Whether ``item`` is pending for ``video_id`` under another job whose process runs."""
+        if item is None or item.status != PENDING or item.video_id != video_id:
+            return False
+        if item.job_id is None or item.job_id == self.job_id:
+            return False
+        now = time.monotonic()
+        if now - self._live_at > LIVE_JOBS_SECONDS:  # one query a few seconds, not one a file
+            self._live, self._live_at = set(JobStore(self.catalog).live_running()), now
+        return item.job_id in self._live
 
     def _unchanged_and_done(self, item, size: int, mtime: int) -> bool:
         if item is None or item.status != DONE or item.video_id is None:

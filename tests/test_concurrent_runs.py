@@ -1,0 +1,51 @@
+"""Two runs offered the same file: the second leaves it to the first while the first's process
+runs (no second encoding, no second change-log add), and takes it once that process is gone."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import sqlalchemy as sa
+
+from indexer.discover import content_hash
+from indexer.pipeline import Ingestor
+from samples.footage import write_video
+from storage.catalog import Catalog
+from storage.index_store import IndexStore
+from storage.items import PENDING, ItemStore
+from storage.jobs import IngestJob, JobStore
+from tests.conftest import moving_frames
+from tests.fakes import HashSpace, hash_config
+
+
+def test_a_file_another_live_run_holds_is_left_to_it(tmp_path):
+    catalog = Catalog(f"sqlite:///{tmp_path}/catalog.db")
+    space = HashSpace(hash_config())
+    store = IndexStore(catalog, space.name, space.dim, tmp_path / "index")
+    path = write_video(tmp_path / "clip.mp4", moving_frames(48, 64, 48, seed=5), fps=12)
+    # the first run, in a process that is alive (this one), has planned the file
+    jobs, items = JobStore(catalog), ItemStore(catalog)
+    first = jobs.create("cli", [str(path)], space.name).id
+    jobs.start(first, total=1)
+    digest, st = content_hash(path), path.stat()
+    video = catalog.reserve_video(str(path), digest, st.st_size, None)
+    items.put(str(path.resolve()), size=st.st_size, mtime_ns=st.st_mtime_ns, status=PENDING,
+              job_id=first, content_hash=digest, video_id=video, hashed=True, attempt=True)
+
+    def ingest():
+        return Ingestor(catalog, space, store, tmp_path / "thumbs", shots="none").ingest([path])
+
+    report = ingest()
+    assert (report.ingested, report.skipped, space.calls) == (0, 1, 0)  # not read, not encoded
+    assert catalog.video(video).status == "pending" and items.get(str(path.resolve())).job_id == first
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    with catalog.session() as s:  # the first run's process is gone
+        s.execute(sa.update(IngestJob).where(IngestJob.id == first)
+                  .values(owner=f"{socket.gethostname()}:{gone}"))
+    report = ingest()
+    assert (report.ingested, report.skipped) == (1, 0) and catalog.video(video).status == "ok"
+    assert store.index.count == catalog.counts()["snippets"] > 0
