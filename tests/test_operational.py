@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import sqlite3
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -53,3 +54,27 @@ def test_a_damaged_catalog_is_one_line_naming_it(tmp_path, command):
     assert result.exit_code == 1, result.output
     assert "error: the catalog database is damaged" in result.output and ".recover" in result.output
     assert "Traceback" not in result.output and str(home) in result.output
+
+
+def test_the_ingest_worker_outlives_a_job_whose_failure_cannot_be_recorded(tmp_path):
+    """On a full disk even marking a job failed fails; the worker thread must go on to the next."""
+    from api.server.worker import IngestWorker
+    from storage.catalog import Catalog
+    from storage.jobs import JobStore
+    worker = IngestWorker(None, JobStore(Catalog(f"sqlite:///{tmp_path}/catalog.db")))
+    ran = []
+
+    def run_job(job_id):
+        ran.append(job_id)
+        if job_id == 1:
+            raise wrapped("database or disk is full")
+    worker.run_job = run_job
+    worker.start()
+    worker.submit(1)
+    worker.submit(2)
+    deadline = time.monotonic() + 10
+    while len(ran) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    alive = worker.alive
+    worker.stop(timeout=10)
+    assert ran == [1, 2] and alive
