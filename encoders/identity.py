@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from storage.atomic import sha256_file
+
 #: config keys that choose how a model runs, not which model it is
 NUMERICAL = frozenset({"batch_size", "threads", "device", "precision", "runtime", "autocast", "dtype"})
 #: files above this size are fingerprinted by their size and first and last blocks: hashing a
@@ -48,12 +50,10 @@ def file_digest(path: str | Path) -> str:
 
 @lru_cache(maxsize=64)
 def _digest(path: str, size: int, _mtime_ns: int) -> str:
+    if size <= FULL_HASH_LIMIT:
+        return sha256_file(Path(path))
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        if size <= FULL_HASH_LIMIT:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-            return h.hexdigest()
         h.update(f"sampled/{size}/".encode())
         h.update(f.read(_BLOCK))
         f.seek(size - _BLOCK)

@@ -32,7 +32,7 @@ def discover(paths: Iterable[str | os.PathLike], within: Sequence[Path] | None =
         if path.is_dir():
             for p in _video_files(path, within):
                 real = p.resolve()
-                if within is not None and not _inside(real, within):
+                if within is not None and not inside(real, within):
                     log.warning("skipped %s: it resolves to %s, outside the allowed folders", p, real)
                     continue
                 found.setdefault(str(real), p)
@@ -41,7 +41,8 @@ def discover(paths: Iterable[str | os.PathLike], within: Sequence[Path] | None =
     return list(found.values())
 
 
-def _inside(real: Path, folders: Sequence[Path]) -> bool:
+def inside(real: Path, folders: Sequence[Path]) -> bool:
+    """Whether the resolved path ``real`` is one of ``folders`` or under one."""
     return any(real == f or real.is_relative_to(f) for f in folders)
 
 
@@ -51,7 +52,7 @@ def _video_files(top: Path, within: Sequence[Path] | None = None) -> Iterator[Pa
     seen: set[str] = set()
     for root, dirs, files in os.walk(top, followlinks=True):
         real = os.path.realpath(root)
-        if real in seen or within is not None and not _inside(Path(real), within):
+        if real in seen or within is not None and not inside(Path(real), within):
             if real not in seen:
                 log.warning("skipped %s: it resolves to %s, outside the allowed folders", root, real)
             dirs[:] = []

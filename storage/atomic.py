@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from storage.owners import owner_alive
+
 log = logging.getLogger(__name__)
 
 #: a temporary file names its writer (``@host@pid@``), so one left by a killed writer can be told
@@ -42,29 +44,18 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
             os.unlink(tmp)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_stale_temps(directory: Path) -> list[Path]:
     """Delete the temporary files of ``atomic_write`` that writers killed mid-write left in
     ``directory`` (each may be a whole copy of an index). A file of a writer still running on
     this host, or of one on another host (a shared folder), is left alone."""
     removed = []
-    host = socket.gethostname()
     for tmp in Path(directory).glob(".*.tmp"):
         m = _WRITER.search(tmp.name)
         try:
             if m is None:
                 stale = time.time() - tmp.stat().st_mtime > UNNAMED_STALE_SECONDS
             else:
-                stale = m["host"] == host and not _alive(int(m["pid"]))
+                stale = not owner_alive(f"{m['host']}:{m['pid']}")  # other hosts count as alive
             if stale:
                 tmp.unlink()
                 removed.append(tmp)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -58,27 +57,6 @@ class ItemView:
     @classmethod
     def of(cls, row: IngestItem) -> "ItemView":
         return cls(**{name: getattr(row, name) for name in cls.__dataclass_fields__})
-
-
-def this_owner() -> str:
-    """``host:pid`` of this process, recorded on jobs so others can tell if it still runs."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def owner_alive(owner: str | None) -> bool:
-    """Whether the process named by ``owner`` runs; owners on other hosts count as alive."""
-    if not owner or ":" not in owner:
-        return False
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname():
-        return True  # cannot tell from here: never sweep another machine's work
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError):
-        return True
-    return True
 
 
 class ItemStore:

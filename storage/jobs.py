@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.catalog import Base, Catalog, utcnow
-from storage.items import owner_alive, this_owner
+from storage.owners import owner_alive, this_owner
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 KINDS = ("upload", "paths", "cli")

@@ -27,6 +27,13 @@ class Archive:
         return Ingestor(self.catalog, self.space, self.store, self.root / "thumbs",
                         shots="none").ingest(list(files))
 
+    def place(self, name: str, source):
+        """A copy of ``source`` in the archive's media folder, as ``name``."""
+        path = self.root / "media" / name
+        path.parent.mkdir(exist_ok=True)
+        shutil.copyfile(source, path)
+        return path
+
     def videos(self) -> dict[str, int]:
         return {v.path: v.id for v in self.catalog.videos(status="ok")}
 
@@ -47,9 +54,7 @@ def overwrite(path, source):
 
 def test_an_overwritten_file_replaces_its_video(tmp_path, clips):
     archive = Archive(tmp_path)
-    path = tmp_path / "media" / "changing.mp4"
-    path.parent.mkdir()
-    shutil.copyfile(clips["long"], path)
+    path = archive.place("changing.mp4", clips["long"])
     archive.ingest(path)
     (old,) = archive.videos().values()
     assert (tmp_path / "thumbs" / str(old)).is_dir()
@@ -66,11 +71,7 @@ def test_an_overwritten_file_replaces_its_video(tmp_path, clips):
 
 def test_bytes_kept_at_a_twin_path_keep_their_video(tmp_path, clips):
     archive = Archive(tmp_path)
-    media = tmp_path / "media"
-    media.mkdir()
-    first, twin = media / "a.mp4", media / "b_copy.mp4"
-    shutil.copyfile(clips["long"], first)
-    shutil.copyfile(clips["long"], twin)
+    first, twin = archive.place("a.mp4", clips["long"]), archive.place("b_copy.mp4", clips["long"])
     archive.ingest(first, twin)  # one video, recorded at the first path
     (old,) = archive.videos().values()
 
@@ -84,11 +85,7 @@ def test_bytes_kept_at_a_twin_path_keep_their_video(tmp_path, clips):
 
 def test_overwritten_with_bytes_already_ingested_is_a_skip_that_still_retires(tmp_path, clips):
     archive = Archive(tmp_path)
-    media = tmp_path / "media"
-    media.mkdir()
-    path, other = media / "x.mp4", media / "other.mp4"
-    shutil.copyfile(clips["long"], path)
-    shutil.copyfile(clips["other"], other)
+    path, other = archive.place("x.mp4", clips["long"]), archive.place("other.mp4", clips["other"])
     archive.ingest(path, other)
     old = archive.videos()[str(path)]
 

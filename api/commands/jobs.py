@@ -22,7 +22,8 @@ def register(main: click.Group) -> None:
 @fail_cleanly
 def jobs(ctx: click.Context, limit: int, status: str | None, as_json: bool) -> None:
     """Recent ingestion jobs, newest first, and the state of the files they were given."""
-    from storage.items import ItemStore, owner_alive
+    from storage.items import ItemStore
+    from storage.owners import owner_alive
     from storage.jobs import RUNNING, JobStore
     catalog = archive_from(ctx).catalog
     rows = JobStore(catalog).list(limit, status)

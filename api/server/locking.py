@@ -148,17 +148,14 @@ class LockedSpace(ConceptSpace):
     def snippet_batch(self) -> int:
         return self.inner.snippet_batch
 
-    # what made the vectors is the inner space's (its family's facts, its runtime)
+    # what made the vectors is the inner space's (its family's facts, its runtime); the base
+    # class's ``identity`` is built from these two and the shared config
     def identity_facts(self) -> dict:
         return self.inner.identity_facts()
 
     @property
     def numerical_variant(self) -> str | None:
         return self.inner.numerical_variant
-
-    @property
-    def identity(self):
-        return self.inner.identity
 
     def resolve_language(self, lang: str | None) -> str | None:
         return self.inner.resolve_language(lang)

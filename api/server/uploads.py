@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from api.server.errors import ForbiddenError, PayloadTooLargeError, UnsupportedTypeError
+from indexer.discover import inside
 from vidsonar.errors import InputError, NotFoundError
 
 #: content types a client may declare for a video; the file name's suffix decides the rest
@@ -99,13 +100,13 @@ def check_ingest_paths(paths: list[str], roots: list[Path]) -> list[Path]:
             raise InputError(f"path {shown!r} must be absolute")
         try:  # a name too long, a folder it may not enter: the client's path, so a 400
             resolved = path.resolve()
-            inside = any(resolved == r or resolved.is_relative_to(r) for r in roots)
-            found = inside and resolved.exists()
+            within = inside(resolved, roots)
+            found = within and resolved.exists()
         except RuntimeError:  # what Python 3.11's resolve() raises on a symlink loop
             raise InputError(f"cannot check path {shown!r}: a symlink loop") from None
         except OSError as exc:
             raise InputError(f"cannot check path {shown!r}: {exc.strerror or 'unreadable'}") from None
-        if not inside:
+        if not within:
             raise ForbiddenError(f"path {shown!r} is outside the ingest roots "
                                  f"({', '.join(map(str, roots))})")
         if not found:
