@@ -111,12 +111,36 @@ def _upright(img: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(img, k=-(rotation // 90))) if rotation else img
 
 
+#: frames of at most this many pixels are decoded on one thread. FFmpeg's frame threads hand
+#: every frame from thread to thread, and on a small frame the hand-off costs more than the
+#: decoding it spreads (2-core VM, PyAV 18 / FFmpeg 8, H.264, ms a frame, wall / CPU, frame
+#: threads -> one thread): the shipped set (320x240, 176x144) 0.83-0.86 / 0.67-0.71 ->
+#: 0.33-0.37 / 0.31-0.34; 640x360 0.44 / 0.63 -> 0.43 / 0.43. From 854x480 on the threads
+#: decode faster (0.91 against 1.06 ms wall) and stay on: decoding bounds such footage.
+SINGLE_THREAD_PIXELS = 640 * 480
+
+
+def _set_threads(stream) -> None:
+    """Frame and slice threads for a stream; one thread for small frames (SINGLE_THREAD_PIXELS)."""
+    ctx = stream.codec_context
+    if ctx.width and ctx.height and ctx.width * ctx.height <= SINGLE_THREAD_PIXELS:
+        ctx.thread_count = 1
+    else:
+        stream.thread_type = "AUTO"
+
+
 #: swscale's threads per reformat. Its default, one per core, made every call slower here for
 #: the same pixels (2 cores, PyAV 18, two runs; us a frame, default -> one thread): 320x240 ->
 #: 299x224 yuv420p 144-155 -> 78-125, the shot detector's 96x54 RGB 201-276 -> 66-100, a
 #: 299x224 frame to RGB 142-237 -> 41-44, 1080p -> 398x224 1776 -> 944. Thread hand-offs cost
 #: more than the slices save, and a decoder thread is meant to be one core's work.
 SWSCALE_THREADS = 1
+
+#: a source frame of at most this many times the pixels of its scaled size is kept as decoded,
+#: and scaled only if a window samples it (8 frames of a window's 50-100): it holds no more
+#: memory than its scaled copy would, less a quarter, and most frames of small footage then
+#: cost no swscale at all (the shipped 320x240 and 176x144 clips: 2449 scalings -> 344).
+LAZY_SCALE_PIXELS = 1.25
 
 #: pixel formats swscale scales in place of converting: the frame stays in its own planar
 #: format until it is chosen, and only chosen frames pay for the conversion to RGB
@@ -132,17 +156,19 @@ class ScaledFrame:
     swscale thread).
     A window keeps every frame (it learns its true end only at the end) but samples 8 of
     them, so the conversion is left to the frames a window samples, and done once each.
+    A source frame no bigger than the scaled one would be (``LAZY_SCALE_PIXELS``) is kept as
+    decoded (``scaled`` False): it is scaled too only if it is sampled.
     """
 
-    __slots__ = ("frame", "turn", "_scaler", "_rgb")
+    __slots__ = ("frame", "turn", "scaled", "_scaler", "_rgb")
 
-    def __init__(self, frame, turn: int, scaler: "_Scaler"):
-        self.frame, self.turn, self._scaler, self._rgb = frame, turn, scaler, None
+    def __init__(self, frame, turn: int, scaler: "_Scaler", scaled: bool = True):
+        self.frame, self.turn, self.scaled, self._scaler, self._rgb = frame, turn, scaled, scaler, None
 
     def rgb(self) -> np.ndarray:
         """(H, W, 3) uint8 RGB, upright. Raises DecodeError if the conversion fails."""
         if self._rgb is None:
-            self._rgb = self._scaler.to_rgb(self.frame, self.turn)
+            self._rgb = self._scaler.to_rgb(self.frame, self.turn, scale=not self.scaled)
         return self._rgb
 
 
@@ -179,15 +205,21 @@ class _Scaler:
                 w, h = h, w
             w, h = scaled_size(w, h, self.short_side, least=2)
             self.size = (h, w) if turn in (90, 270) else (w, h)
-        fmt = frame.format.name if frame.format.name in _SCALE_IN_PLACE else "rgb24"
-        scaled = self.reformatter.reformat(frame, width=self.size[0], height=self.size[1],
-                                           format=fmt, interpolation="AREA",
-                                           threads=SWSCALE_THREADS)
-        return ScaledFrame(scaled, turn, self)
+        in_place = frame.format.name in _SCALE_IN_PLACE
+        if in_place and frame.width * frame.height <= LAZY_SCALE_PIXELS * self.size[0] * self.size[1]:
+            return ScaledFrame(frame, turn, self, scaled=False)
+        return ScaledFrame(self._scale(frame, frame.format.name if in_place else "rgb24"), turn, self)
 
-    def to_rgb(self, frame, turn: int) -> np.ndarray:
+    def _scale(self, frame, fmt: str):
+        return self.reformatter.reformat(frame, width=self.size[0], height=self.size[1],
+                                         format=fmt, interpolation="AREA", threads=SWSCALE_THREADS)
+
+    def to_rgb(self, frame, turn: int, scale: bool = False) -> np.ndarray:
+        """``frame`` (scaled first if ``scale``: a source kept as decoded) as upright RGB."""
         av = pyav()
         try:
+            if scale:
+                frame = self._scale(frame, frame.format.name)
             img = self.converter.reformat(frame, format="rgb24",
                                           threads=SWSCALE_THREADS).to_ndarray()
         except av.FFmpegError as exc:
@@ -207,7 +239,7 @@ def iter_snippets(path: Path, window: Fraction | float = DEFAULT_WINDOW,
     try:
         info = info or _info(container)
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        _set_threads(stream)
         scale = _Scaler(short_side, path)
         state = _WindowState(0, window, frames)
         held = None  # a closed window, held back until we know the next one is not a short tail
@@ -367,12 +399,12 @@ def iter_frames(path: Path, short_side: int = 224, small: tuple[int, int] | None
     container = _open(path)
     try:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        _set_threads(stream)
         scale = _Scaler(short_side, path)
         tiny = _SmallScaler(small) if small else None
         for t, frame in _timeline(path, container, stream):
             try:
-                image = scale(frame)  # the tiny one from the scaled frame: cheaper than from the source
+                image = scale(frame)  # the tiny one from the smaller of source and scaled frame
                 small_image = tiny(image.frame, scale.turn) if tiny else None
             except av.FFmpegError as exc:
                 raise DecodeError(str(path), f"converting the frame at {float(t):.3f} s failed "
