@@ -6,18 +6,21 @@ mtime are unchanged without reading its bytes again. ``status`` moves
 ``pending -> done | failed``: ``pending`` means a run had the file in hand; a row still pending
 when no live run owns it marks a video that never completed, which the next run sweeps.
 ``hashes`` counts how often the file was hashed (what the crash test checks).
+A run takes a file with ``ItemStore.claim``, a compare-and-set on its row, so that two runs
+planning it at once cannot both take it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.catalog import Base, Catalog, utcnow
+from storage.jobs import RUNNING, IngestJob
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
 
@@ -94,6 +97,58 @@ class ItemStore:
                 row.hashed_at = utcnow()
             if attempt:
                 row.attempts = (row.attempts or 0) + 1
+
+    def claim(self, path: str, job_id: int | None, gone_jobs: Iterable[int], *, size: int,
+              mtime_ns: int, content_hash: str) -> bool:
+        """Take ``path`` for ``job_id``'s run, after hashing it; whether this run won it.
+
+        The row becomes pending under ``job_id`` unless it is pending under another job that
+        is running and not among ``gone_jobs`` (running jobs whose process is gone): then the
+        row is left as it is. The database decides on the row as it is now, so of two runs
+        planning the file at once one wins: a conditional UPDATE, whose row count says who
+        won, or else an INSERT, which a concurrent insert of the path (IntegrityError on its
+        unique key) turns into the UPDATE. Counts a hash and an attempt.
+        """
+        now = utcnow()
+        taken = {"size_bytes": size, "mtime_ns": mtime_ns, "content_hash": content_hash,
+                 "status": PENDING, "job_id": job_id, "error": None, "updated_at": now,
+                 "hashed_at": now}
+        held = self._held(job_id, gone_jobs)
+        for attempt in (1, 2):
+            try:
+                with self.catalog.session() as s:
+                    won = s.execute(
+                        sa.update(IngestItem).where(IngestItem.path == path, sa.not_(held))
+                        .values(**taken, hashes=sa.func.coalesce(IngestItem.hashes, 0) + 1,
+                                attempts=sa.func.coalesce(IngestItem.attempts, 0) + 1)
+                        .execution_options(synchronize_session=False)).rowcount
+                    if won:
+                        return True
+                    if s.scalar(sa.select(IngestItem.id).where(IngestItem.path == path)) is not None:
+                        return False  # held by a live run
+                    s.add(IngestItem(path=path, **taken, hashes=1, attempts=1))
+                    s.flush()
+                    return True
+            except sa.exc.IntegrityError:
+                # another run inserted the path after our UPDATE found no row: the second
+                # attempt updates that row, or leaves it to that run
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _held(job_id: int | None, gone_jobs: Iterable[int]):
+        """SQL: the row is pending under another running job not known to be gone. Every term
+        is true or false, never NULL, so that ``NOT`` of it is too."""
+        running = sa.select(IngestJob.id).where(IngestJob.status == RUNNING)
+        gone = sorted(set(gone_jobs))
+        if gone:
+            running = running.where(IngestJob.id.not_in(gone))
+        terms = [IngestItem.status == PENDING, IngestItem.job_id.is_not(None),
+                 IngestItem.job_id.in_(running)]
+        if job_id is not None:
+            terms.append(IngestItem.job_id != job_id)
+        return sa.and_(*terms)
 
     def set_status(self, path: str, status: str, error: str | None = None,
                    video_id: int | None = None) -> None:

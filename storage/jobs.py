@@ -129,20 +129,29 @@ class JobStore:
 
     def live_running(self) -> list[int]:
         """Ids of running jobs whose owning process still runs (anywhere we cannot check)."""
-        with self.catalog.session() as s:
-            rows = s.execute(sa.select(IngestJob.id, IngestJob.owner)
-                             .where(IngestJob.status == RUNNING)).all()
-        return [job_id for job_id, owner in rows if owner_alive(owner)]
+        return [job_id for job_id, owner in self._running() if owner_alive(owner)]
+
+    def gone_running(self) -> list[int]:
+        """Ids of jobs still marked running whose owning process is gone (killed).
+
+        What a planner may cache (``ItemStore.claim``): a job that is gone stays gone, while a
+        cached list of live jobs would miss one started since, and take its files."""
+        return [job_id for job_id, owner in self._running() if not owner_alive(owner)]
 
     def reap_dead_cli(self) -> list[int]:
         """Mark CLI runs left 'running' by a process that is gone (killed) as failed."""
-        with self.catalog.session() as s:
-            rows = s.execute(sa.select(IngestJob.id, IngestJob.owner)
-                             .where(IngestJob.status == RUNNING, IngestJob.kind == "cli")).all()
-        dead = [job_id for job_id, owner in rows if not owner_alive(owner)]
+        dead = [job_id for job_id, owner in self._running("cli") if not owner_alive(owner)]
         for job_id in dead:
             self.finish(job_id, FAILED, error="interrupted: the process running it is gone")
         return dead
+
+    def _running(self, kind: str | None = None) -> list[tuple[int, str | None]]:
+        """(id, owner) of the jobs marked running, of one kind or of all."""
+        q = sa.select(IngestJob.id, IngestJob.owner).where(IngestJob.status == RUNNING)
+        if kind is not None:
+            q = q.where(IngestJob.kind == kind)
+        with self.catalog.session() as s:
+            return [tuple(row) for row in s.execute(q).all()]
 
     def advance(self, job_id: int, path: str, outcome: str, error: str | None = None) -> None:
         """Count one finished file; ``outcome`` is ingested, skipped or failed."""

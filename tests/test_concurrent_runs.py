@@ -7,10 +7,13 @@ import socket
 import subprocess
 import sys
 
+import pytest
 import sqlalchemy as sa
 
 from indexer.discover import content_hash
 from indexer.pipeline import Ingestor
+from indexer.report import IngestReport
+from indexer.stages.plan import READ, SKIP, Planner
 from samples.footage import write_video
 from storage.catalog import Catalog
 from storage.index_store import IndexStore
@@ -49,3 +52,41 @@ def test_a_file_another_live_run_holds_is_left_to_it(tmp_path):
     report = ingest()
     assert (report.ingested, report.skipped) == (1, 0) and catalog.video(video).status == "ok"
     assert store.index.count == catalog.counts()["snippets"] > 0
+
+
+def live_planner(url: str) -> Planner:
+    """The planner of a run whose job is running in this (live) process, on its own engine, as
+    another process would have it."""
+    catalog = Catalog(url)
+    jobs = JobStore(catalog)
+    job = jobs.create("cli", [], "hash").id
+    jobs.start(job, total=1)
+    return Planner(catalog, ItemStore(catalog), catalog.start_run("hash"), job, IngestReport())
+
+
+@pytest.mark.parametrize("early_read", ["items.get", "catalog.video_by_hash"])
+def test_two_runs_planning_one_file_at_once_take_it_once(catalog_url, tmp_path, monkeypatch, early_read):
+    """Run B reads the file's item (and then looks its bytes up) before run A takes the file, as
+    when both plan it at the same instant: B must still leave it to A, and not overwrite A's claim."""
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"the same bytes offered to two runs\n" * 64)
+    a, b = live_planner(catalog_url), live_planner(catalog_url)
+    owner, name = early_read.split(".")
+    store = getattr(b, owner)
+    read = getattr(store, name)
+    planned_by_a = []
+
+    def read_then_let_a_plan(*args):
+        found = read(*args)
+        if not planned_by_a:  # A plans the whole file between B's read and B's decision
+            planned_by_a.append(a.plan_one(0, path))
+        return found
+
+    monkeypatch.setattr(store, name, read_then_let_a_plan)
+    planned_by_b = b.plan_one(0, path)
+    assert (planned_by_a[0].action, planned_by_b.action) == (READ, SKIP)
+    item = a.items.get(str(path.resolve()))
+    assert (item.status, item.job_id, item.video_id) == (PENDING, a.job_id, planned_by_a[0].video_id)
+    assert a.catalog.video(item.video_id).run_id == a.run_id  # B did not take the reservation over
+    for planner in (a, b):
+        planner.catalog.engine.dispose()

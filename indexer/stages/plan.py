@@ -4,6 +4,8 @@ Each file becomes a ``PlanItem`` with an ``action``: ``read`` (a video id is res
 its item row is pending), ``skip`` (its bytes are already an ingested video), or ``fail``
 (it cannot even be hashed). A file whose ingestion item is ``done`` with the same path,
 size and mtime, and whose video is still in the catalog, is skipped without hashing.
+A file to ingest is claimed (``ItemStore.claim``) before its video id is reserved: of two
+runs that plan it at once, the one that loses the claim skips it, and leaves the video alone.
 
 ``sweep_incomplete`` runs before planning: it deletes the rows and thumbnails of videos
 that a killed run left ``pending`` (their items are pending and no live run owns them),
@@ -31,7 +33,7 @@ from vidsonar.errors import MediaError
 log = logging.getLogger(__name__)
 
 READ, SKIP, FAIL = "read", "skip", "fail"
-#: how long the planner trusts its list of live jobs
+#: how long the planner trusts its list of jobs whose process is gone (``Planner._claim``)
 LIVE_JOBS_SECONDS = 2.0
 DUPLICATE = "duplicate"  # the same bytes as a file planned earlier in this run, not yet written
 
@@ -65,8 +67,8 @@ class Planner:
         self.catalog, self.items, self.run_id, self.job_id = catalog, items, run_id, job_id
         self.report = report
         self._reserved: set[str] = set()  # digests reserved by this run
-        self._live: set[int] = set()  # ids of running jobs whose processes run (_held_elsewhere)
-        self._live_at = -float("inf")
+        self._gone: set[int] = set()  # ids of running jobs whose processes are gone (_claim)
+        self._gone_at = -float("inf")
 
     def plan(self, files: Iterable[Path]) -> Iterator[PlanItem]:
         for order, path in enumerate(files):
@@ -96,31 +98,31 @@ class Planner:
                 self.items.put(key, size=size, mtime_ns=mtime, status=DONE, job_id=self.job_id,
                                content_hash=digest, video_id=known.id, hashed=True)
                 return PlanItem(order, path, SKIP, size, mtime, digest, known.id, replaces=replaces)
-            if known is not None and known.status == "pending" and self._held_elsewhere(item, known.id):
-                # another run that is still alive reserved these bytes: ingesting them here too
-                # would encode them twice and log two adds; its own outcome is the file's
-                log.info("%s: being ingested by job %d, still running; left to it", path, item.job_id)
-                return PlanItem(order, path, SKIP, size, mtime, digest, known.id)
+            if not self._claim(key, size, mtime, digest):
+                # another run that is still alive has the file in hand: ingesting it here too
+                # would encode it twice and log two adds; its own outcome is the file's
+                holder = self.items.get(key)
+                log.info("%s: being ingested by job %s, still running; left to it", path,
+                         holder and holder.job_id)
+                return PlanItem(order, path, SKIP, size, mtime, digest, known and known.id)
             if digest in self._reserved:  # its twin is in flight: the writer settles it after
                 return PlanItem(order, path, DUPLICATE, size, mtime, digest, known.id, replaces=replaces)
             self._reserved.add(digest)
+            # claimed first: a run killed here leaves a pending item of a dead job (and maybe a
+            # pending video no live item holds), both of which the next sweep clears
             video_id = self.catalog.reserve_video(str(path), digest, size, self.run_id)
-            self.items.put(key, size=size, mtime_ns=mtime, status=PENDING, job_id=self.job_id,
-                           content_hash=digest, video_id=video_id, hashed=True, attempt=True)
+            self.items.set_status(key, PENDING, video_id=video_id)
             return PlanItem(order, path, READ, size, mtime, digest, video_id, replaces=replaces)
         except FILE_ERRORS as exc:
             return PlanItem(order, path, FAIL, size, mtime, digest, None, error_message(path, exc))
 
-    def _held_elsewhere(self, item, video_id: int) -> bool:
-        """Whether ``item`` is pending for ``video_id`` under another job whose process runs."""
-        if item is None or item.status != PENDING or item.video_id != video_id:
-            return False
-        if item.job_id is None or item.job_id == self.job_id:
-            return False
+    def _claim(self, key: str, size: int, mtime: int, digest: str) -> bool:
+        """Take the file for this run, unless another live run holds it (``ItemStore.claim``)."""
         now = time.monotonic()
-        if now - self._live_at > LIVE_JOBS_SECONDS:  # one query a few seconds, not one a file
-            self._live, self._live_at = set(JobStore(self.catalog).live_running()), now
-        return item.job_id in self._live
+        if now - self._gone_at > LIVE_JOBS_SECONDS:  # one query a few seconds, not one a file
+            self._gone, self._gone_at = set(JobStore(self.catalog).gone_running()), now
+        return self.items.claim(key, self.job_id, self._gone, size=size, mtime_ns=mtime,
+                                content_hash=digest)
 
     def _unchanged_and_done(self, item, size: int, mtime: int) -> bool:
         if item is None or item.status != DONE or item.video_id is None:
