@@ -158,3 +158,48 @@ def test_codec_is_the_format_not_the_decoder(tmp_path, codec, name):
         pytest.skip(f"this PyAV build has no {codec} encoder to make the clip with")
     path = write_video(tmp_path / "clip.webm", moving_frames(24, 64, 64), fps=12, codec=codec)
     assert probe(path).codec == name and browser_playable(path)
+
+
+@pytest.mark.parametrize("w,h,one_thread", [(320, 240, True), (640, 480, True), (854, 480, False)])
+def test_small_frames_decode_on_one_thread(tmp_path, w, h, one_thread):
+    """Frame threads only for frames past SINGLE_THREAD_PIXELS (a speed choice, see decode.py)."""
+    import indexer.decode as decode
+    path = write_video(tmp_path / "clip.mp4", moving_frames(4, w=w, h=h), fps=12)
+    with decode.pyav().open(str(path)) as container:
+        stream = container.streams.video[0]
+        decode._set_threads(stream)
+        assert (stream.codec_context.thread_count == 1) is one_thread
+        assert (stream.thread_type.name == "AUTO") is not one_thread
+
+
+@pytest.mark.parametrize("w,h,side,rotated", [(320, 240, 224, False), (176, 144, 224, False), (96, 64, 60, True)])
+def test_sources_kept_as_decoded_give_the_frames_of_eager_scaling(tmp_path, monkeypatch, w, h, side, rotated):
+    """LAZY_SCALE_PIXELS is a speed choice only: frames a window samples are scaled when
+    sampled, to the same pixels as frames scaled on arrival; with shots, the cuts agree too."""
+    import indexer.decode as decode
+    from indexer.shots import iter_shot_snippets, make_detector
+    path = (write_rotated_video(tmp_path) if rotated else
+            write_video(tmp_path / "clip.mp4", moving_frames(60, w=w, h=h), fps=12))
+    kept = []
+    real_init = decode.ScaledFrame.__init__
+
+    def spy(self, frame, turn, scaler, scaled=True):
+        kept.append(scaled)
+        real_init(self, frame, turn, scaler, scaled)
+    monkeypatch.setattr(decode.ScaledFrame, "__init__", spy)
+
+    def read():
+        kept.clear()
+        grid = [s.frames for s in iter_snippets(path, window=1, frames=4, short_side=side)]
+        segs: list = []
+        cut = [s.frames for s in iter_shot_snippets(path, make_detector("scenedetect", None, 12.0), 1, 4, side,
+                                                    probe(path), segs)]
+        return grid + cut, segs[0].shots, list(kept)
+
+    lazy, lazy_shots, lazy_kept = read()
+    monkeypatch.setattr(decode, "LAZY_SCALE_PIXELS", 0)
+    eager, eager_shots, eager_kept = read()
+    assert not any(lazy_kept) and all(eager_kept) and eager_kept  # the paths compared both ran
+    assert lazy_shots == eager_shots and len(lazy) == len(eager) > 2
+    for a, b in zip(lazy, eager):
+        np.testing.assert_array_equal(a, b)

@@ -15,12 +15,22 @@ def test_ratios_put_the_runners_beside_decode_only_and_each_other():
     modes = {"decode": mode(120.0), "decode+lite/local": mode(60.0), "decode+lite/sequential": mode(40.0)}
     got = ratios(modes)
     assert got == {"lite_local_over_decode": 0.5, "lite_sequential_over_decode": round(40 / 120, 3),
-                   "lite_local_over_sequential": 1.5}
+                   "lite_local_over_sequential": 1.5, "lite_local_over_fastest_decode": 0.5}
+
+
+@pytest.mark.parametrize("threaded,fastest", [(100.0, 120.0), (150.0, 150.0)])
+def test_the_fastest_decode_ratio_takes_the_faster_of_the_two_decodes(threaded, fastest):
+    modes = {"decode": mode(120.0), "decode[frame threads]": mode(threaded), "decode+lite/local": mode(60.0)}
+    got = ratios(modes)
+    assert got["lite_local_over_decode"] == 0.5
+    assert got["lite_local_over_fastest_decode"] == round(60.0 / fastest, 3)
 
 
 def test_ratios_name_each_lite_runtime_and_skip_missing_modes():
     modes = {"decode": mode(50.0), "decode+lite[int8]/local": mode(25.0), "decode+lite[torch]/local": mode(5.0)}
-    assert ratios(modes) == {"lite[int8]_local_over_decode": 0.5, "lite[torch]_local_over_decode": 0.1}
+    assert ratios(modes) == {"lite[int8]_local_over_decode": 0.5, "lite[torch]_local_over_decode": 0.1,
+                             "lite[int8]_local_over_fastest_decode": 0.5,
+                             "lite[torch]_local_over_fastest_decode": 0.1}
 
 
 def test_the_median_run_is_the_median_wall_time_with_the_spread():
@@ -38,6 +48,7 @@ def test_decode_only_counts_the_cpu_seconds_of_every_thread(tmp_path):
     path = write_video(tmp_path / "clip.mp4", moving_frames(48, w=160, h=120), fps=12)
     row = decode_only([path], size=64)
     assert row["snippets"] == 1 and row["cpu_seconds"] > 0
+    assert decode_only([path], size=64, frame_threads=True)["snippets"] == 1
     # both figures are rounded before they are shown: the quotient agrees to rounding
     assert row["cores"] == pytest.approx(row["cpu_seconds"] / row["wall_seconds"], rel=0.1)
 

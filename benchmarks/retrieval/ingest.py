@@ -6,7 +6,10 @@
 
 Modes on the same videos (the shipped set: 21 photo pans and the real concert video):
 
-- ``decode``: PyAV decoding into 8-frame snippets only (``indexer.decode.iter_snippets``);
+- ``decode``: PyAV decoding into 8-frame snippets only (``indexer.decode.iter_snippets``), as
+  ingestion decodes (small frames on one FFmpeg thread, ``indexer.decode.SINGLE_THREAD_PIXELS``);
+- ``decode[frame threads]``: the same with FFmpeg's frame threads for every frame size, so that
+  the ratios can be held against whichever of the two decodes faster (``..._over_fastest_decode``);
 - ``decode+lite/<runner>``: the real ingestion pipeline (``Ingestor``) with the lite space, once
   per runner: ``sequential`` (one file at a time, as before), ``local`` (decoding overlaps
   encoding, batches span videos) and ``ray`` (Ray Data on a local cluster started for the
@@ -45,14 +48,21 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 DEFAULT_PE_CORE = "PE-Core-T-16-384"
 
 
-def decode_only(paths: list[Path], size: int = 224) -> dict:
+def decode_only(paths: list[Path], size: int = 224, frame_threads: bool = False) -> dict:
+    """Decoding alone; ``frame_threads``: FFmpeg's frame threads whatever the frame size."""
+    from indexer import decode
+    single = decode.SINGLE_THREAD_PIXELS
+    decode.SINGLE_THREAD_PIXELS = 0 if frame_threads else single
     snippets, media, started, cpu = 0, 0.0, time.perf_counter(), time.process_time()
-    for path in paths:
-        end = 0.0
-        for snippet in iter_snippets(path, DEFAULT_WINDOW, FRAMES_PER_SNIPPET, size):
-            snippets += 1
-            end = float(snippet.window.end)
-        media += end  # the last window ends where the footage ends
+    try:
+        for path in paths:
+            end = 0.0
+            for snippet in iter_snippets(path, DEFAULT_WINDOW, FRAMES_PER_SNIPPET, size):
+                snippets += 1
+                end = float(snippet.window.end)
+            media += end  # the last window ends where the footage ends
+    finally:
+        decode.SINGLE_THREAD_PIXELS = single
     wall = time.perf_counter() - started
     return _row(snippets, media, wall, {"decode": wall}, size, time.process_time() - cpu)
 
@@ -115,12 +125,16 @@ def _set_env(values: dict[str, str | None]) -> dict[str, str | None]:
     return before
 
 
+FRAME_THREADS = "decode[frame threads]"
+
+
 def ratios(modes: dict[str, dict]) -> dict[str, float]:
     """Throughput ratios between modes of this run (x real time over x real time), for each
     lite runtime in it (``decode+lite/...``, ``decode+lite[onnx]/...``)."""
     def x(mode):
         return (modes.get(mode) or {}).get("x_realtime")
     out = {}
+    fastest = max(filter(None, (x("decode"), x(FRAME_THREADS))), default=None)
     for tag in sorted({m[len("decode+lite"):].split("/")[0] for m in modes if m.startswith("decode+lite")}):
         lite, name = f"decode+lite{tag}", "lite" + tag.strip("[]").join("[]" if tag else "")
         pairs = {f"{name}_local_over_decode": (f"{lite}/local", "decode"),
@@ -128,6 +142,8 @@ def ratios(modes: dict[str, dict]) -> dict[str, float]:
                  f"{name}_local_over_sequential": (f"{lite}/local", f"{lite}/sequential"),
                  f"{name}_ray_over_local": (f"{lite}/ray", f"{lite}/local")}
         out.update({k: round(x(a) / x(b), 3) for k, (a, b) in pairs.items() if x(a) and x(b)})
+        if x(f"{lite}/local") and fastest:
+            out[f"{name}_local_over_fastest_decode"] = round(x(f"{lite}/local") / fastest, 3)
     return out
 
 
@@ -204,6 +220,7 @@ def main(argv: list[str] | None = None) -> dict:
     rounds: dict[str, list[dict]] = {}
     for r in range(max(1, args.repeats)):  # round robin: a slow spell of the machine hits every mode
         rounds.setdefault("decode", []).append(decode_only(paths))
+        rounds.setdefault(FRAME_THREADS, []).append(decode_only(paths, frame_threads=True))
         for runtime in lite_runtimes:
             for runner in runners:  # every runner x runtime in one run, side by side
                 tag = "" if runtime == "auto" else f"[{runtime}]"
@@ -238,7 +255,7 @@ def main(argv: list[str] | None = None) -> dict:
         print("ratios: " + ", ".join(f"{k} {v}" for k, v in report["ratios"].items()))
         for mode, r in modes.items():
             gpu = r.get("gpu_utilisation")
-            if gpu is not None and mode != "decode":
+            if gpu is not None and not mode.startswith("decode["):
                 print(f"{mode}: " + (f"GPU {gpu['mean_util_pct']}% mean, {gpu['max_util_pct']}% max ({gpu['source']})"
                                      if gpu["available"] else f"GPU utilisation not available: {gpu['reason']}")
                       + (f"; vision on {r['vision_runtime']}" if r.get("vision_runtime") else ""))
