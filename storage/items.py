@@ -171,6 +171,12 @@ class ItemStore:
                  .order_by(IngestItem.id))
             return [ItemView.of(r) for r in s.scalars(q)]
 
+    def pending_for(self, video_id: int) -> list[ItemView]:
+        """The pending items (paths, of any run) whose bytes were reserved as ``video_id``."""
+        with self.catalog.session() as s:
+            q = sa.select(IngestItem).where(IngestItem.video_id == video_id, IngestItem.status == PENDING)
+            return [ItemView.of(r) for r in s.scalars(q)]
+
     def pending(self) -> list[ItemView]:
         with self.catalog.session() as s:
             q = sa.select(IngestItem).where(IngestItem.status == PENDING).order_by(IngestItem.id)

@@ -90,3 +90,24 @@ def test_two_runs_planning_one_file_at_once_take_it_once(catalog_url, tmp_path, 
     assert a.catalog.video(item.video_id).run_id == a.run_id  # B did not take the reservation over
     for planner in (a, b):
         planner.catalog.engine.dispose()
+
+
+def test_a_twin_of_a_file_another_live_run_holds_is_left_to_it(catalog_url, tmp_path):
+    """The same bytes at a second path: run B must not reserve and encode the video run A has in
+    hand; the second path shares that video, and is planned again should A's video fail."""
+    first, second = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    for p in (first, second):
+        p.write_bytes(b"bytes offered at two paths to two runs\n" * 64)
+    a, b = live_planner(catalog_url), live_planner(catalog_url)
+    by_a, by_b = a.plan_one(0, first), b.plan_one(0, second)
+    assert (by_a.action, by_b.action) == (READ, SKIP) and by_b.video_id == by_a.video_id
+    assert a.catalog.video(by_a.video_id).run_id == a.run_id  # A's reservation stands
+    twin = b.items.get(str(second.resolve()))
+    assert (twin.status, twin.video_id) == ("done", by_a.video_id)
+    digest = content_hash(first)
+    a.catalog.record_failure(str(first), digest, first.stat().st_size, "decoding failed", a.run_id)
+    JobStore(a.catalog).finish(a.job_id, "failed", error="decoding failed")
+    again = b.plan_one(1, second)
+    assert (again.action, again.video_id) == (READ, by_a.video_id)
+    for planner in (a, b):
+        planner.catalog.engine.dispose()

@@ -105,6 +105,12 @@ class Planner:
                 log.info("%s: being ingested by job %s, still running; left to it", path,
                          holder and holder.job_id)
                 return PlanItem(order, path, SKIP, size, mtime, digest, known and known.id)
+            if known is not None and known.status == "pending" and self._twin_elsewhere(known.id):
+                # the same bytes, at another path, are in the hands of another live run: this
+                # path shares that video, ok once that run completes it (re-planned if it fails)
+                self.items.set_status(key, DONE, video_id=known.id)
+                log.info("%s: its bytes are being ingested by another run; left to it", path)
+                return PlanItem(order, path, SKIP, size, mtime, digest, known.id, replaces=replaces)
             if digest in self._reserved:  # its twin is in flight: the writer settles it after
                 return PlanItem(order, path, DUPLICATE, size, mtime, digest, known.id, replaces=replaces)
             self._reserved.add(digest)
@@ -123,6 +129,12 @@ class Planner:
             self._gone, self._gone_at = set(JobStore(self.catalog).gone_running()), now
         return self.items.claim(key, self.job_id, self._gone, size=size, mtime_ns=mtime,
                                 content_hash=digest)
+
+    def _twin_elsewhere(self, video_id: int) -> bool:
+        """Whether another path of ``video_id`` is pending under another job that is alive."""
+        live = set(JobStore(self.catalog).live_running())
+        return any(h.job_id not in (None, self.job_id) and h.job_id in live
+                   for h in self.items.pending_for(video_id))
 
     def _unchanged_and_done(self, item, size: int, mtime: int) -> bool:
         if item is None or item.status != DONE or item.video_id is None:
