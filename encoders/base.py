@@ -153,6 +153,13 @@ class ConceptSpace(ABC):
         from encoders.identity import identity_of
         return identity_of(self.config, self.identity_facts(), self.numerical_variant)
 
+    @property
+    def encoder_summary(self) -> str:
+        """``identity.summary`` without the fingerprint: no file is hashed, so it is cheap and
+        cannot fail where a run ends. Once the models are loaded it says how they run."""
+        from encoders.identity import summary_of
+        return summary_of(self.config, self.numerical_variant)
+
     def prepare(self) -> None:
         """Load the vision models now. The overlapped runner's encoder thread calls it first, so
         loading overlaps the first video's decoding instead of delaying the first batch; load

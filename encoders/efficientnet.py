@@ -38,6 +38,7 @@ class EfficientNetLite0:
         model.load_state_dict(state)
         self.model = model.eval()
         self.runtime = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
+        self.variant = f"fp32, torch {torch.__version__}"  # for the space's summary: no threads
 
     def logits(self, frames: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """(n, H, W, 3) uint8 frames, short side >= image_size -> (n, 1000) logits."""

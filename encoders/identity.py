@@ -10,7 +10,9 @@ lite's bundled weights and e5's version).
 Numerical variants of one model are left out of the fingerprint: precision, runtime, batch
 size, threads, device, autocast. Their vectors differ by rounding (lite's int8 and float graphs:
 retrieval figures within 3 points of each other, README "Concept spaces"), so an archive may
-mix them. The summary names them, for people.
+mix them. The summary names them, for people: what is asked until the models are loaded, then
+what runs (``ConceptSpace.numerical_variant``: lite's ONNX Runtime may fall back to torch), and
+an ingest run records the latter when it ends.
 """
 
 from __future__ import annotations

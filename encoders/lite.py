@@ -121,6 +121,11 @@ class LabelBridgeSpace(ConceptSpace):
 
     @property
     def numerical_variant(self) -> str:
+        """What the loaded vision encoder is (``fp32, torch 2.9.0`` after a fallback, or where
+        int8 could not be made); before it is loaded, what config and environment ask."""
+        visions = list(self._visions.values())  # a copy: the encoder thread may be loading one
+        if visions:
+            return visions[0].variant
         v = self.config.vision
         precision = os.environ.get("VIDSONAR_LITE_PRECISION") or v.get("precision", "int8")
         runtime = os.environ.get("VIDSONAR_LITE_RUNTIME") or v.get("runtime", "auto")

@@ -147,6 +147,8 @@ class OnnxLite0:
         self.input_name = self.session.get_inputs()[0].name
         self.precision = precision
         self.runtime = f"onnxruntime {ort.__version__} {precision} ({self.threads} threads)"
+        # for the space's summary: every thread count's session is this one's variant
+        self.variant = f"{precision}, onnxruntime {ort.__version__}"
         probe = self.run(np.zeros((1, image_size, image_size, 3), np.uint8))
         if probe.shape != (1, 1000) or not np.isfinite(probe).all():
             raise LiteExportError(f"{self.model_path} answers a probe with shape {probe.shape}, not (1, 1000)")

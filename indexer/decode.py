@@ -21,7 +21,8 @@ import numpy as np
 from encoders.frames import scaled_size
 from indexer.sampling import (DEFAULT_WINDOW, FRAMES_PER_SNIPPET, Window, as_fraction, frame_times,
                               min_tail)
-from vidsonar.errors import DecodeError, NoVideoStreamError
+from indexer.stills import picture_demuxer, still_image_kind
+from vidsonar.errors import DecodeError, NoVideoStreamError, StillImageError
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +64,15 @@ MAX_PIXELS = 8192 * 8192
 
 
 def _open(path: Path):
-    av = pyav()
+    """The file's container, ready to decode its first video stream; raises a MediaError
+    naming what makes the file no video (missing, empty, unreadable, no video stream,
+    oversized frames, a still image)."""
     path = Path(path)
     if not path.is_file():
         raise DecodeError(str(path), "not a regular file" if path.exists() else "no such file")
     if path.stat().st_size == 0:
         raise DecodeError(str(path), "empty file (0 bytes)")
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except av.FFmpegError as exc:
-        raise DecodeError(str(path), f"not a readable media file ({exc.strerror or exc})") from exc
+    container = _container(path)
     if not container.streams.video:
         container.close()
         raise NoVideoStreamError(str(path), "no video stream in this file")
@@ -81,7 +81,21 @@ def _open(path: Path):
         container.close()
         raise DecodeError(str(path), f"frames of {ctx.width}x{ctx.height} pixels, more than the "
                           f"{MAX_PIXELS / 1e6:.0f} million vidsonar decodes")
+    if picture_demuxer(container.format.name):  # read to count its frames: open it again
+        kind = still_image_kind(container)
+        container.close()
+        if kind:
+            raise StillImageError(str(path), kind)
+        container = _container(path)
     return container
+
+
+def _container(path: Path):
+    av = pyav()
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except av.FFmpegError as exc:
+        raise DecodeError(str(path), f"not a readable media file ({exc.strerror or exc})") from exc
 
 
 def probe(path: Path) -> VideoInfo:

@@ -11,6 +11,10 @@ from storage.atomic import sha256_file
 
 log = logging.getLogger(__name__)
 
+#: what a folder is searched for. Picture suffixes (.jpg, .png, .webp) are not: a folder of
+#: footage often holds photos, and each would be a failure of the run. .gif is, for animated
+#: GIFs; a GIF of one frame, like any picture named as a video, then fails by name
+#: (``vidsonar.errors.StillImageError``, from the decoder, which reads the bytes)
 VIDEO_SUFFIXES = frozenset({
     ".3g2", ".3gp", ".asf", ".avi", ".f4v", ".flv", ".gif", ".m1v", ".m2ts", ".m2v", ".m4v",
     ".mkv", ".mov", ".mp4", ".mpeg", ".mpg", ".mts", ".mxf", ".ogg", ".ogv", ".rm", ".swf",

@@ -111,10 +111,13 @@ class Ingestor:
         finally:
             writer.checkpoint()
             report.wall_seconds = time.perf_counter() - started
+            # the summary again: the models are loaded now, so it says what ran (lite's ONNX
+            # Runtime may have fallen back to torch); how models run is not in the fingerprint
             self.catalog.finish_run(run_id, ingested=report.ingested, skipped=report.skipped,
                                     failed=len(report.failed), snippets=report.snippets,
                                     media_seconds=report.media_seconds,
-                                    wall_seconds=report.wall_seconds)
+                                    wall_seconds=report.wall_seconds,
+                                    encoder=self.space.encoder_summary)
             if own_job:
                 jobs.finish(job_id, status, error=error)
         if writer.unfinished():

@@ -78,14 +78,20 @@ def _pad_to(frame: np.ndarray, h: int, w: int) -> np.ndarray:
     return out
 
 
+#: codecs that take no yuv420p: FFmpeg's MJPEG encoder wants the full-range "j" format
+_PIXEL_FORMATS = {"mjpeg": "yuvj420p"}
+
+
 def write_video(path: Path, frames: list[np.ndarray], fps: int, codec: str = "libx264") -> Path:
-    """Encode RGB frames with PyAV (H.264 in MP4 by default)."""
+    """Encode RGB frames with PyAV (H.264 in MP4 by default; ``"mjpeg"`` in an .avi writes a
+    camera's Motion JPEG)."""
     av = pyav()
     path.parent.mkdir(parents=True, exist_ok=True)
     h, w = frames[0].shape[:2]
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.width, stream.height = w, h
+        stream.pix_fmt = _PIXEL_FORMATS.get(codec, "yuv420p")
         if codec == "libx264":
             # mbtree off: x264's macroblock-tree rate control gave other bytes, and other decoded
             # frames, from run to run (5 distinct files in 8 writes of the same frames), so every

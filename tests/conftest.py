@@ -77,6 +77,16 @@ def moving_frames(n: int, w: int = 96, h: int = 64, seed: int = 0) -> list[np.nd
     return frames
 
 
+def write_picture(path: Path, frames: list[np.ndarray], fmt: str, ms: int = 100) -> Path:
+    """An image file written by Pillow in ``fmt`` ("JPEG", "PNG", "GIF"...), whatever the
+    name says; several frames make an animation (GIF) ``ms`` milliseconds a frame."""
+    from PIL import Image
+    first, *rest = [Image.fromarray(f) for f in frames]
+    more = {"save_all": True, "append_images": rest, "duration": ms, "loop": 0} if rest else {}
+    first.save(path, fmt, **more)
+    return path
+
+
 def write_rotated_video(folder: Path) -> Path:
     """A 96x64 clip whose stream says "display rotated by 90 degrees" (as phones write it)."""
     import av

@@ -174,6 +174,24 @@ def test_a_folder_job_leaves_out_links_that_lead_outside_the_roots(client, media
         link.unlink()
 
 
+def test_a_still_image_job_names_it_and_ingests_the_rest(tmp_path):
+    """The server's jobs read through the same decoder: a JPEG named .mp4 and a one-frame GIF
+    fail by name, the clip beside them is ingested."""
+    from tests.conftest import moving_frames, write_picture
+    root = tmp_path / "footage"
+    root.mkdir()
+    write_clip(root / "green.mp4", (30, 200, 30))
+    write_picture(root / "photo.mp4", moving_frames(1), "JPEG")
+    write_picture(root / "logo.gif", moving_frames(1), "GIF")
+    with TestClient(create_app(settings_for(tmp_path / "home", ingest_roots=[root]))) as c:
+        job = wait_for(c, c.post("/api/jobs", json={"paths": [str(root)]}, headers=AUTH).json()["id"])
+    assert job["status"] == "done" and (job["ingested"], job["failed"]) == (1, 2)
+    errors = {Path(e["path"]).name: e["error"] for e in job["errors"]}
+    assert set(errors) == {"photo.mp4", "logo.gif"}
+    assert "a still image (jpeg), not a video" in errors["photo.mp4"]
+    assert "a still image (gif), not a video" in errors["logo.gif"]
+
+
 def test_path_ingest_is_off_without_roots(tmp_path):
     with TestClient(create_app(settings_for(tmp_path / "home", warm_up=False))) as c:
         resp = c.post("/api/jobs", json={"paths": ["/tmp"]}, headers=AUTH)

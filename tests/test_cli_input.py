@@ -139,3 +139,31 @@ def test_ingest_warns_of_folders_without_video_files(tmp_path):
     assert out.exit_code == 0, out.output
     assert out.stderr.splitlines() == [f"warning: no video files found in {empty}"]
     assert out.stdout.startswith("ingested 1 videos")
+
+
+def test_still_images_fail_alone_by_name_and_moving_pictures_ingest(tmp_path):
+    """A JPEG named .mp4 and a one-frame GIF found in a folder, and a PNG given by name, each
+    fail with the reason; the clip, the camera's MJPEG .avi and the animated GIF beside them
+    are ingested in the same run."""
+    from samples.footage import write_video
+    from tests.conftest import moving_frames, write_picture
+    media = tmp_path / "media"
+    media.mkdir()
+    good = [write_clip(media / "red.mp4", (200, 30, 30)),
+            write_video(media / "camera.avi", moving_frames(24), fps=12, codec="mjpeg"),
+            write_picture(media / "moving.gif", moving_frames(20), "GIF")]
+    stills = {write_picture(media / "photo.mp4", moving_frames(1), "JPEG"): "jpeg",
+              write_picture(media / "logo.gif", moving_frames(1), "GIF"): "gif",
+              write_picture(tmp_path / "shot.png", moving_frames(1), "PNG"): "png"}
+    out = cli(tmp_path / "home", "ingest", str(media), str(tmp_path / "shot.png"), "--json",
+              space=HASH_SPACE)
+    assert out.exit_code == FILES_FAILED, out.output
+    report = json.loads(out.stdout)
+    assert report["ingested"] == len(good)
+    failed = {f["path"]: f["error"] for f in report["failed"]}
+    assert set(failed) == {str(p) for p in stills}
+    for path, kind in stills.items():
+        assert failed[str(path)].startswith(f"{path}: a still image ({kind}), not a video")
+    videos = Archive(tmp_path / "home", HASH_SPACE).catalog.videos()
+    assert {v.path: v.status for v in videos} == {**{str(p): "ok" for p in good},
+                                                   **{str(p): "failed" for p in stills}}

@@ -8,8 +8,8 @@ import pytest
 
 from indexer.decode import iter_snippets, probe
 from samples.footage import write_video
-from tests.conftest import moving_frames, write_rotated_video, write_vfr_video
-from vidsonar.errors import DecodeError, NoVideoStreamError
+from tests.conftest import moving_frames, write_picture, write_rotated_video, write_vfr_video
+from vidsonar.errors import DecodeError, NoVideoStreamError, StillImageError
 
 
 def test_constant_rate_video_gives_exact_windows(tmp_path):
@@ -79,6 +79,48 @@ def test_bad_files_fail_with_clear_errors(bad_files):
         with pytest.raises(error, match=words) as info:
             list(iter_snippets(bad_files[name]))
         assert str(bad_files[name]) in str(info.value)
+
+
+@pytest.mark.parametrize("name, fmt, kind", [
+    ("photo.mp4", "JPEG", "jpeg"),  # FFmpeg probes the bytes: jpeg_pipe, whatever the name
+    ("photo.jpg", "JPEG", "jpeg"),  # by its own name: the image2 demuxer
+    ("photo.png", "PNG", "png"), ("photo.webp", "WEBP", "webp"), ("photo.bmp", "BMP", "bmp"),
+    ("still.gif", "GIF", "gif"),  # a GIF of one frame
+])
+def test_a_still_image_is_refused_by_name_not_decoded_as_a_short_video(tmp_path, name, fmt, kind):
+    path = write_picture(tmp_path / name, moving_frames(1), fmt)
+    for read in (probe, lambda p: list(iter_snippets(p))):
+        with pytest.raises(StillImageError, match=rf"a still image \({kind}\), not a video") as info:
+            read(path)
+        assert str(info.value).startswith(f"{path}: ")
+
+
+def _raw_mjpeg(path, frames):
+    """JPEGs one after another: FFmpeg reads them as one Motion JPEG stream (jpeg_pipe)."""
+    import io
+    from PIL import Image
+    parts = []
+    for f in frames:
+        buf = io.BytesIO()
+        Image.fromarray(f).save(buf, "JPEG")
+        parts.append(buf.getvalue())
+    path.write_bytes(b"".join(parts))
+    return path
+
+
+@pytest.mark.parametrize("make, seconds", [
+    (lambda d: write_video(d / "camera.avi", moving_frames(24), fps=12, codec="mjpeg"), 2),
+    (lambda d: write_picture(d / "moving.gif", moving_frames(20), "GIF", ms=100), 2),
+    (lambda d: write_picture(d / "moving.png", moving_frames(20), "PNG", ms=100), 2),  # APNG
+    (lambda d: _raw_mjpeg(d / "stream.mjpeg", moving_frames(25)), 1),  # 25 fps, FFmpeg's guess
+])
+def test_moving_pictures_in_image_codecs_still_decode(tmp_path, make, seconds):
+    """The rule is one frame in a picture format, not the codec: MJPEG in an AVI, an animated
+    GIF or PNG and a raw MJPEG stream are footage."""
+    path = make(tmp_path)
+    snippets = list(iter_snippets(path, window=1, frames=4, short_side=32))
+    assert snippets[-1].window.end == seconds and len(snippets) == seconds
+    assert len({s.frames[0].tobytes() for s in snippets} | {snippets[0].frames[-1].tobytes()}) > 1
 
 
 def test_probe_reports_geometry(tmp_path):

@@ -33,3 +33,12 @@ def test_files_that_resolve_outside_the_allowed_folders_are_left_out(tmp_path):
     (root / "escape_dir").symlink_to(outside)
     assert [p.name for p in discover([root], within=[root.resolve()])] == [inside.name]
     assert {p.resolve().name for p in discover([root])} == {"in.mp4", "secret.mp4"}  # the CLI reads links
+
+
+def test_folders_give_videos_and_gifs_not_photos(tmp_path):
+    """Photos beside footage are not picked up (each would fail the run); GIFs are, as the
+    decoder tells an animated GIF from a still one. A photo given by name is always taken."""
+    for name in ("clip.mp4", "anim.gif", "photo.jpg", "photo.png", "photo.webp"):
+        touch(tmp_path / "media" / name)
+    assert [p.name for p in discover([tmp_path / "media"])] == ["anim.gif", "clip.mp4"]
+    assert discover([tmp_path / "media" / "photo.jpg"]) == [tmp_path / "media" / "photo.jpg"]

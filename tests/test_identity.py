@@ -136,3 +136,39 @@ def test_the_servers_locked_space_has_its_inner_spaces_identity():
     lite = load_space("lite")
     locked = LockedSpace(lite, threading.RLock(), threading.RLock())
     assert locked.identity == lite.identity and locked.identity_facts() == lite.identity_facts()
+
+
+@pytest.fixture
+def onnx_unusable(monkeypatch):
+    """ONNX Runtime cannot be used: the lite space falls back to torch (runtime auto)."""
+    import encoders.onnx_lite as onnx_lite
+
+    def refuse(*args, **kwargs):
+        raise onnx_lite.LiteExportError("cannot export EfficientNet-Lite0 to ONNX (made to fail by the test)")
+    monkeypatch.setattr(onnx_lite.OnnxLite0, "load", refuse)
+    monkeypatch.delenv("VIDSONAR_LITE_RUNTIME", raising=False)
+    monkeypatch.delenv("VIDSONAR_LITE_PRECISION", raising=False)
+
+
+def test_lite_summary_names_torch_after_the_fallback_with_one_fingerprint(onnx_unusable, shared_cache):
+    """Before loading, the summary can only say what is asked; once the vision encoder is
+    loaded, what ran. int8, fp32 and torch are one model: the fingerprint stays."""
+    lite = load_space("lite", cache_dir=shared_cache)
+    asked = lite.identity
+    assert asked.summary.endswith("[int8, runtime auto]")
+    lite.prepare()
+    ran = lite.identity
+    assert ran.fingerprint == asked.fingerprint
+    assert "torch" in ran.summary and "int8" not in ran.summary and "onnx" not in ran.summary
+    assert lite.encoder_summary == ran.summary
+
+
+def test_a_run_records_the_runtime_that_ran(onnx_unusable, shared_cache, tmp_path, clips):
+    """The catalog's run says torch after the fallback, under the fingerprint asked for."""
+    lite = load_space("lite", cache_dir=shared_cache)
+    asked = lite.identity
+    report, catalog = ingest(tmp_path, lite, clips[:1], window=2.0)
+    assert report.ingested == 1
+    run = catalog.last_run()
+    assert run.encoder_fingerprint == asked.fingerprint
+    assert "torch" in run.encoder and "int8" not in run.encoder, run.encoder

@@ -117,6 +117,7 @@ def test_when_quantizing_fails_the_float_graph_runs_with_the_reason(cache, tmp_p
     with caplog.at_level(logging.WARNING, logger="encoders.onnx_lite"):
         encoder = load_lite_vision(tmp_path / "c", precision="int8")
     assert isinstance(encoder, OnnxLite0) and encoder.precision == "fp32"
+    assert encoder.variant.startswith("fp32, onnxruntime ")  # what the space's summary says
     assert "int8 failed" in caplog.text and "calibration images" in caplog.text
     assert not list((tmp_path / "c").glob("*-int8r*"))
 
@@ -131,9 +132,14 @@ def test_share_cores_sizes_the_session_and_keeps_the_vectors(cache, crops):
     from encoders.registry import get_space_config, load_space
     space = load_space("lite", cache_dir=cache)
     assert not space._visions
+    asked = space.identity
     space.share_cores(1)
     space.prepare()  # loads the sessions before any batch: on the cores left, and on every core
     assert sorted(space._visions) == sorted({max(1, available_cores() - 1), available_cores()})
+    import onnxruntime
+    ran = space.identity  # one variant for every session, whatever its threads
+    assert ran.summary.endswith(f"[int8, onnxruntime {onnxruntime.__version__}]")
+    assert ran.fingerprint == asked.fingerprint
     space.share_cores(0)
     snippets = crops[:16].reshape(2, 8, 224, 224, 3)
     before = space.encode_snippets(snippets)

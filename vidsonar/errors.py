@@ -8,6 +8,7 @@
     │   ├── MixedEncodersError         an ingest whose encoder is not the one that made the space's vectors
     │   └── MediaError                 a file we cannot ingest
     │       ├── NoVideoStreamError     a container with no video stream
+    │       ├── StillImageError        a picture file (JPEG, PNG, one-frame GIF...), not footage
     │       └── DecodeError            unreadable, truncated or empty media
     ├── NotFoundError                  an id, space or file that does not exist (HTTP 404)
     │   └── UnknownSpaceError          a concept space missing from the registry
@@ -61,6 +62,15 @@ class MediaError(InputError):
 
 class NoVideoStreamError(MediaError):
     pass
+
+
+class StillImageError(MediaError):
+    """A file that holds one picture: FFmpeg reads it as a one-frame video, which it is not."""
+
+    def __init__(self, path: str, kind: str):
+        self.kind = kind
+        super().__init__(path, f"a still image ({kind}), not a video; to search with it, "
+                               "give it as an image example (search --image)")
 
 
 class DecodeError(MediaError):
