@@ -29,6 +29,7 @@ def make_preview(src: Path, dst: Path, lines: int = PREVIEW_LINES) -> Path:
     """Transcode ``src`` to a faststart H.264 MP4 at ``dst`` (written atomically)."""
     import ffmpeg
     import imageio_ffmpeg
+    probe(src)  # a file that is not (or no longer) a readable video: a MediaError naming it
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp.mp4")
     stream = ffmpeg.input(str(src))

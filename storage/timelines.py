@@ -4,10 +4,13 @@ Search asks the index for the best snippets, then scores *all* snippets of the t
 exactly, so a moment can follow the query's scores across its whole video, not only through
 the snippets that made the top of the index. The vectors come from ``vectors_for`` (the
 index store's: the catalog's float16 copies, or the backend's where the catalog keeps none).
+A snippet whose start or end is not a finite number (a damaged catalog) has no place on a
+time line and is left out: grounding and shot snapping need ordered, positive spans.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -45,7 +48,8 @@ def timelines(catalog: Catalog, video_ids: Iterable[int],
     vector_of = dict(zip(np.asarray(found).tolist(), vectors)) if len(found) else {}
     by_video: dict[int, list] = {}
     for row in rows:
-        if row[1] in vector_of:  # a snippet without a vector in this space is not scored
+        # a snippet without a vector in this space is not scored
+        if row[1] in vector_of and math.isfinite(row[2]) and math.isfinite(row[3]):
             by_video.setdefault(row[0], []).append(row)
     out = {}
     for vid, part in by_video.items():

@@ -241,6 +241,18 @@ def test_video_stream_supports_range(client):
     assert client.get("/api/videos/4242/stream").status_code == 404
 
 
+def test_head_routes_are_listed_and_answer_the_gets_headers(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    hit = client.get("/api/search", params={"q": "red", "k": 1}).json()["hits"][0]
+    for template, url in (("/api/snippets/{snippet_id}/thumbnail", hit["thumbnail_url"]),
+                          ("/api/videos/{video_id}/stream", hit["video_url"])):
+        assert {"get", "head"} <= set(paths[template]), template
+        assert paths[template]["head"]["operationId"] != paths[template]["get"]["operationId"]
+        get, head = client.get(url), client.head(url)
+        assert get.status_code == head.status_code == 200 and get.content and head.content == b""
+        assert dict(head.headers) == dict(get.headers), url
+
+
 def test_footage_browsers_cannot_play_streams_as_an_mp4_preview(tmp_path):
     import av
 

@@ -24,7 +24,7 @@ from api.server.errors import (handle_operational, handle_out_of_range, handle_p
                                handle_validation_error, operational_errors, out_of_range_errors)
 from api.server.metrics import Metrics, MetricsMiddleware
 from api.server.deps import ArchiveDep, StateDep
-from api.server.schemas import HealthOut
+from api.server.schemas import HealthOut, InfoOut
 from api.server.settings import ServerSettings, resolve_keys
 from api.server.state import ServerState
 from api.server.worker import IngestWorker
@@ -106,7 +106,7 @@ def _system_routes(app: FastAPI) -> None:
                 "index_vectors": state.store.index.count, "jobs": state.jobs.counts(),
                 "worker_alive": alive}
 
-    @app.get("/api/info", tags=["system"], dependencies=[Depends(require_read)],
+    @app.get("/api/info", response_model=InfoOut, tags=["system"], dependencies=[Depends(require_read)],
              summary="The archive: counts, concept space, index type and size")
     def info(archive: ArchiveDep) -> dict:
         return archive.info()

@@ -47,12 +47,17 @@ def video(state: StateDep, video_id: VideoId) -> dict:
     return {**_video_json(found), "shots": shots}
 
 
+# HEAD is a route of its own, listed in the schema: one route of both methods would give
+# them one operationId (FastAPI names it after whichever method its set yields first)
 @router.get("/{video_id}/stream", response_class=FileResponse, dependencies=[Depends(require_read)],
             summary="The video, with HTTP Range support: the file itself where browsers play it, "
                     "else a browser-playable MP4 preview (made once, then cached)",
             responses={200: {"content": {"video/*": {}}}, 206: {"description": "Partial content"},
                        416: {"description": "Range not satisfiable"}})
-@router.head("/{video_id}/stream", dependencies=[Depends(require_read)], include_in_schema=False)
+@router.head("/{video_id}/stream", response_class=FileResponse, dependencies=[Depends(require_read)],
+             summary="The stream's headers (type, size, Accept-Ranges) without its body, as "
+                     "players ask before reading",
+             responses={200: {"description": "The GET's headers, no body"}})
 def stream(state: StateDep, video_id: VideoId,
            original: Annotated[bool, Query(description="The file as ingested, never a preview")] = False
            ) -> FileResponse:

@@ -176,7 +176,9 @@ def snippet(state: StateDep, snippet_id: SnippetId) -> dict:
 @router.get("/snippets/{snippet_id}/thumbnail", response_class=FileResponse,
             summary="A snippet's thumbnail (JPEG)",
             responses={200: {"content": {"image/jpeg": {}}}})
-@router.head("/snippets/{snippet_id}/thumbnail", include_in_schema=False)  # FileResponse: no body
+@router.head("/snippets/{snippet_id}/thumbnail", response_class=FileResponse,  # FileResponse: no body
+             summary="The thumbnail's headers (type, size, caching) without its body",
+             responses={200: {"description": "The GET's headers, no body"}})
 def thumbnail(state: StateDep, snippet_id: SnippetId) -> FileResponse:
     video_id, index = unpack_snippet_id(snippet_id)
     path = thumbnail_path(state.archive.home.thumbs, video_id, index)

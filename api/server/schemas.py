@@ -1,7 +1,8 @@
 """HTTP schemas: what the API accepts and answers, as the OpenAPI document shows it.
 
 Hits allow extra fields, so what the query layer adds to a hit (a summary, a rerank score)
-reaches clients without a change here.
+reaches clients without a change here. Replies derive from ``Reply`` and type their stored or
+computed floats ``FiniteOrNull`` (``api.server.finite``): JSON has no NaN or infinity.
 """
 
 from __future__ import annotations
@@ -11,28 +12,29 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.server.finite import FiniteOrNull, Reply
 from search.searcher import MAX_K, MAX_PATH_GLOB
 
 Int64 = Annotated[int, Field(ge=0, le=2**63 - 1)]  # ids: the catalog's and FAISS's int64
 
 
-class MomentOut(BaseModel):
-    start: float = Field(description="Seconds from the start of the video")
-    end: float
-    score: float
+class MomentOut(Reply):
+    start: FiniteOrNull = Field(description="Seconds from the start of the video")
+    end: FiniteOrNull
+    score: FiniteOrNull
     snippet_id: int = Field(description="The moment's peak snippet")
     snapped: bool = Field(False, description="Stretched to its shot's cuts (the whole shot matches)")
 
 
-class HitOut(BaseModel):
+class HitOut(Reply):
     model_config = ConfigDict(extra="allow")
     rank: int
-    score: float
+    score: FiniteOrNull
     snippet_id: int
     video_id: int
     video_path: str
-    start: float = Field(description="Seconds from the start of the video")
-    end: float
+    start: FiniteOrNull = Field(description="Seconds from the start of the video")
+    end: FiniteOrNull
     thumbnail_url: str
     video_url: str = Field(description="Stream with HTTP Range support; add #t=START to jump")
     snippet_ids: list[int] = Field(default_factory=list, description="Every snippet of the moment")
@@ -41,12 +43,12 @@ class HitOut(BaseModel):
     snapped: bool = Field(False, description="The moment was stretched to its shot's cuts")
 
 
-class SearchOut(BaseModel):
+class SearchOut(Reply):
     model_config = ConfigDict(extra="allow")
     query: str | None = None
     lang: str | None = Field(None, description="Language used (detected when none was given)")
     space: str
-    took_ms: float
+    took_ms: float  # the server's clock: always finite
     hits: list[HitOut]
 
 
@@ -95,7 +97,7 @@ class IngestIn(BaseModel):
         min_length=1, max_length=10_000, description="Absolute files or folders under the server's ingest roots")
 
 
-class JobOut(BaseModel):
+class JobOut(Reply):
     id: int
     kind: str
     status: str = Field(description="queued, running, done or failed")
@@ -115,35 +117,35 @@ class JobOut(BaseModel):
     attempts: int
 
 
-class SnippetOut(BaseModel):
+class SnippetOut(Reply):
     snippet_id: int
     video_id: int
     index: int
-    start: float
-    end: float
-    frame_times: list[float]
+    start: FiniteOrNull
+    end: FiniteOrNull
+    frame_times: list[FiniteOrNull]
     video_path: str
     thumbnail_url: str
     video_url: str
 
 
-class ShotOut(BaseModel):
+class ShotOut(Reply):
     index: int
-    start: float
-    end: float
+    start: FiniteOrNull
+    end: FiniteOrNull
     detector: str = Field(description="transnetv2 or scenedetect")
-    threshold: float | None
+    threshold: FiniteOrNull
 
 
-class VideoOut(BaseModel):
+class VideoOut(Reply):
     id: int
     path: str
     status: str
     error: str | None
-    duration: float | None
+    duration: FiniteOrNull
     width: int | None
     height: int | None
-    fps: float | None
+    fps: FiniteOrNull
     size_bytes: int
     ingested_at: dt.datetime
     video_url: str
@@ -152,7 +154,7 @@ class VideoOut(BaseModel):
                           "(empty when ingested with --shots none)")
 
 
-class SummaryOut(BaseModel):
+class SummaryOut(Reply):
     model_config = ConfigDict(extra="allow")
     snippet_id: int
     lang: str
@@ -162,7 +164,7 @@ class SummaryOut(BaseModel):
     model: str | None = None
 
 
-class SpaceOut(BaseModel):
+class SpaceOut(Reply):
     space: str
     languages: list[str]
     needs_language: bool = Field(description="True when the text encoder needs the query's language")
@@ -173,7 +175,7 @@ class SpaceOut(BaseModel):
     rerankers: list[str] = Field(default_factory=list, description="Values of the rerank option")
 
 
-class HealthOut(BaseModel):
+class HealthOut(Reply):
     status: str
     space: str
     videos: int
@@ -183,13 +185,29 @@ class HealthOut(BaseModel):
     worker_alive: bool
 
 
-class DeletedOut(BaseModel):
+class InfoOut(Reply):
+    """The archive (``Archive.info``); ``index``, ``last_run`` and ``vector_makers`` are extra
+    fields, shaped by the index backend and the catalog."""
+    model_config = ConfigDict(extra="allow")
+    home: str
+    catalog: str = Field(description="The catalog's URL, its password masked")
+    space: str
+    spaces_in_catalog: list[str]
+    videos: int
+    failed: int
+    pending: int
+    snippets: int
+    hours: FiniteOrNull = Field(description="Footage of the ok videos")
+    mixed_encoders: bool = Field(description="True when two encoders made this space's vectors")
+
+
+class DeletedOut(Reply):
     video_id: int
     vectors_removed: int
     file_removed: bool
 
 
-class ErrorOut(BaseModel):
+class ErrorOut(Reply):
     detail: str = Field(description="What is wrong, and what to do about it")
     error: str = Field(description="The error's class in vidsonar.errors (or the server's)")
 
