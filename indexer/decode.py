@@ -281,7 +281,7 @@ def _timeline(path: Path, container, stream,
     first frame (or at ``origin``, that frame's pts in seconds, when decoding resumes after a
     seek), duplicate or out-of-order pts dropped (the time line stays monotonic).
 
-    The one decoding loop of ``iter_snippets``, ``iter_frames`` and ``indexer.stills``; raises
+    The one decoding loop of ``iter_snippets``, ``iter_frames`` and ``indexer.frame_picks``; raises
     DecodeError when decoding fails part-way or no frame decodes, and logs the packets it had
     to skip.
     """

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from indexer.stills import FramePick, frames_at
+from indexer.frame_picks import FramePick, frames_at
 from indexer.sampling import DEFAULT_WINDOW, as_fraction, snippet_windows
 from indexer.stages.read import FILE_ERRORS
 from indexer.thumbs import thumbnail_jpeg, thumbnail_path

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from api.cli import main
 from api.server import create_app
 from indexer.decode import iter_snippets
-from indexer.stills import FramePick, frames_at
+from indexer.frame_picks import FramePick, frames_at
 from search.archive import Archive
 from storage.ids import pack_snippet_id
 from tests.conftest import moving_frames, write_rotated_video, write_vfr_video
