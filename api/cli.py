@@ -2,8 +2,8 @@
 
 Every command takes ``--home`` (else $VIDSONAR_HOME, else ~/.vidsonar) and ``--space``
 (else the archive's space, else ``lite``). ``--json`` prints one JSON object on stdout for
-scripts; errors go to stderr with exit status 1 (2: a usage error; 3: ``ingest`` ran, but some
-or all of its files failed).
+scripts; errors go to stderr with exit status 1 (2: a usage error; 3: ``ingest`` or ``thumbs
+--repair`` ran, but some or all of its files failed).
 """
 
 from __future__ import annotations
@@ -15,10 +15,7 @@ from pathlib import Path
 
 import click
 
-from api.clikit import ID, Seconds, archive_from, fail_cleanly, language, timecode
-
-#: ``ingest``'s exit status when files failed: a script tells it from the command failing (1).
-FILES_FAILED = 3
+from api.clikit import FILES_FAILED, ID, Seconds, archive_from, fail_cleanly, language, timecode
 
 
 @click.group()
@@ -242,12 +239,19 @@ def tag(ctx: click.Context, video_id: int, tags: tuple[str, ...], remove: bool) 
 
 
 @main.command()
+@click.option("--check-thumbnails", is_flag=True,
+              help="Also count snippets whose thumbnail file is missing (lists every video's folder).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 @fail_cleanly
-def info(ctx: click.Context, as_json: bool) -> None:
-    """Counts, concept space, index type and size."""
-    data = archive_from(ctx).info()
+def info(ctx: click.Context, check_thumbnails: bool, as_json: bool) -> None:
+    """Counts, concept space, index type and size.
+
+    Missing thumbnails are counted only with --check-thumbnails (JSON: null otherwise):
+    counting reads every snippet row and lists every video's folder, too slow to do on each
+    `info` of a large archive. `vidsonar thumbs --repair` makes them again.
+    """
+    data = archive_from(ctx).info(check_thumbnails=check_thumbnails)
     if as_json:
         click.echo(json.dumps(data))
         return
@@ -261,6 +265,10 @@ def info(ctx: click.Context, as_json: bool) -> None:
         runs = f"runs {maker['first_run']}-{maker['last_run']}"
         made_by = f"{maker['encoder']} [{maker['fingerprint']}]" if maker["fingerprint"] else "not recorded"
         click.echo(f"vectors:  {maker['videos']} videos ({runs}) made by {made_by}")
+    if data["missing_thumbnails"] is not None:
+        missing = data["missing_thumbnails"]
+        click.echo(f"thumbs:   {missing} missing" + (" (`vidsonar thumbs --repair` makes them again)"
+                                                     if missing else ""))
     if data["mixed_encoders"]:
         click.echo("warning:  this space's vectors here were made by more than one encoder; "
                    "queries compare with only one kind well", err=True)

@@ -15,6 +15,10 @@ import click
 
 from vidsonar.errors import VidsonarError
 
+#: the exit status of a command that ran but failed on some of its files (``ingest``, ``thumbs
+#: --repair``): a script tells it from the command failing (1)
+FILES_FAILED = 3
+
 
 def fail_cleanly(fn):
     """Print project errors, and the machine's (a full disk, a damaged or read-only catalog:

@@ -289,16 +289,19 @@ def iter_snippets(path: Path, window: Fraction | float = DEFAULT_WINDOW,
         container.close()
 
 
-def _timeline(path: Path, container, stream) -> Iterator[tuple[Fraction, object]]:
+def _timeline(path: Path, container, stream,
+              origin: Fraction | None = None) -> Iterator[tuple[Fraction, object]]:
     """(time, frame) of every decoded frame in order: exact times from pts, starting at the
-    first frame, duplicate or out-of-order pts dropped (the time line stays monotonic).
+    first frame (or at ``origin``, that frame's pts in seconds, when decoding resumes after a
+    seek), duplicate or out-of-order pts dropped (the time line stays monotonic).
 
-    The one decoding loop of ``iter_snippets`` and ``iter_frames``; raises DecodeError when
-    decoding fails part-way or no frame decodes, and logs the packets it had to skip.
+    The one decoding loop of ``iter_snippets``, ``iter_frames`` and ``indexer.frame_picks``; raises
+    DecodeError when decoding fails part-way or no frame decodes, and logs the packets it had
+    to skip.
     """
     av = pyav()
     tb = stream.time_base
-    first_time = last_time = None
+    first_time, last_time = origin, None
     packet_errors: list[str] = []
     try:
         for frame in _decode(container, stream, packet_errors):

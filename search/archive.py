@@ -7,14 +7,19 @@ open an archive the same way.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import cached_property
+from pathlib import Path
 
 from encoders.base import ConceptSpace
 from encoders.registry import get_space_config, load_space, scan_dir
 from indexer.pipeline import Ingestor
+from indexer.thumb_repair import ThumbRepair, missing_thumbnails, remake_thumbnail, repair_thumbnails
+from indexer.thumbs import thumbnail_path
 from search.searcher import Searcher
 from storage.backends import parse_index_url
 from storage.catalog import Catalog
+from storage.ids import unpack_snippet_id
 from storage.index_store import IndexStore
 from vidsonar.home import Home
 
@@ -85,7 +90,23 @@ class Archive:
         shutil.rmtree(self.home.thumbs / str(video_id), ignore_errors=True)
         return removed, deleted
 
-    def info(self) -> dict:
+    def thumbnail(self, snippet_id: int) -> Path:
+        """A snippet's thumbnail file, made again from its video if it went missing
+        (``indexer.thumb_repair``); NotFoundError when the video file is gone too."""
+        path = thumbnail_path(self.home.thumbs, *unpack_snippet_id(snippet_id))
+        if path.is_file():
+            return path
+        return remake_thumbnail(self.catalog, self.home.thumbs, snippet_id, self.space.frame_size)
+
+    def repair_thumbnails(self, progress: Callable[[int, int | None, str | None], None] | None = None
+                          ) -> ThumbRepair:
+        """Make every missing thumbnail again from the video files (one failed video fails alone)."""
+        return repair_thumbnails(self.catalog, self.home.thumbs, self.space.frame_size, progress)
+
+    def info(self, check_thumbnails: bool = False) -> dict:
+        """What the archive holds. ``missing_thumbnails`` is counted only with
+        ``check_thumbnails`` (None otherwise): it reads every snippet row and lists every
+        video's thumbnail folder, too slow for each ``info`` of a large archive."""
         counts = self.catalog.counts()
         manifest = self.store.index.manifest
         run = self.catalog.last_run()
@@ -111,4 +132,6 @@ class Archive:
             "vector_makers": [{"fingerprint": m.fingerprint, "encoder": m.encoder, "videos": m.videos,
                                "first_run": m.first_run, "last_run": m.last_run} for m in makers],
             "mixed_encoders": len({m.fingerprint for m in makers if m.fingerprint}) > 1,
+            "missing_thumbnails": sum(map(len, missing_thumbnails(
+                self.catalog, self.home.thumbs).values())) if check_thumbnails else None,
         }

@@ -74,6 +74,14 @@ class JobView:
     def of(cls, row: IngestJob) -> "JobView":
         return cls(**{name: getattr(row, name) for name in cls.__dataclass_fields__})
 
+    def interrupted(self) -> bool:
+        """Marked running, but the process running it is gone (killed), whatever its kind.
+
+        Only a reading: the row stays ``running`` until the job is taken up again, by the next
+        ``vidsonar ingest`` for a CLI run (``reap_dead_cli`` marks it failed) or by a starting
+        server for its own kinds (it runs them again)."""
+        return self.status == RUNNING and not owner_alive(self.owner)
+
 
 class JobStore:
     """Create, advance and list ingestion jobs in a catalog."""

@@ -34,7 +34,7 @@ _BINARY_BODY = {"requestBody": {"required": True, "content": {
 
 
 def _job_json(job: JobView) -> dict:
-    return job.__dict__.copy()
+    return {**job.__dict__, "interrupted": job.interrupted()}
 
 
 def _submit(state: ServerState, kind: str, paths: list[str]) -> dict:

@@ -22,11 +22,9 @@ from api.server.schemas import (FiltersIn, SearchIn, SearchOut, SnippetOut, Spac
                                 SummaryOut, error_responses)
 from api.server.state import ServerState
 from api.server.validation import INT64_MAX, SnippetId
-from indexer.thumbs import thumbnail_path
 from search.rerank import RERANKERS
 from search.searcher import MAX_K
 from storage.annotations import Filters
-from storage.ids import unpack_snippet_id
 from vidsonar.errors import InputError, NotFoundError, VidsonarError
 
 router = APIRouter(prefix="/api", tags=["search"], dependencies=[Depends(require_read)],
@@ -180,10 +178,10 @@ def snippet(state: StateDep, snippet_id: SnippetId) -> dict:
              summary="The thumbnail's headers (type, size, caching) without its body",
              responses={200: {"description": "The GET's headers, no body"}})
 def thumbnail(state: StateDep, snippet_id: SnippetId) -> FileResponse:
-    video_id, index = unpack_snippet_id(snippet_id)
-    path = thumbnail_path(state.archive.home.thumbs, video_id, index)
-    if snippet_id < 0 or not path.is_file():
-        raise NotFoundError(f"no thumbnail for snippet {snippet_id}")
+    """A thumbnail that went missing is made again from the video (404 if its file is gone too)."""
+    if snippet_id < 0:
+        raise NotFoundError(f"no snippet {snippet_id}")
+    path = state.archive.thumbnail(snippet_id)
     return FileResponse(path, media_type="image/jpeg",
                         headers={"Cache-Control": "public, max-age=86400"})
 

@@ -18,7 +18,6 @@ before it, so a bad file fails alone and leaves nothing behind.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,10 +26,9 @@ from fractions import Fraction
 import numpy as np
 
 from indexer.sampling import DEFAULT_WINDOW, FRAMES_PER_SNIPPET, as_fraction
+from indexer.thumbs import thumbnail_jpeg
 from storage.ids import MAX_SNIPPETS_PER_VIDEO
 from vidsonar.errors import MediaError, VidsonarError
-
-THUMB_QUALITY = 82  # as indexer.thumbs.save_thumbnail
 
 #: every row has every column, so a Ray block has one schema
 _EMPTY = {"video_id": 0, "path": "", "kind": "", "idx": -1, "start": 0.0, "end": 0.0,
@@ -120,10 +118,3 @@ def frames_of(r: dict) -> np.ndarray:
     """A snippet row's frames as an (f, h, w, 3) uint8 array (no copy)."""
     shape = tuple(int(x) for x in str(r["shape"]).split(","))
     return np.frombuffer(r["frames"], dtype=np.uint8).reshape(shape)
-
-
-def thumbnail_jpeg(frame: np.ndarray, quality: int = THUMB_QUALITY) -> bytes:
-    from PIL import Image
-    buf = io.BytesIO()
-    Image.fromarray(frame).save(buf, format="JPEG", quality=quality)
-    return buf.getvalue()
