@@ -189,13 +189,18 @@ def test_stream_of_a_file_no_longer_a_video_is_a_422_naming_it(home, tmp_path, s
     assert not (home / "previews" / "1.mp4").exists()  # nothing cached to serve later
 
 
-def test_thumbnail_whose_file_is_gone_is_a_404(home):
+def test_thumbnail_whose_file_is_gone_with_its_video_is_a_404(home):
+    """A missing thumbnail is made again from its video (tests/test_thumb_repair.py); with the
+    video file gone too, the snippet stays listed and its thumbnail is a 404, not a 500."""
     sid = snippet_ids(home)[0]
     (home / "thumbs" / "1" / "0.jpg").unlink()
     with serve(home) as client:
+        video = client.get("/api/videos/1").json()
+    Path(video["path"]).unlink()
+    with serve(home) as client:
         assert client.get(f"/api/snippets/{sid}").status_code == 200  # the snippet is there
         resp = client.get(f"/api/snippets/{sid}/thumbnail")
-        assert resp.status_code == 404 and str(sid) in resp.json()["detail"]
+        assert resp.status_code == 404 and video["path"] in resp.json()["detail"]
         assert client.head(f"/api/snippets/{sid}/thumbnail").status_code == 404
         hits = client.get("/api/search", params={"q": "red", "k": 5}).json()["hits"]
         assert all(h["thumbnail_url"].startswith("/api/snippets/") for h in hits)
