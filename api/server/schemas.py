@@ -181,6 +181,7 @@ class HealthOut(BaseModel):
     index_vectors: int
     jobs: dict[str, int]
     worker_alive: bool
+    read_only: bool = False  # the archive takes no writes (and runs no worker)
 
 
 class DeletedOut(BaseModel):
