@@ -1,9 +1,12 @@
 """The ``vidsonar`` command line.
 
 Every command takes ``--home`` (else $VIDSONAR_HOME, else ~/.vidsonar) and ``--space``
-(else the archive's space, else ``lite``). ``--json`` prints one JSON object on stdout for
-scripts; errors go to stderr with exit status 1 (2: a usage error; 3: ``ingest`` or ``thumbs
---repair`` ran, but some or all of its files failed).
+(else the archive's space, else ``lite``). ``--read-only`` (or $VIDSONAR_READ_ONLY=1; on its
+own where the home cannot be written) opens the archive without writing to it: commands
+that read work, those that write (ingest, delete, tag, reindex, demo, thumbs --repair) refuse
+at once. ``--json`` prints one JSON object on stdout for scripts; errors go to stderr with exit
+status 1 (2: a usage error; 3: ``ingest`` or ``thumbs --repair`` ran, but some or all of its
+files failed).
 """
 
 from __future__ import annotations
@@ -25,14 +28,18 @@ from api.clikit import FILES_FAILED, ID, Seconds, archive_from, fail_cleanly, la
 @click.option("--index", "index", envvar="VIDSONAR_INDEX", default="faiss", show_default=True,
               help="Vector backend: 'faiss', or 'milvus:PATH.db' (Milvus Lite) / "
                    "'milvus:http://HOST:19530' (a Milvus server; token in $VIDSONAR_MILVUS_TOKEN).")
+@click.option("--read-only", "read_only", is_flag=True, envvar="VIDSONAR_READ_ONLY",
+              help="Open the archive without writing to it (search a replica or a snapshot); "
+                   "on its own where the home cannot be written. Commands that write refuse.")
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
 @click.version_option(package_name="vidsonar")
 @click.pass_context
-def main(ctx: click.Context, home: str | None, space: str | None, index: str, verbose: int) -> None:
+def main(ctx: click.Context, home: str | None, space: str | None, index: str, read_only: bool,
+         verbose: int) -> None:
     """vidsonar: find the moment in your footage by describing it, in any language."""
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = {"home": home, "space": space, "index": index}
+    ctx.obj = {"home": home, "space": space, "index": index, "read_only": read_only}
 
 
 @main.command()
@@ -81,7 +88,7 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: fl
     from indexer.discover import discover
     from indexer.runners.ray import RayOptions
     from indexer.stages import Checkpoints
-    archive = archive_from(ctx)
+    archive = archive_from(ctx, writes="ingest")
     options = dict(runner=runner, decoders=decoders, allow_mixed_encoders=allow_mixed_encoders,
                    checkpoints=Checkpoints.from_env(checkpoint_every, checkpoint_seconds),
                    ray_options=RayOptions(ray_address, encoders, gpus_per_encoder))
@@ -228,7 +235,7 @@ def tag(ctx: click.Context, video_id: int, tags: tuple[str, ...], remove: bool) 
     """Tag a video (search with --tag); with no TAGS, list its tags."""
     from storage.annotations import add_tags, remove_tags, tags_of
     from vidsonar.errors import NotFoundError
-    catalog = archive_from(ctx).catalog
+    catalog = archive_from(ctx, writes="tag videos" if tags else None).catalog
     if catalog.video(video_id) is None:  # listing or removing would otherwise print nothing
         raise NotFoundError(f"no video with id {video_id}")
     if not tags:
@@ -255,7 +262,7 @@ def info(ctx: click.Context, check_thumbnails: bool, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data))
         return
-    click.echo(f"home:     {data['home']}")
+    click.echo(f"home:     {data['home']}" + (" (read-only)" if data["read_only"] else ""))
     click.echo(f"videos:   {data['videos']} ingested, {data['failed']} failed; {data['snippets']} snippets, "
                f"{data['hours']} h")
     idx = data["index"]
@@ -295,7 +302,7 @@ def spaces(as_json: bool) -> None:
 @fail_cleanly
 def reindex(ctx: click.Context, as_json: bool) -> None:
     """Rebuild the space's index from the catalog (choosing the index type anew)."""
-    index = archive_from(ctx).store.rebuild()
+    index = archive_from(ctx, writes="reindex").store.rebuild()
     data = {"factory": index.manifest.factory, "params": index.manifest.params, "count": index.count}
     click.echo(json.dumps(data) if as_json else f"rebuilt {data['factory']} index of {data['count']} vectors")
 
@@ -308,7 +315,7 @@ def reindex(ctx: click.Context, as_json: bool) -> None:
 def demo(ctx: click.Context, folder: str | None, as_json: bool) -> None:
     """Build a sample archive from real footage, ingest it, and search it in six languages."""
     from api.demo import run_demo
-    run_demo(archive_from(ctx), folder, as_json, echo=click.echo)
+    run_demo(archive_from(ctx, writes="build the demo archive"), folder, as_json, echo=click.echo)
 
 
 @main.group()

@@ -72,11 +72,16 @@ def language(ctx: click.Context, param: click.Parameter, value: str | None) -> s
     return value
 
 
-def archive_from(ctx: click.Context):
-    """The archive named by the group's --home, --space and --index (imported lazily: start-up
-    stays fast)."""
+def archive_from(ctx: click.Context, writes: str | None = None):
+    """The archive named by the group's --home, --space, --index and --read-only (imported
+    lazily: start-up stays fast). ``writes``: what the command writes ("ingest"), refused on a
+    read-only archive before the command does anything."""
     from search.archive import Archive
-    return Archive(ctx.obj["home"], ctx.obj["space"], index=ctx.obj.get("index"))
+    archive = Archive(ctx.obj["home"], ctx.obj["space"], index=ctx.obj.get("index"),
+                      read_only=ctx.obj.get("read_only") or None)
+    if writes:
+        archive.require_writable(writes)
+    return archive
 
 
 def timecode(seconds: float) -> str:

@@ -32,21 +32,35 @@ class Archive:
     ``space`` is a name (loaded from the registry) or a ConceptSpace object already built (a
     test's fake, models loaded once and shared, the server's locked wrapper), as SONAR's
     pipelines take a card name or a model. ``store`` and ``catalog`` may be given the same way.
+
+    A read-only home (``read_only``, else $VIDSONAR_READ_ONLY, else a home this user cannot
+    write: vidsonar.home) opens its catalog and index read-only; ``ingestor`` and
+    ``delete_video`` refuse before doing anything.
     """
 
     def __init__(self, home: Home | str | None = None, space: str | ConceptSpace | None = None, *,
                  store: IndexStore | None = None, catalog: Catalog | None = None,
-                 index: str | None = None):
-        self.home = home if isinstance(home, Home) else Home.resolve(home)
+                 index: str | None = None, read_only: bool | None = None):
+        self.home = home if isinstance(home, Home) else Home.resolve(home, read_only)
         scan_dir(self.home.root / "spaces")
         self._space = space if isinstance(space, ConceptSpace) else None
         self._space_name = space.name if isinstance(space, ConceptSpace) else space
         self._store, self._catalog = store, catalog
         self.index_url = parse_index_url(index)  # --index, else $VIDSONAR_INDEX, else faiss
 
+    @property
+    def read_only(self) -> bool:
+        return self.home.read_only
+
+    def require_writable(self, action: str) -> None:
+        """Refuse ``action`` (words: "ingest", "tag videos") on a read-only archive, at once."""
+        self.home.require_writable(action)
+
     @cached_property
     def catalog(self) -> Catalog:
-        return self._catalog if self._catalog is not None else Catalog(self.home.db_url)
+        if self._catalog is not None:
+            return self._catalog
+        return Catalog(self.home.db_url, read_only=self.read_only)
 
     @cached_property
     def space_name(self) -> str:
@@ -73,9 +87,10 @@ class Archive:
             return self._store
         dim = self._space.dim if self._space is not None else get_space_config(self.space_name).dim
         return IndexStore(self.catalog, self.space_name, dim, self.home.index_dir(self.space_name),
-                          url=self.index_url)
+                          url=self.index_url, read_only=self.read_only)
 
     def ingestor(self, **kwargs) -> Ingestor:
+        self.require_writable("ingest")
         return Ingestor(self.catalog, self.space, self.store, self.home.thumbs, **kwargs)
 
     def searcher(self) -> Searcher:
@@ -86,6 +101,7 @@ class Archive:
         change-log entry other processes follow), then its thumbnails. (vectors removed, row
         deleted)."""
         import shutil
+        self.require_writable(f"delete video {video_id}")
         removed, deleted = self.store.delete_video(video_id)
         shutil.rmtree(self.home.thumbs / str(video_id), ignore_errors=True)
         return removed, deleted
@@ -113,6 +129,7 @@ class Archive:
         makers = self.catalog.vector_makers(self.space_name)
         return {
             "home": str(self.home.root),
+            "read_only": self.read_only,
             "catalog": self.catalog.display_url,  # never the password (GET /api/info shows it)
             **counts,
             "space": self.space_name,

@@ -1,6 +1,7 @@
 """Summaries of hits: the SONAR decoder verbalizes a snippet's vector in a chosen language.
 
-Cached in the catalog per (snippet, language, model). A space without a text decoder (lite)
+Cached in the catalog per (snippet, language, model), except in a read-only one (each
+request makes them again). A space without a text decoder (lite)
 gets an honest fallback of kind ``labels``: the concepts nearest the vector, in English,
 never text that pretends to be decoded.
 """
@@ -62,7 +63,8 @@ def summarize(catalog: Catalog, space: ConceptSpace, snippet_ids: list[int], lan
         raise NotFoundError(f"no {space.name!r} embedding for snippet(s) {sorted(missing)}")
     kind, texts = _verbalize(space, vectors, lang, beam_size, max_len)
     for sid, text in zip(ids.tolist(), texts):
-        store_summary(catalog, sid, lang, model, kind, text)
+        if not catalog.read_only:
+            store_summary(catalog, sid, lang, model, kind, text)
         out[sid] = Summary(sid, lang, kind, text, model)
     return out
 

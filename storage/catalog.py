@@ -19,6 +19,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 from storage import schema
 from storage.ids import video_id_range
+from storage.sqlite_read_only import read_only_url
 
 
 def utcnow() -> dt.datetime:
@@ -140,6 +141,19 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+def _sqlite_read_only_pragmas(dbapi_conn, _record) -> None:
+    """No WAL switch (it rewrites the file's header). query_only is a second guard beside
+    the URL's ``mode=ro``: SQLite refuses a write statement before it runs."""
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA query_only=ON")
+    cur.close()
+
+
+#: a PostgreSQL session that refuses writes (``default_transaction_read_only``)
+PG_READ_ONLY = {"options": "-c default_transaction_read_only=on"}
+
+
 def _use_wal(cur) -> None:
     """Put the file in WAL mode (a file setting: once is enough). Two connections switching a
     new file together get "database is locked" at once, without the busy wait (SQLite refuses
@@ -160,20 +174,35 @@ def _use_wal(cur) -> None:
 
 class Catalog:
     """Open (and migrate) the catalog at a SQLAlchemy URL: SQLite (the default) or
-    PostgreSQL (``postgresql+psycopg://...``), both tested."""
+    PostgreSQL (``postgresql+psycopg://...``), both tested.
 
-    def __init__(self, url: str):
-        self.url = url
-        sqlite = sa.engine.make_url(url).get_backend_name() == "sqlite"
-        # a server database may restart under a long-lived process: test connections on checkout
+    ``read_only``: open it without writing anything (a read-only archive, vidsonar.home):
+    SQLite through its read-only URI (storage.sqlite_read_only), PostgreSQL in read-only
+    transactions, and no migration: a schema older than this code is an error saying so.
+    """
+
+    def __init__(self, url: str, read_only: bool = False):
+        self.url, self.read_only = url, read_only
+        parsed = sa.engine.make_url(url)
+        sqlite = parsed.get_backend_name() == "sqlite"
         # SQLite: wait up to 30 s for another process's lock (the driver's default is 5 s; a
         # first migration on a busy 2-core machine held it longer, and a second process opening
         # the new catalog at once failed with "database is locked")
-        self.engine = sa.create_engine(url, future=True, pool_pre_ping=not sqlite,
-                                       connect_args={"timeout": SQLITE_BUSY_SECONDS} if sqlite else {})
+        connect_args = {"timeout": SQLITE_BUSY_SECONDS} if sqlite else {}
+        if read_only and sqlite:
+            parsed = read_only_url(parsed)
+        elif read_only and parsed.get_backend_name() == "postgresql":
+            connect_args = dict(PG_READ_ONLY)
+        # a server database may restart under a long-lived process: test connections on checkout
+        self.engine = sa.create_engine(parsed, future=True, pool_pre_ping=not sqlite,
+                                       connect_args=connect_args)
         if sqlite:
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        schema.upgrade(self.engine)  # Alembic; safe when several processes open it at once
+            event.listen(self.engine, "connect",
+                         _sqlite_read_only_pragmas if read_only else _sqlite_pragmas)
+        if read_only:
+            schema.require_current(self.engine)
+        else:
+            schema.upgrade(self.engine)  # Alembic; safe when several processes open it at once
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property

@@ -30,8 +30,10 @@ class FullVectors:
     """Append-only float16 vectors with their ids, in memory until ``attach``-ed to a directory."""
 
     def __init__(self, dim: int, directory: Path | None = None, generation: str = "0",
-                 rows: int = 0, read_only: bool = False):
-        self.dim, self.generation, self.read_only = dim, generation, read_only
+                 rows: int = 0, read_only: bool = False, tidy: bool = True):
+        """``read_only``: no rows may be added (a memory-mapped index); ``tidy=False``: the
+        files are left as found (a read-only folder), even rows past the manifest's."""
+        self.dim, self.generation, self.read_only, self.tidy = dim, generation, read_only, tidy
         self.directory = Path(directory) if directory is not None else None
         self._chunks: list[np.ndarray] = []  # rows not yet on disk
         self._map: np.ndarray | None = None
@@ -65,7 +67,7 @@ class FullVectors:
             raise CorruptIndexError(
                 f"{self.vectors_path} holds {size // row_bytes} rows and {len(ids)} ids, the "
                 f"manifest says {rows}; rebuild with `vidsonar reindex`")
-        if size > rows * row_bytes and not self.read_only:
+        if size > rows * row_bytes and not self.read_only and self.tidy:
             # rows appended after the last save belong to no saved index: drop them
             os.truncate(self.vectors_path, rows * row_bytes)
         self.ids, self._disk_rows, self.published = ids, rows, True

@@ -14,6 +14,11 @@ first: when another process saved since, its index is loaded and the log replaye
 so no writer regresses another's vectors or manifest. A Milvus collection is one copy for
 every process: writers put vectors there before the catalog commit, so a commit is visible
 to every searcher at once and following costs nothing.
+
+A read-only store (an archive opened read-only, vidsonar.home) changes only its copy in
+memory: the log is replayed there and a missing or damaged FAISS index is rebuilt there, for
+this process alone; nothing is saved, and writes that would last (a delete, a checkpoint, a
+Milvus rebuild) are refused.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ import numpy as np
 from storage import changes
 from storage.backends import IndexURL, VectorBackend, parse_index_url
 from storage.catalog import Catalog
-from vidsonar.errors import CorruptIndexError, IndexError_, InputError, SpaceMismatchError
+from vidsonar.errors import (CorruptIndexError, IndexError_, InputError, ReadOnlyArchiveError,
+                             SpaceMismatchError)
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +54,12 @@ def catalog_vectors_setting(url: IndexURL, value: bool | str | None = None) -> b
 
 
 def make_backend(url: IndexURL, catalog: Catalog, space: str, dim: int, directory: Path,
-                 memory_budget: int | None = None) -> VectorBackend:
+                 memory_budget: int | None = None, read_only: bool = False) -> VectorBackend:
     if url.backend == "faiss":
         from storage.backends.faiss_backend import FaissBackend
-        return FaissBackend(catalog, space, dim, directory, memory_budget)
+        return FaissBackend(catalog, space, dim, directory, memory_budget, read_only)
     from storage.backends.milvus_backend import MilvusBackend
-    return MilvusBackend(url, space, dim)
+    return MilvusBackend(url, space, dim, read_only=read_only)
 
 
 class IndexStore:
@@ -61,12 +67,13 @@ class IndexStore:
 
     def __init__(self, catalog: Catalog, space: str, dim: int, directory: Path,
                  memory_budget: int | None = None, url: IndexURL | str | None = None,
-                 catalog_vectors: bool | None = None):
+                 catalog_vectors: bool | None = None, read_only: bool = False):
         self.catalog, self.space, self.dim, self.directory = catalog, space, dim, Path(directory)
-        self.memory_budget = memory_budget
+        self.memory_budget, self.read_only = memory_budget, read_only
         self.url = url if isinstance(url, IndexURL) else parse_index_url(url)
         self.catalog_vectors = catalog_vectors_setting(self.url, catalog_vectors)
-        self.backend = make_backend(self.url, catalog, space, dim, self.directory, memory_budget)
+        self.backend = make_backend(self.url, catalog, space, dim, self.directory, memory_budget,
+                                    read_only)
         self._opened = False
         self.dirty = False
         self.replayed = 0  # change-log entries applied by this object (replay and follow)
@@ -92,7 +99,8 @@ class IndexStore:
         except CorruptIndexError as exc:
             # the error's advice (run `vidsonar reindex`) is what happens here, on its own
             problem = re.sub(r";? *rebuild (it )?with `vidsonar reindex`", "", str(exc))
-            log.warning("%s: rebuilding it from the catalog now (nothing to run)", problem)
+            where = " in memory, unsaved (a read-only archive)" if self.read_only else ""
+            log.warning("%s: rebuilding it from the catalog%s now (nothing to run)", problem, where)
             self._opened = True
             self.rebuild()
             return
@@ -211,6 +219,7 @@ class IndexStore:
         deleting again. ``Archive.delete_video`` calls this, then removes the thumbnails
         (``thumbs``, a thumbnails folder, still does it here for callers that pass one).
         """
+        self._require_writable(f"delete video {video_id}")
         removed = self.remove_video(video_id)
         self.checkpoint()
         try:
@@ -239,6 +248,7 @@ class IndexStore:
         file never goes back to fewer changes. The ingestion writer calls this every N
         videos or M seconds, so a crash loses at most that much index work.
         """
+        self._require_writable("save the index")
         index = self.index
         with self.backend.lock():
             if not self.backend.shared and self.backend.disk_changed():
@@ -252,9 +262,14 @@ class IndexStore:
         return index.seq
 
     def save(self) -> None:
-        """Kept for callers of the old API: a checkpoint when something changed."""
-        if self._opened and self.dirty:
+        """Kept for callers of the old API: a checkpoint when something changed (none where
+        read-only: what the copy in memory replayed is in the catalog already)."""
+        if self._opened and self.dirty and not self.read_only:
             self.checkpoint()
+
+    def _require_writable(self, action: str) -> None:
+        if self.read_only:
+            raise ReadOnlyArchiveError(self.directory, action, "opened read-only")
 
     # --- building -----------------------------------------------------------------------
     def rebuild(self, factory: str | None = None, params: str | None = None,
@@ -262,7 +277,8 @@ class IndexStore:
         """A full rebuild from the catalog; searches go on against the old index meanwhile.
 
         The seq is read before the catalog is scanned; entries committed during the build are
-        replayed on top before the new index is saved (under the lock) and swapped in.
+        replayed on top before the new index is saved (under the lock) and swapped in; a
+        read-only store keeps the new index in memory only.
         """
         if not self._opened:
             self._opened = True
@@ -272,6 +288,7 @@ class IndexStore:
                 pass
         seq = changes.last_seq(self.catalog)
         if self.backend.name != "faiss":
+            self._require_writable(f"rebuild the {self.url.redacted()} collection")
             return self._rebuild_shared(seq)
         builds = (getattr(self.backend.index, "manifest", None).builds
                   if self.backend.index is not None else 0)
@@ -280,7 +297,8 @@ class IndexStore:
             self.backend.install(fresh)
             self._set_seq(seq)
             self.catch_up()
-            self.backend.save(self.backend.seq)
+            if not self.read_only:
+                self.backend.save(self.backend.seq)
         self.dirty = False
         self.rebuilds += 1
         return self.backend

@@ -26,7 +26,8 @@ _ADVICE = {
              "`sqlite3 catalog.db .recover | sqlite3 fixed.db` and put fixed.db in its place "
              "(the index and thumbnails are rebuilt from the catalog)",
     READ_ONLY: "the archive cannot be written: its home (or the catalog file in it) is read-only "
-               "or missing; vidsonar needs to write the catalog even to read it (SQLite's WAL)",
+               "or missing; to only read it, pass --read-only (VIDSONAR_READ_ONLY=1), which an "
+               "unwritable home gets on its own",
 }
 
 

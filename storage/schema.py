@@ -81,6 +81,26 @@ def upgrade(engine: Engine) -> list[str]:
         return _between(start, head())
 
 
+def require_current(engine: Engine) -> None:
+    """For a read-only open, where migrating is a write: the catalog must be at ``head()``
+    already; an older, newer or empty one is a CatalogError that says what to do."""
+    with engine.connect() as conn:
+        at = current(conn)
+        legacy = migrations.legacy_versions(conn) if at is None else set()
+    if at == head():
+        return
+    where = engine.url.render_as_string(hide_password=True)
+    if at is None and not legacy:
+        raise CatalogError(f"the catalog at {where} holds no vidsonar catalog: there is nothing "
+                           "to open read-only")
+    _check_known(at, engine)
+    was = f"revision {at!r}" if at is not None else f"schema version {max(legacy)}"
+    raise CatalogError(
+        f"the catalog at {where} is at {was}, older than this vidsonar reads ({head()}), and a "
+        "read-only archive is not migrated: upgrade it once from a writable copy (any vidsonar "
+        "command there, e.g. `vidsonar info`), or search it with the vidsonar that wrote it")
+
+
 def _adopt_legacy(conn: Connection) -> str | None:
     """Stamp a pre-Alembic catalog at the revision of its last numbered version."""
     versions = migrations.legacy_versions(conn)

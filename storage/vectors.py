@@ -111,12 +111,13 @@ class VectorIndex:
 
     @classmethod
     def load(cls, directory: Path, space: str | None = None, dim: int | None = None,
-             mmap: bool | None = False) -> "VectorIndex":
+             mmap: bool | None = False, tidy: bool = True) -> "VectorIndex":
         """Load and check an index; a manifest that does not match is a clear error.
 
         ``mmap=None`` maps the file where that costs no search speed: flat codes yes, IVF lists
         no (FAISS's mapped lists searched 3x slower here, and at 80 bytes a vector they are
-        small). The full vectors for the rerank are always mapped.
+        small). The full vectors for the rerank are always mapped. ``tidy=False`` leaves the
+        files as found (a read-only folder), rows a crashed writer appended included.
         """
         directory = Path(directory)
         manifest = Manifest.read(directory / MANIFEST_FILE)
@@ -145,7 +146,7 @@ class VectorIndex:
         full = None
         if manifest.k_factor > 0:
             full = FullVectors(manifest.dim, directory, manifest.generation, manifest.rows,
-                               read_only=mmap)
+                               read_only=mmap, tidy=tidy)
             if sha256_file(full.ids_path) != manifest.ids_checksum:
                 raise CorruptIndexError(f"{full.ids_path} does not match its manifest checksum; "
                                         "rebuild it with `vidsonar reindex`")

@@ -143,6 +143,18 @@ def test_rows_appended_after_the_last_save_are_dropped(data, tmp_path):
     assert loaded.full.vectors_path.stat().st_size == 5000 * DIM * 2
 
 
+def test_an_untidy_load_leaves_the_files_as_found(data, tmp_path):
+    """A read-only folder: rows a crashed writer appended stay on disk, past the rows read."""
+    base, _, _ = data
+    index = build(base, tmp_path, n=5000)
+    index.save(tmp_path)
+    index.add(ids_of(np.arange(5000, 6000)), base[5000:6000])
+    index.full.flush()
+    loaded = VectorIndex.load(tmp_path, tidy=False)
+    assert loaded.count == 5000 and loaded.full.rows == 5000
+    assert loaded.full.vectors_path.stat().st_size == 6000 * DIM * 2
+
+
 @pytest.fixture
 def saved(data, tmp_path):
     build(data[0], tmp_path, n=5000).save(tmp_path)

@@ -16,6 +16,7 @@
     │   ├── SpaceMismatchError         index built with another concept space or dimension
     │   └── CorruptIndexError          manifest or index file damaged
     ├── CatalogError                   the catalog database: a schema this code cannot migrate
+    ├── ReadOnlyArchiveError           a write asked of an archive opened read-only (HTTP 409)
     └── MissingDependencyError         an optional package (extra) is not installed
 
 Messages name the problem and, where possible, what to do about it.
@@ -101,6 +102,16 @@ class CorruptIndexError(IndexError_):
 
 class CatalogError(VidsonarError):
     """The catalog's schema is one this code cannot bring up to date (newer, or unknown)."""
+
+
+class ReadOnlyArchiveError(VidsonarError):
+    """A command that writes (ingest, delete, tag, reindex) on an archive opened read-only
+    (``vidsonar.home``): refused before it does anything, naming the home and why."""
+
+    def __init__(self, where, action: str, reason: str):
+        self.where, self.action, self.reason = str(where), action, reason
+        super().__init__(f"cannot {action}: the archive at {where} is read-only ({reason}); "
+                         "do it on a writable copy of the home, or where this one can be written")
 
 
 class MissingDependencyError(VidsonarError, ImportError):

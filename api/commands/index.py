@@ -19,7 +19,7 @@ def register(main: click.Group) -> None:
     def delete(ctx: click.Context, video_id: int, as_json: bool) -> None:
         """Delete a video: its vectors from the index, then its catalog rows and thumbnails."""
         from vidsonar.errors import NotFoundError
-        archive = archive_from(ctx)
+        archive = archive_from(ctx, writes=f"delete video {video_id}")
         if archive.catalog.video(video_id) is None:
             raise NotFoundError(f"no video with id {video_id}; `vidsonar info` lists the archive")
         removed, deleted = archive.delete_video(video_id)

@@ -39,17 +39,22 @@ def serve(ctx: click.Context, host: str, port: int, ingest_roots: tuple[str, ...
     from api.server import ServerSettings, create_app
     from api.server.settings import resolve_keys
     from vidsonar.home import Home
-    overrides = {k: v for k, v in {"home": ctx.obj["home"], "space": ctx.obj["space"]}.items() if v}
+    overrides = {k: v for k, v in {"home": ctx.obj["home"], "space": ctx.obj["space"],
+                                   "read_only": ctx.obj.get("read_only")}.items() if v}
     if ingest_roots:
         overrides["ingest_roots"] = list(ingest_roots)
     try:
         settings = ServerSettings(**overrides)
     except ValidationError as exc:
         raise click.UsageError(f"bad server setting: {exc}") from None
-    keys, key_file = resolve_keys(settings, Home.resolve(settings.home).root)
+    home = Home.resolve(settings.home, settings.read_only or None)
+    keys, key_file = resolve_keys(settings, home.root, home.read_only)
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
     click.echo(f"vidsonar: http://{shown}:{port}/  (API docs at /docs; loading models...)", err=True)
-    if key_file:
+    if home.read_only:
+        click.echo(f"read-only archive ({home.read_only_reason}): searches and media only; "
+                   "writes answer 409", err=True)
+    elif key_file:
         click.echo(f"API key for uploads and deletes: {keys[0]}  (kept in {key_file})", err=True)
     elif settings.auth_disabled:
         click.echo("warning: API keys are disabled; anyone who can reach this port can write",

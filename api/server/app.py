@@ -2,7 +2,8 @@
 
 Opening the archive, loading the models and the index, and starting the ingest worker
 (which resumes the jobs a previous server left unfinished) happen before the first request
-is served, and the worker is stopped, the job in hand re-queued, on shutdown.
+is served, and the worker is stopped, the job in hand re-queued, on shutdown. A read-only
+archive starts no worker: its jobs stay as they are, and every write answers 409.
 """
 
 from __future__ import annotations
@@ -38,9 +39,12 @@ STATIC = resources.files("api.server").joinpath("static")
 def _open(app: FastAPI) -> ServerState:
     settings: ServerSettings = app.state.settings
     state = ServerState.open(settings, app.state.metrics)
-    app.state.keys, app.state.key_file = resolve_keys(settings, state.archive.home.root)
+    app.state.keys, app.state.key_file = resolve_keys(settings, state.archive.home.root,
+                                                      state.archive.read_only)
     if settings.warm_up:
         state.warm_up()
+    if state.archive.read_only:
+        return state
     state.worker = IngestWorker(state.archive, state.jobs, on_file=lambda outcome:
                                 state.metrics.files.labels(outcome).inc(),
                                 within=[*state.roots, state.upload_dir])
@@ -56,7 +60,8 @@ async def lifespan(app: FastAPI):
         yield
     finally:
         state.stop_following()
-        await run_in_threadpool(state.worker.stop)
+        if state.worker is not None:
+            await run_in_threadpool(state.worker.stop)
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
@@ -99,12 +104,13 @@ def _system_routes(app: FastAPI) -> None:
     def health(state: StateDep, response: Response) -> dict:
         counts = state.catalog.counts()
         alive = state.worker is not None and state.worker.alive
-        if not alive:
+        read_only = state.archive.read_only  # no worker, by design
+        if not (alive or read_only):
             response.status_code = 503
-        return {"status": "ok" if alive else "degraded", "space": state.space.name,
+        return {"status": "ok" if alive or read_only else "degraded", "space": state.space.name,
                 "videos": counts["videos"], "snippets": counts["snippets"],
                 "index_vectors": state.store.index.count, "jobs": state.jobs.counts(),
-                "worker_alive": alive}
+                "worker_alive": alive, "read_only": read_only}
 
     @app.get("/api/info", response_model=InfoOut, tags=["system"], dependencies=[Depends(require_read)],
              summary="The archive: counts, concept space, index type and size")

@@ -1,5 +1,6 @@
 """API keys: writes need one unless explicitly disabled; reads need one when configured.
 
+A read-only archive refuses every write before any key is looked at (409, naming the home).
 A key comes in the ``X-API-Key`` header or as ``Authorization: Bearer KEY``. Reads also
 accept the ``vidsonar_key`` cookie, so that ``<img>`` and ``<video>`` elements on the web
 page work when reads need a key; writes never do, so a cookie cannot be used for CSRF.
@@ -12,7 +13,7 @@ import hmac
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader
 
-from api.server.deps import KeysDep, SettingsDep
+from api.server.deps import KeysDep, SettingsDep, StateDep
 from api.server.errors import ForbiddenError, UnauthorizedError
 
 COOKIE = "vidsonar_key"
@@ -38,8 +39,9 @@ def _check(request: Request, keys: list[str], allow_cookie: bool) -> None:
         raise ForbiddenError("the API key sent is not accepted by this server")
 
 
-def require_write(request: Request, settings: SettingsDep, keys: KeysDep,
+def require_write(request: Request, settings: SettingsDep, keys: KeysDep, state: StateDep,
                   _key: str | None = Security(key_header)) -> None:
+    state.archive.require_writable(f"{request.method} {request.url.path}")
     if not settings.auth_disabled:
         _check(request, keys, allow_cookie=False)
 

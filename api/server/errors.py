@@ -52,6 +52,7 @@ STATUS: dict[type[BaseException], int] = {
     e.CorruptIndexError: 500,
     e.IndexError_: 409,
     e.MissingDependencyError: 501,
+    e.ReadOnlyArchiveError: 409,
     e.VidsonarError: 500,
 }
 

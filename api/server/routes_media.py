@@ -69,7 +69,7 @@ def stream(state: StateDep, video_id: VideoId,
     if not path.is_file():
         raise NotFoundError(f"the file of video {video_id} is gone from {found.path}; re-ingest it")
     if not original and not browser_playable(path):
-        preview = state.archive.home.previews / f"{video_id}.mp4"
+        preview = state.archive.home.preview(video_id, found.content_hash)
         with _preview_lock:
             if not preview.exists():
                 make_preview(path, preview)

@@ -186,6 +186,7 @@ class HealthOut(Reply):
     index_vectors: int
     jobs: dict[str, int]
     worker_alive: bool
+    read_only: bool = False  # the archive takes no writes (and runs no worker)
 
 
 class InfoOut(Reply):

@@ -2,7 +2,8 @@
 
 Searches run on the request thread pool while the ingestion worker writes; the index and
 the space's models are guarded by explicit wrappers (``locking``) handed to the archive
-when it opens, so the query layer and the indexer stay single-threaded code.
+when it opens, so the query layer and the indexer stay single-threaded code. A read-only
+archive (vidsonar.home) gets no worker and no uploads folder: it serves reads only.
 """
 
 from __future__ import annotations
@@ -40,14 +41,15 @@ class ServerState:
 
     @classmethod
     def open(cls, settings: ServerSettings, metrics: Metrics | None = None) -> "ServerState":
-        plain = Archive(settings.home, settings.space)
+        plain = Archive(settings.home, settings.space, read_only=settings.read_only or None)
         index_lock, text_lock, vision_lock = threading.RLock(), threading.RLock(), threading.RLock()
         metrics = metrics or Metrics()
         space = LockedSpace(plain.space, text_lock, vision_lock,
                             on_batch=lambda n: metrics.query_batch.observe(n))
         archive = Archive(plain.home, space, store=LockedStore(plain.store, index_lock), catalog=plain.catalog)
         upload_dir = (settings.upload_dir or archive.home.root / "uploads").expanduser().resolve()
-        upload_dir.mkdir(parents=True, exist_ok=True)
+        if not archive.read_only:
+            upload_dir.mkdir(parents=True, exist_ok=True)
         roots = [Path(r).expanduser().resolve() for r in settings.ingest_roots]
         state = cls(settings, archive, upload_dir, roots, index_lock, text_lock, vision_lock, metrics)
         state._start_follower()

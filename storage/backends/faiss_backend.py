@@ -7,6 +7,10 @@ re-read the saved ``seq`` before writing (a writer never overwrites a newer inde
 
 Building is FAISS's own business, so it lives here too: ``rebuild`` trains on a sample, adds
 every vector of the catalog, and tunes nprobe and the rerank depth on the collection itself.
+
+``read_only_folder`` (a read-only archive): the folder is only read. No lock file is made
+(nobody writes there; a save racing the load is caught by the manifest's checksums), no
+temporary files are swept, a build keeps its vectors in memory, and saving is refused.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from storage.index_choice import DEFAULT_K_FACTOR, choose_index
 from storage.index_choice import outgrown as outgrown_reason
 from storage.tuning import TARGET_RECALL, exact_neighbours, tune
 from storage.vectors import MANIFEST_FILE, Manifest, VectorIndex, exists
-from vidsonar.errors import CorruptIndexError
+from vidsonar.errors import CorruptIndexError, ReadOnlyArchiveError
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +48,11 @@ class FaissBackend(VectorBackend):
     shared = False
 
     def __init__(self, catalog: Catalog, space: str, dim: int, directory: Path,
-                 memory_budget: int | None = None):
+                 memory_budget: int | None = None, read_only_folder: bool = False):
         self.catalog, self.space, self.dim = catalog, space, dim
         self.directory, self.memory_budget = Path(directory), memory_budget
+        # not ``read_only``: that is the VectorIndex's (memory-mapped), seen through __getattr__
+        self.read_only_folder = read_only_folder
         self.gpus = gpu_count()
         self.index: VectorIndex | None = None
         self._lock = None
@@ -61,6 +67,9 @@ class FaissBackend(VectorBackend):
 
     # --- the inter-process lock ---------------------------------------------------------
     def lock(self):
+        if self.read_only_folder:
+            from contextlib import nullcontext
+            return nullcontext()
         if self._lock is None:
             from filelock import FileLock
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -72,10 +81,10 @@ class FaissBackend(VectorBackend):
         """Load the saved index (flat ones memory-mapped), or create an empty one; first
         sweep what writers killed mid-save left (under the lock: no save of ours is running)."""
         with self.lock():
-            sweep_stale_temps(self.directory)
+            if not self.read_only_folder:
+                sweep_stale_temps(self.directory)
             if exists(self.directory):
-                self.index = VectorIndex.load(self.directory, space=self.space, dim=self.dim,
-                                              mmap=None)
+                self.index = self._load(mmap=None)
                 self._saved_checksum = self.index.manifest.checksum
             else:
                 choice = choose_index(0, self.dim, self.memory_budget)
@@ -127,10 +136,14 @@ class FaissBackend(VectorBackend):
             # process saved meanwhile, this copy jumps to its (newer) seq, and replaying the
             # log on top stays correct since replay is idempotent.
             with self.lock():
-                self.index = VectorIndex.load(self.directory, space=self.space, dim=self.dim)
+                self.index = self._load(mmap=False)
                 self._saved_checksum = self.index.manifest.checksum
             self.index.gpu = self.gpus > 0
         return self.index
+
+    def _load(self, mmap: bool | None) -> VectorIndex:
+        return VectorIndex.load(self.directory, space=self.space, dim=self.dim, mmap=mmap,
+                                tidy=not self.read_only_folder)
 
     def add(self, ids, vectors, start=None, end=None, tags=None) -> None:
         if len(ids):
@@ -161,6 +174,8 @@ class FaissBackend(VectorBackend):
 
     def save(self, seq: int) -> None:
         """Save with ``seq``; the caller holds the lock and has checked nobody saved since."""
+        if self.read_only_folder:
+            raise ReadOnlyArchiveError(self.directory, "save the index", "opened read-only")
         self.set_seq(seq)
         self._writable()
         self.index.save(self.directory)
@@ -188,7 +203,7 @@ class FaissBackend(VectorBackend):
         index = VectorIndex.create(factory or choice.factory, self.dim, self.space,
                                    choice.params if params is None else params,
                                    self._k_factor(factory, choice, k_factor),
-                                   directory=self.directory)
+                                   directory=None if self.read_only_folder else self.directory)
         if not index.is_trained:
             sample = self._training_sample(count, min(choice.train_size or TRAIN_SAMPLE, TRAIN_SAMPLE))
             log.info("training %s on %d of %d vectors", index.manifest.factory, len(sample), count)

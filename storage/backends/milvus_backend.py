@@ -114,8 +114,9 @@ class MilvusBackend(VectorBackend):
     keeps_vectors = True
     shared = True
 
-    def __init__(self, url: IndexURL, space: str, dim: int, collection: str | None = None):
-        self.url, self.space, self.dim = url, space, dim
+    def __init__(self, url: IndexURL, space: str, dim: int, collection: str | None = None,
+                 read_only: bool = False):
+        self.url, self.space, self.dim, self.read_only = url, space, dim, read_only
         self.collection = collection or "vidsonar_" + re.sub(r"[^A-Za-z0-9_]", "_", space)
         self.client = None
         self._seq = 0
@@ -127,6 +128,10 @@ class MilvusBackend(VectorBackend):
         if self.client is None:
             self.client = _client(self.url)
         if not self.client.has_collection(self.collection):
+            if self.read_only:
+                raise IndexError_(f"no Milvus collection {self.collection!r} at "
+                                  f"{self.url.redacted()}, and a read-only archive does not "
+                                  "create one: ingest into a writable one first")
             self._create(0)
         desc = self.client.describe_collection(self.collection)
         dims = [f.get("params", {}).get("dim") for f in desc["fields"] if f["name"] == "vector"]
