@@ -112,11 +112,16 @@ class Archive:
         path = thumbnail_path(self.home.thumbs, *unpack_snippet_id(snippet_id))
         if path.is_file():
             return path
-        return remake_thumbnail(self.catalog, self.home.thumbs, snippet_id, self.space.frame_size)
+        root = self.home.remade_thumbs  # a read-only home's are made in the cache
+        remade = thumbnail_path(root, *unpack_snippet_id(snippet_id))
+        if remade.is_file():
+            return remade
+        return remake_thumbnail(self.catalog, root, snippet_id, self.space.frame_size)
 
     def repair_thumbnails(self, progress: Callable[[int, int | None, str | None], None] | None = None
                           ) -> ThumbRepair:
         """Make every missing thumbnail again from the video files (one failed video fails alone)."""
+        self.require_writable("repair thumbnails")
         return repair_thumbnails(self.catalog, self.home.thumbs, self.space.frame_size, progress)
 
     def info(self, check_thumbnails: bool = False) -> dict:

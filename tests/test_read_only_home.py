@@ -142,6 +142,7 @@ def test_read_only_can_be_asked_for_on_a_writable_home(home):
     (["delete", "1"], "delete"),
     (["tag", "1", "holiday"], "tag"),
     (["reindex"], "reindex"),
+    (["thumbs", "--repair"], "repair thumbnails"),
 ])
 def test_writes_on_a_read_only_home_fail_at_once_naming_it(home, monkeypatch, command, action):
     unwritable(monkeypatch, home)
@@ -210,6 +211,26 @@ def test_the_server_serves_a_read_only_home_and_refuses_writes(home, monkeypatch
             assert resp.status_code == 409, resp.text
             assert "is read-only" in resp.json()["detail"] and str(home.resolve()) in resp.json()["detail"]
     assert tree(home) == before
+
+
+def test_a_missing_thumbnail_of_a_read_only_home_is_made_in_the_cache(home, monkeypatch, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from api.server import ServerSettings, create_app
+    first = sorted((home / "thumbs").rglob("*.jpg"))[0]
+    original = first.read_bytes()
+    first.unlink()
+    monkeypatch.setenv("VIDSONAR_CACHE", str(tmp_path / "cache"))
+    unwritable(monkeypatch, home)
+    before = tree(home)
+    from storage.ids import pack_snippet_id
+    sid = pack_snippet_id(int(first.parent.name), int(first.stem))
+    with TestClient(create_app(ServerSettings(home=home, space=SPACE))) as client:
+        for _ in range(2):  # made once, then served from the cache
+            resp = client.get(f"/api/snippets/{sid}/thumbnail")
+            assert resp.status_code == 200 and resp.content == original, resp.text[:200]
+    assert tree(home) == before
+    assert len(list((tmp_path / "cache" / "thumbs").rglob("*.jpg"))) == 1
 
 
 # --- a real read-only mount -----------------------------------------------------------------

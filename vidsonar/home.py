@@ -19,6 +19,7 @@ in it is created or changed, and commands that write refuse before starting
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,15 @@ class Home:
         if self.read_only and not own.exists():
             return self.cache / "previews" / f"{content_hash}.mp4"
         return own
+
+    @property
+    def remade_thumbs(self) -> Path:
+        """Where thumbnails that went missing are made again: the home's own folder; for a
+        read-only home, a folder of the cache kept for this home (ids are this archive's own)."""
+        if not self.read_only:
+            return self.thumbs
+        key = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:16]
+        return self.cache / "thumbs" / key
 
     @property
     def cache(self) -> Path:

@@ -24,7 +24,7 @@ def thumbs(ctx: click.Context, repair: bool, as_json: bool) -> None:
     With --repair, each is made again from its video file, as ingestion made it; a video whose
     file is gone, or cannot be decoded, fails alone and is listed (exit status 3).
     """
-    archive = archive_from(ctx)
+    archive = archive_from(ctx, writes="repair thumbnails" if repair else None)
     if not repair:
         from indexer.thumb_repair import missing_thumbnails
         missing = missing_thumbnails(archive.catalog, archive.home.thumbs)
