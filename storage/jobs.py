@@ -94,7 +94,8 @@ class JobStore:
             raise ValueError(f"job kind must be one of {KINDS}, got {kind!r}")
         with self.catalog.session() as s:
             job = IngestJob(kind=kind, status=QUEUED, space=space, paths=list(paths),
-                            errors=[], total=0, done=0, ingested=0, skipped=0, failed=0, attempts=0)
+                            errors=[], total=0, done=0, ingested=0, skipped=0, failed=0, attempts=0,
+                            owner=this_owner())  # the process that will run it (its server's queue)
             s.add(job)
             s.flush()
             return JobView.of(job)
@@ -112,16 +113,32 @@ class JobStore:
             return [JobView.of(j) for j in s.scalars(q)]
 
     def unfinished(self) -> list[JobView]:
-        """Queued and running server jobs, oldest first: what a starting server must (re)run.
+        """Queued and running server jobs no other live process holds, oldest first: what a
+        starting server must (re)run (then ``adopt`` each).
 
-        CLI runs are never resumed by the server: their files are skipped or redone by the
-        next `vidsonar ingest` of the same paths.
+        A job belongs to the process that queued or runs it (``owner``); another server on the
+        same catalog, still running, keeps its own. This process's own jobs (a server started
+        again in one process) and those of processes that are gone are returned. CLI runs are
+        never resumed by the server: their files are skipped or redone by the next
+        `vidsonar ingest` of the same paths.
         """
+        me = this_owner()
         with self.catalog.session() as s:
             q = (sa.select(IngestJob).where(IngestJob.status.in_([QUEUED, RUNNING]),
                                             IngestJob.kind.in_(SERVER_KINDS))
                  .order_by(IngestJob.id))
-            return [JobView.of(j) for j in s.scalars(q)]
+            jobs = [JobView.of(j) for j in s.scalars(q)]
+        return [j for j in jobs if j.owner == me or not owner_alive(j.owner)]
+
+    def adopt(self, job_id: int, seen_owner: str | None) -> bool:
+        """Make this process the job's owner if its owner is still ``seen_owner`` (as
+        ``unfinished`` read it): of two servers starting on one catalog, one takes each job."""
+        held = (IngestJob.owner.is_(None) if seen_owner is None else IngestJob.owner == seen_owner)
+        with self.catalog.session() as s:
+            return s.execute(sa.update(IngestJob)
+                             .where(IngestJob.id == job_id, IngestJob.status.in_([QUEUED, RUNNING]), held)
+                             .values(owner=this_owner())
+                             .execution_options(synchronize_session=False)).rowcount == 1
 
     def counts(self) -> dict[str, int]:
         with self.catalog.session() as s:

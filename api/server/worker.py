@@ -47,7 +47,7 @@ class IngestWorker:
 
     def start(self) -> list[int]:
         """Start the thread; return the ids of the jobs resumed from the catalog."""
-        resumed = [job.id for job in self.jobs.unfinished()]
+        resumed = [job.id for job in self.jobs.unfinished() if self.jobs.adopt(job.id, job.owner)]
         for job_id in resumed:
             self._queue.put(job_id)
         self._thread = threading.Thread(target=self._run, name="vidsonar-ingest", daemon=True)
