@@ -23,6 +23,18 @@ _WRITER = re.compile(r"@(?P<host>[^@/]*)@(?P<pid>\d+)@")
 UNNAMED_STALE_SECONDS = 24 * 3600
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and setting it back: Python 3.11 has no getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: the mode of a written file: what ``open`` would give (0666 less the umask), not mkstemp's
+#: 0600, so an archive shared by several users (a search replica, a group's home) stays readable
+FILE_MODE = 0o666 & ~_umask()
+
+
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)``, then move the result over ``path`` in one rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -30,6 +42,7 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{writer}", suffix=".tmp")
     os.close(fd)
     try:
+        os.chmod(tmp, FILE_MODE)
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -160,3 +162,16 @@ def test_temporary_files_of_killed_writers_are_swept_on_open(archive, tmp_path):
     IndexStore(catalog, "test", DIM, directory).index  # opening sweeps
     assert not killed.exists() and not old.exists()
     assert running.exists() and elsewhere.exists() and recent.exists()
+
+
+def test_files_written_atomically_get_the_umasks_mode_not_mkstemps(tmp_path):
+    """Another user of a shared archive (a read-only search replica) can read what was saved."""
+    import stat
+
+    from storage.atomic import FILE_MODE, atomic_write
+    target = tmp_path / "index.faiss"
+    atomic_write(target, lambda tmp: open(tmp, "wb").write(b"saved"))
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert FILE_MODE == 0o666 & ~mask
+    assert stat.S_IMODE(target.stat().st_mode) == FILE_MODE != 0o600
