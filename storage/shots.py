@@ -7,6 +7,7 @@ with ``--shots none`` has no rows: its snippets follow the fixed grid.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -60,7 +61,12 @@ def shots_of(catalog: Catalog, video_id: int) -> list[Shot]:
 
 def shot_spans(catalog: Catalog, video_ids: Sequence[int]) -> dict[int, list[tuple[float, float]]]:
     """The shots [start, end) of each given video that has any, in order (one query: search
-    snaps the moments of its candidate videos to them)."""
+    snaps the moments of its candidate videos to them).
+
+    A shot whose start or end is not a finite number (a damaged row: PostgreSQL keeps NaN,
+    either database infinities) is left out: it has no place on the time line, and one
+    reaching to infinity would hold every moment and hide the real shots from snapping.
+    """
     ids = [int(v) for v in video_ids]
     if not ids:
         return {}
@@ -69,5 +75,6 @@ def shot_spans(catalog: Catalog, video_ids: Sequence[int]) -> dict[int, list[tup
         rows = s.execute(sa.select(ShotRow.video_id, ShotRow.start, ShotRow.end)
                          .where(ShotRow.video_id.in_(ids)).order_by(ShotRow.video_id, ShotRow.idx))
         for vid, start, end in rows:
-            out.setdefault(vid, []).append((start, end))
+            if math.isfinite(start) and math.isfinite(end):
+                out.setdefault(vid, []).append((start, end))
     return out

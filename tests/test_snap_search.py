@@ -77,6 +77,42 @@ def test_shot_spans_of_videos_with_shots_only(searcher):
     assert shot_spans(searcher.catalog, list(videos.values())) == {videos["/v/cuts.mp4"]: SHOTS}
 
 
+def test_shot_spans_leave_out_shots_whose_times_are_not_numbers(catalog_url):
+    """A damaged row (an infinite end; NaN, which PostgreSQL keeps and SQLite cannot store in
+    these NOT NULL columns) is no shot to snap to."""
+    from storage.catalog import Catalog
+    catalog = Catalog(catalog_url)
+    video, _ = add_video(catalog, np.eye(3, 8, dtype=np.float32), HASH_SPACE)
+    inf, nan = float("inf"), float("nan")
+    damaged = [(0.0, inf), (-inf, 4.0), (inf, inf)]
+    if catalog.engine.dialect.name == "postgresql":
+        damaged += [(nan, 6.0), (8.0, nan)]
+    record_shots(catalog, video, [*damaged, *SHOTS], "scenedetect", 40.0)
+    assert shot_spans(catalog, [video]) == {video: SHOTS}
+    record_shots(catalog, video, damaged, "scenedetect", 40.0)
+    assert shot_spans(catalog, [video]) == {}  # as a video without shots
+    catalog.engine.dispose()
+
+
+def test_a_damaged_shot_leaves_the_moment_to_the_real_shots(tmp_path):
+    """The first shot's end made infinite: it no longer holds the moment's start and end
+    (before, it did, and hid the shot [8, 20) the moment snaps to)."""
+    home = tmp_path / "home"
+    archive = Archive(home, HASH_SPACE)
+    q = archive.space.encode_query([QUERY], "eng_Latn")[0]
+    video, _ = add_video(archive.catalog, vectors_scoring(q, SCORES, 1), HASH_SPACE, path="/v/cuts.mp4")
+    record_shots(archive.catalog, video, [(0.0, float("inf")), *SHOTS[1:]], "scenedetect", 40.0)
+    archive.catalog.engine.dispose()
+    settings = ServerSettings(home=home, space=HASH_SPACE, api_keys=[KEY], warm_up=False)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        got = client.get("/api/search", params={"q": QUERY, "lang": "eng_Latn", "k": 6})
+    assert got.status_code == 200, got.text
+    hits = got.json()["hits"]
+    assert spans_of(hits)["/v/cuts.mp4"] == (8.0, 20.0, True)
+    times = [t for h in hits for m in [h, *h["video_moments"]] for t in (m["start"], m["end"])]
+    assert all(t is not None and 0.0 <= t <= 24.0 for t in times), times
+
+
 def test_search_snaps_the_moment_of_a_video_with_shots_by_default(searcher):
     hits = searcher.search(QUERY, lang="eng_Latn", k=6).hits
     top = spans_of(hits)
