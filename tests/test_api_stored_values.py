@@ -204,3 +204,72 @@ def test_thumbnail_whose_file_is_gone_with_its_video_is_a_404(home):
         assert client.head(f"/api/snippets/{sid}/thumbnail").status_code == 404
         hits = client.get("/api/search", params={"q": "red", "k": 5}).json()["hits"]
         assert all(h["thumbnail_url"].startswith("/api/snippets/") for h in hits)
+
+
+# --- files removed while a reply is under way -------------------------------------------------
+def removing_as_the_reply_starts(app, path: Path):
+    """``app``, deleting ``path`` when a reply's headers go out: after the route returned,
+    before the body is read (a folder cleaned, a re-ingest replacing the file)."""
+    async def wrapped(scope, receive, send):
+        async def send_and_remove(message):
+            if message["type"] == "http.response.start":
+                path.unlink(missing_ok=True)
+            await send(message)
+        await app(scope, receive, send_and_remove if scope["type"] == "http" else send)
+    return wrapped
+
+
+def test_a_file_removed_after_the_route_opened_it_is_still_sent_whole(home):
+    sid = snippet_ids(home)[0]
+    with serve(home) as client:
+        video = Path(client.get("/api/videos/1").json()["path"])
+        thumb = client.app.state.server.archive.thumbnail(sid)
+    cases = [(video, "GET", "/api/videos/1/stream", {}, 200, None),
+             (video, "GET", "/api/videos/1/stream", {"original": True}, 200, None),
+             (video, "GET", "/api/videos/1/stream", {}, 206, "bytes=10-109"),
+             (video, "HEAD", "/api/videos/1/stream", {}, 200, None),
+             (thumb, "GET", f"/api/snippets/{sid}/thumbnail", {}, 200, None)]
+    saved = {path: path.read_bytes() for path, *_ in cases}
+    for path, method, url, params, status, byte_range in cases:
+        path.write_bytes(saved[path])
+        app = create_app(settings_for(home))
+        with TestClient(removing_as_the_reply_starts(app, path), raise_server_exceptions=False) as client:
+            resp = client.request(method, url, params=params,
+                                  headers={"Range": byte_range} if byte_range else {})
+        assert not path.exists()  # removed as the reply started
+        assert resp.status_code == status, (method, url, resp.text[:200])
+        whole = b"" if method == "HEAD" else saved[path]
+        assert resp.content == (whole[10:110] if byte_range else whole), (method, url, params)
+        assert int(resp.headers["content-length"]) == (100 if byte_range else len(saved[path]))
+
+
+def test_a_file_removed_between_the_routes_check_and_the_reply_is_a_404_naming_it(home, monkeypatch):
+    import indexer.previews
+    from search.archive import Archive
+    sid = snippet_ids(home)[0]
+    playable, thumbnail = indexer.previews.browser_playable, Archive.thumbnail
+
+    def playable_then_removed(path):
+        answer = playable(path)
+        Path(path).unlink()
+        return answer
+
+    def thumbnail_then_removed(self, snippet_id):
+        path = thumbnail(self, snippet_id)
+        path.unlink()
+        return path
+    monkeypatch.setattr(indexer.previews, "browser_playable", playable_then_removed)
+    monkeypatch.setattr(Archive, "thumbnail", thumbnail_then_removed)
+    with serve(home) as client:
+        video = Path(client.get("/api/videos/1").json()["path"])
+        saved = video.read_bytes()
+        for method in ("GET", "HEAD"):
+            video.write_bytes(saved)  # for the route's check; removed again before the reply
+            resp = client.request(method, "/api/videos/1/stream")
+            assert resp.status_code == 404, (method, resp.text[:200])
+            video.write_bytes(saved)  # the thumbnail is made again from it, then removed
+            thumb = client.request(method, f"/api/snippets/{sid}/thumbnail")
+            assert thumb.status_code == 404, (method, thumb.text[:200])
+            if method == "GET":
+                assert str(video) in resp.json()["detail"] and "re-ingest" in resp.json()["detail"]
+                assert "thumbnail" in thumb.json()["detail"] and "again" in thumb.json()["detail"]

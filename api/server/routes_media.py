@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse
 
 from api.server.auth import require_read, require_write
 from api.server.deps import StateDep
+from api.server.held_file import send_file
 from api.server.routes_search import video_url
 from api.server.schemas import DeletedOut, VideoOut, error_responses
 from storage.shots import shots_of
@@ -66,16 +67,19 @@ def stream(state: StateDep, video_id: VideoId,
     if found is None or found.status != "ok":
         raise NotFoundError(f"no playable video {video_id}")
     path = Path(found.path)
+    gone = f"the file of video {video_id} is gone from {found.path}; re-ingest it"
     if not path.is_file():
-        raise NotFoundError(f"the file of video {video_id} is gone from {found.path}; re-ingest it")
+        raise NotFoundError(gone)
     if not original and not browser_playable(path):
         preview = state.archive.home.preview(video_id, found.content_hash)
         with _preview_lock:
             if not preview.exists():
                 make_preview(path, preview)
-        return FileResponse(preview, media_type="video/mp4", content_disposition_type="inline")
+        return send_file(preview, f"the browser preview of video {video_id} was removed from "
+                                  f"{preview} as it was to be sent; ask again to have it made anew",
+                         media_type="video/mp4", content_disposition_type="inline")
     kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return FileResponse(path, media_type=kind, content_disposition_type="inline")
+    return send_file(path, gone, media_type=kind, content_disposition_type="inline")
 
 
 @router.delete("/{video_id}", response_model=DeletedOut, dependencies=[Depends(require_write)],

@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse
 from api.server.auth import require_read
 from api.server.deps import StateDep
 from api.server.errors import PayloadTooLargeError, UnsupportedTypeError
+from api.server.held_file import send_file
 from api.server.schemas import (FiltersIn, SearchIn, SearchOut, SnippetOut, SpaceOut,
                                 SummaryOut, error_responses)
 from api.server.state import ServerState
@@ -182,8 +183,9 @@ def thumbnail(state: StateDep, snippet_id: SnippetId) -> FileResponse:
     if snippet_id < 0:
         raise NotFoundError(f"no snippet {snippet_id}")
     path = state.archive.thumbnail(snippet_id)
-    return FileResponse(path, media_type="image/jpeg",
-                        headers={"Cache-Control": "public, max-age=86400"})
+    return send_file(path, f"the thumbnail of snippet {snippet_id} was removed from {path} as it "
+                           "was to be sent; ask again to have it made anew",
+                     media_type="image/jpeg", headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/snippets/{snippet_id}/summary", response_model=SummaryOut,
