@@ -8,6 +8,7 @@ downloaded. Time codes are kept: no trimming, no frame-rate change.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -27,16 +28,30 @@ def browser_playable(path: Path) -> bool:
 
 def make_preview(src: Path, dst: Path, lines: int = PREVIEW_LINES) -> Path:
     """Transcode ``src`` to a faststart H.264 MP4 at ``dst`` (written atomically)."""
-    import ffmpeg
-    import imageio_ffmpeg
     probe(src)  # a file that is not (or no longer) a readable video: a MediaError naming it
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp.mp4")
+    # made here, so that a folder this user may not write fails as the OSError naming it
+    # (storage.operational), not in ffmpeg's words as if the video were at fault
+    tmp.touch()
+    try:
+        _transcode(src, tmp, lines)
+        tmp.replace(dst)
+    except BaseException:
+        with contextlib.suppress(OSError):  # the first error is the one to tell
+            tmp.unlink(missing_ok=True)
+        raise
+    return dst
+
+
+def _transcode(src: Path, dst: Path, lines: int) -> None:
+    import ffmpeg
+    import imageio_ffmpeg
     stream = ffmpeg.input(str(src))
     video = stream.video.filter("scale", -2, f"min({lines},trunc(ih/2)*2)")
     audio = stream.audio if _has_audio(src) else None
     streams = [video, audio] if audio is not None else [video]
-    out = ffmpeg.output(*streams, str(tmp), vcodec="libx264", preset="veryfast", crf=26,
+    out = ffmpeg.output(*streams, str(dst), vcodec="libx264", preset="veryfast", crf=26,
                         pix_fmt="yuv420p", movflags="+faststart",
                         **({"acodec": "aac", "audio_bitrate": "96k"} if audio is not None else {}))
     try:
@@ -45,11 +60,8 @@ def make_preview(src: Path, dst: Path, lines: int = PREVIEW_LINES) -> Path:
         out.global_args("-max_error_rate", "1").overwrite_output().run(
             cmd=imageio_ffmpeg.get_ffmpeg_exe(), quiet=True)
     except ffmpeg.Error as exc:
-        tmp.unlink(missing_ok=True)
         detail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or ["ffmpeg failed"]
         raise MediaError(str(src), f"cannot make a browser preview: {detail[0]}") from exc
-    tmp.replace(dst)
-    return dst
 
 
 def _has_audio(path: Path) -> bool:

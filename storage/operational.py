@@ -1,6 +1,7 @@
 """Failures of the machine under the archive, told in one line: a full disk, a damaged or
-read-only catalog. They are not bugs, so the user gets what happened and what to do, not a
-traceback (the CLI's ``fail_cleanly``) and not a bare 500 (the server answers 507 or 503).
+read-only catalog, a folder this user may not write (its permissions, a read-only file system).
+They are not bugs, so the user gets what happened and what to do, not a traceback (the CLI's
+``fail_cleanly``) and not a bare 500 (the server answers 507 or 503).
 
 Every write of the archive is atomic (a catalog transaction, a temporary file renamed), so
 after any of these nothing already written is lost: free space, or mend the file, and run the
@@ -10,9 +11,12 @@ command again.
 from __future__ import annotations
 
 import errno
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 DISK_FULL, DAMAGED, READ_ONLY = "disk full", "damaged catalog", "read-only"
+UNWRITABLE = "unwritable folder"  # told with the folder's name: no fixed advice in _ADVICE
 
 #: SQLite's words for each (they reach us as sqlite3 / SQLAlchemy errors, without an errno)
 _SQLITE = ((DISK_FULL, ("database or disk is full",)),
@@ -33,7 +37,7 @@ _ADVICE = {
 
 @dataclass(frozen=True)
 class OperationalFailure:
-    kind: str  # DISK_FULL | DAMAGED | READ_ONLY
+    kind: str  # DISK_FULL | DAMAGED | READ_ONLY | UNWRITABLE
     message: str
 
 
@@ -54,6 +58,8 @@ def classify(exc: BaseException) -> OperationalFailure | None:
         kind = None
         if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
             kind = DISK_FULL
+        elif isinstance(e, OSError) and _refused_write(e):
+            return OperationalFailure(UNWRITABLE, _unwritable(e))
         elif isinstance(e, OSError) and e.errno == errno.EROFS:
             kind = READ_ONLY
         else:
@@ -62,3 +68,22 @@ def classify(exc: BaseException) -> OperationalFailure | None:
         if kind is not None:
             return OperationalFailure(kind, f"{_ADVICE[kind]} ({type(e).__name__}: {e})")
     return None
+
+
+def _refused_write(e: OSError) -> bool:
+    """Denied by the folder's permissions, or by a read-only file system where the path is
+    known (without one, EROFS is told as the archive's: READ_ONLY)."""
+    return e.errno in (errno.EACCES, errno.EPERM) or (e.errno == errno.EROFS and bool(e.filename))
+
+
+def _unwritable(e: OSError) -> str:
+    """The folder that cannot be written and what to do; derived files of a read-only archive
+    (browser previews, thumbnails made again) go to the cache, which the user may move."""
+    name = e.filename2 if e.filename is None else e.filename
+    name = os.fsdecode(name) if isinstance(name, (str, bytes, os.PathLike)) else None
+    where = f"in {Path(name).parent} ({e.strerror}: {name})" if name else f"a file ({e.strerror})"
+    fix = ("mount it read-write" if e.errno == errno.EROFS
+           else "fix its permissions so that the user running vidsonar can write there")
+    return (f"cannot write {where}: {fix}; what a read-only archive makes on demand (browser "
+            "previews, thumbnails) goes to its cache, which VIDSONAR_CACHE can move to a folder "
+            "this user can write")

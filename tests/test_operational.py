@@ -1,9 +1,11 @@
-"""A full disk, a damaged or read-only catalog: named in one line with what to do, by the CLI
-(exit 1) and the server (507/503), never a traceback or a bare 500."""
+"""A full disk, a damaged or read-only catalog, a folder that cannot be written: named in one
+line with what to do, by the CLI (exit 1) and the server (507/503), never a traceback or a bare
+500."""
 
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 import time
 
@@ -12,7 +14,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from api.cli import main
-from storage.operational import DAMAGED, DISK_FULL, READ_ONLY, classify
+from storage.operational import DAMAGED, DISK_FULL, READ_ONLY, UNWRITABLE, classify
 
 
 def wrapped(message: str) -> sa.exc.OperationalError:
@@ -31,6 +33,18 @@ def wrapped(message: str) -> sa.exc.OperationalError:
 def test_operational_failures_are_recognised(exc, kind):
     failure = classify(exc)
     assert failure is not None and failure.kind == kind
+
+
+@pytest.mark.parametrize("code, fix", [(errno.EACCES, "fix its permissions"),
+                                       (errno.EPERM, "fix its permissions"),
+                                       (errno.EROFS, "mount it read-write")])
+def test_a_folder_that_cannot_be_written_is_named_with_what_to_do(code, fix):
+    failure = classify(OSError(code, os.strerror(code), "/srv/cache/previews/.abc.mp4.tmp"))
+    assert failure is not None and failure.kind == UNWRITABLE
+    assert failure.message.startswith("cannot write in /srv/cache/previews (")
+    assert fix in failure.message and "VIDSONAR_CACHE" in failure.message
+    bare = classify(PermissionError(errno.EACCES, "Permission denied"))  # no path known
+    assert bare.kind == UNWRITABLE and "Permission denied" in bare.message
 
 
 def test_a_failure_raised_from_one_is_recognised_and_others_are_not():

@@ -104,13 +104,16 @@ def _echo_safe(value):
     return value
 
 
-#: a full disk is "Insufficient Storage"; a damaged or read-only catalog makes the service unavailable
-OPERATIONAL_STATUS = {"disk full": 507, "damaged catalog": 503, "read-only": 503}
+#: a full disk is "Insufficient Storage"; a damaged or read-only catalog, or a folder the server
+#: may not write, makes the service (or that part of it) unavailable
+OPERATIONAL_STATUS = {"disk full": 507, "damaged catalog": 503, "read-only": 503,
+                      "unwritable folder": 503}
 
 
 async def handle_operational(request: Request, exc: Exception) -> JSONResponse:
-    """OSError and database errors: a full disk or a damaged or read-only catalog is answered
-    with what it is (``storage.operational``); anything else is the 500 it was, logged."""
+    """OSError and database errors: a full disk, a damaged or read-only catalog or a folder
+    that cannot be written is answered with what it is (``storage.operational``); anything
+    else is the 500 it was, logged."""
     from storage.operational import classify
     failure = classify(exc)
     if failure is None:

@@ -15,7 +15,7 @@ from api.server.auth import require_read, require_write
 from api.server.deps import StateDep
 from api.server.held_file import send_file
 from api.server.routes_search import video_url
-from api.server.schemas import DeletedOut, VideoOut, error_responses
+from api.server.schemas import DeletedOut, ErrorOut, VideoOut, error_responses
 from storage.shots import shots_of
 from api.server.validation import VideoId
 from vidsonar.errors import NotFoundError
@@ -54,7 +54,9 @@ def video(state: StateDep, video_id: VideoId) -> dict:
             summary="The video, with HTTP Range support: the file itself where browsers play it, "
                     "else a browser-playable MP4 preview (made once, then cached)",
             responses={200: {"content": {"video/*": {}}}, 206: {"description": "Partial content"},
-                       416: {"description": "Range not satisfiable"}})
+                       416: {"description": "Range not satisfiable"},
+                       503: {"model": ErrorOut, "description": "The preview cannot be made: its "
+                             "folder cannot be written (named; ?original=true still streams)"}})
 @router.head("/{video_id}/stream", response_class=FileResponse, dependencies=[Depends(require_read)],
              summary="The stream's headers (type, size, Accept-Ranges) without its body, as "
                      "players ask before reading",
