@@ -81,9 +81,12 @@ def _unwritable(e: OSError) -> str:
     (browser previews, thumbnails made again) go to the cache, which the user may move."""
     name = e.filename2 if e.filename is None else e.filename
     name = os.fsdecode(name) if isinstance(name, (str, bytes, os.PathLike)) else None
-    where = f"in {Path(name).parent} ({e.strerror}: {name})" if name else f"a file ({e.strerror})"
-    fix = ("mount it read-write" if e.errno == errno.EROFS
-           else "fix its permissions so that the user running vidsonar can write there")
-    return (f"cannot write {where}: {fix}; what a read-only archive makes on demand (browser "
-            "previews, thumbnails) goes to its cache, which VIDSONAR_CACHE can move to a folder "
-            "this user can write")
+    cache = ("what a read-only archive makes on demand (browser previews, thumbnails) goes to "
+             "its cache, which VIDSONAR_CACHE can move to a folder this user can write")
+    if e.errno == errno.EROFS:
+        where = f"in {Path(name).parent} ({e.strerror}: {name})" if name else f"a file ({e.strerror})"
+        return f"cannot write {where}: mount it read-write; {cache}"
+    # a denied open may have been a read (a video file) or a write (a preview): name both
+    where = f"{name} (in {Path(name).parent})" if name else f"a file ({e.strerror})"
+    return (f"permission denied for {where}: fix the permissions so that the user running "
+            f"vidsonar can read the archive's files and write in its folders; {cache}")

@@ -35,13 +35,17 @@ def test_operational_failures_are_recognised(exc, kind):
     assert failure is not None and failure.kind == kind
 
 
-@pytest.mark.parametrize("code, fix", [(errno.EACCES, "fix its permissions"),
-                                       (errno.EPERM, "fix its permissions"),
-                                       (errno.EROFS, "mount it read-write")])
-def test_a_folder_that_cannot_be_written_is_named_with_what_to_do(code, fix):
+DENIED = "permission denied for /srv/cache/previews/.abc.mp4.tmp (in /srv/cache/previews)"
+
+
+@pytest.mark.parametrize("code, start, fix", [
+    (errno.EACCES, DENIED, "fix the permissions"),  # a read or a write: the message says both
+    (errno.EPERM, DENIED, "fix the permissions"),
+    (errno.EROFS, "cannot write in /srv/cache/previews (", "mount it read-write")])
+def test_a_folder_that_cannot_be_written_is_named_with_what_to_do(code, start, fix):
     failure = classify(OSError(code, os.strerror(code), "/srv/cache/previews/.abc.mp4.tmp"))
     assert failure is not None and failure.kind == UNWRITABLE
-    assert failure.message.startswith("cannot write in /srv/cache/previews (")
+    assert failure.message.startswith(start), failure.message
     assert fix in failure.message and "VIDSONAR_CACHE" in failure.message
     bare = classify(PermissionError(errno.EACCES, "Permission denied"))  # no path known
     assert bare.kind == UNWRITABLE and "Permission denied" in bare.message
