@@ -62,3 +62,22 @@ def test_a_ray_row_has_no_cpu_figure():
     table = markdown({"decode+lite/ray": row, "decode+lite/local": local})
     assert "| decode+lite/local | 4 | 8.0 | 2.0 | 3.0 | 1.5 |" in table
     assert "| decode+lite/ray | 4 | 8.0 | 2.0 |  |  |" in table
+
+
+def test_the_benchmark_times_footage_given_to_it(tmp_path):
+    """``--footage``: the same modes on the user's own files, recorded as that dataset."""
+    import json
+
+    from benchmarks.retrieval.ingest import main
+    from samples.footage import write_video
+    from tests.conftest import moving_frames
+    folder = tmp_path / "mine"
+    write_video(folder / "a.mp4", moving_frames(24, w=96, h=64), fps=12)
+    report = main(["--footage", str(folder), "--pe-core", "none", "--runner", "sequential",
+                   "--lite-runtime", "torch", "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out")])
+    assert report["videos"] == 1 and report["dataset"] == "footage"
+    assert set(report["modes"]) == {"decode", "decode[frame threads]", "decode+lite[torch]/sequential"}
+    assert all(m["media_seconds"] == 2.0 for m in report["modes"].values())
+    assert json.loads((tmp_path / "out" / "ingest.json").read_text())["dataset"] == "footage"
+    with pytest.raises(SystemExit):
+        main(["--footage", str(tmp_path / "work"), "--pe-core", "none", "--out", str(tmp_path / "out")])

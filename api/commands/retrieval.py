@@ -37,7 +37,9 @@ def register(main: click.Group) -> None:
         run(argv)
 
     @bench.command("ingest")
-    @click.option("--videos", type=int, help="Use only the first N videos of the shipped set.")
+    @click.option("--videos", type=int, help="Use only the first N videos of the set.")
+    @click.option("--footage", multiple=True, type=click.Path(exists=True),
+                  help="Time these files or folders (repeatable) instead of the shipped set.")
     @click.option("--pe-core", default="PE-Core-T-16-384", show_default=True,
                   help="open_clip MODEL[@WEIGHTS] for the backbone mode; 'none' to skip.")
     @click.option("--device", default="cpu", show_default=True)
@@ -51,12 +53,12 @@ def register(main: click.Group) -> None:
                   help="Folder for ingest.csv, ingest.json and retrieval.duckdb (default: benchmarks/results).")
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
     @fail_cleanly
-    def ingest(videos: int | None, pe_core: str, device: str, runner: str, lite_runtime: str,
-               repeats: int, out: str | None,
-               as_json: bool) -> None:
+    def ingest(videos: int | None, footage: tuple[str, ...], pe_core: str, device: str, runner: str,
+               lite_runtime: str, repeats: int, out: str | None, as_json: bool) -> None:
         """Snippets/s and x real time: decode only, decode + lite per runner, decode + a PE-Core backbone."""
         from benchmarks.retrieval.ingest import main as run
         run((["--videos", str(videos)] if videos else [])
+            + [a for f in footage for a in ("--footage", f)]
             + ["--pe-core", pe_core, "--device", device, "--runner", runner]
             + ["--lite-runtime", lite_runtime, "--repeats", str(repeats)]
             + (["--out", out] if out else []) + (["--json"] if as_json else []))

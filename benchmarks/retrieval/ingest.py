@@ -4,7 +4,8 @@
                                           [--lite-runtime int8,fp32,torch] [--repeats 3]
                                           [--pe-core MODEL[@WEIGHTS]] [--device cuda]
 
-Modes on the same videos (the shipped set: 21 photo pans and the real concert video):
+Modes on the same videos (the shipped set: 21 photo pans and the real concert video; or your own
+files and folders, ``--footage``):
 
 - ``decode``: PyAV decoding into 8-frame snippets only (``indexer.decode.iter_snippets``), as
   ingestion decodes (small frames on one FFmpeg thread, ``indexer.decode.SINGLE_THREAD_PIXELS``);
@@ -184,6 +185,9 @@ def pe_core_space(spec: str, device: str) -> str:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--videos", type=int, help="use only the first N videos of the set")
+    ap.add_argument("--footage", action="append", type=Path, default=[],
+                    help="time these files or folders (repeatable) instead of the shipped set: your "
+                         "own footage, at its own sizes and codecs")
     ap.add_argument("--pe-core", default=DEFAULT_PE_CORE,
                     help="open_clip MODEL[@WEIGHTS] for the backbone mode, 'none' to skip (default: %(default)s)")
     ap.add_argument("--device", default="cpu")
@@ -205,7 +209,13 @@ def main(argv: list[str] | None = None) -> dict:
     from benchmarks.retrieval.datasets import load_manifest
     from benchmarks.retrieval.shipped import build_shipped_set
     work = args.work or Path(tempfile.mkdtemp(prefix="vidsonar-ingest-"))
-    paths = load_manifest(build_shipped_set(work / "shipped")).clips[:args.videos]
+    if args.footage:
+        from indexer.discover import discover
+        paths, dataset = discover(args.footage)[:args.videos], "footage"
+        if not paths:
+            ap.error(f"no video files in {', '.join(map(str, args.footage))}")
+    else:
+        paths, dataset = load_manifest(build_shipped_set(work / "shipped")).clips[:args.videos], "shipped"
     paths = [Path(p) for p in paths]
     run = results.Run.new("ingest")
     runners = [r.strip() for r in args.runner.split(",") if r.strip()]
@@ -235,16 +245,16 @@ def main(argv: list[str] | None = None) -> dict:
                     for k in by_round[0]}  # each ratio within one round, then the median round
     rows = []
     for mode, r in modes.items():
-        rows += [{"system": mode, "dataset": "shipped", "metric": k, "value": r[k]}
+        rows += [{"system": mode, "dataset": dataset, "metric": k, "value": r[k]}
                  for k in ("snippets", "media_seconds", "wall_seconds", "snippets_per_s", "x_realtime",
                            "x_realtime_min", "x_realtime_max", "repeats", "frame_size",
                            "startup_seconds", "cpu_seconds", "cores") if r.get(k) is not None]
-        rows += [{"system": mode, "dataset": "shipped", "metric": f"stage.{k}_s", "value": v}
+        rows += [{"system": mode, "dataset": dataset, "metric": f"stage.{k}_s", "value": v}
                  for k, v in r["stage_seconds"].items()]
     results.write(args.db, run, rows)
     csv = results.export_csv(args.db, args.out / "ingest.csv", run.run_id)
     report = {"run_id": run.run_id, "hardware": run.hardware, "git_revision": run.git_revision,
-              "videos": len(paths), "device": args.device, "load_average": list(os.getloadavg()),
+              "videos": len(paths), "dataset": dataset, "device": args.device, "load_average": list(os.getloadavg()),
               "modes": modes, "ratios": round_ratios, "ratios_by_round": by_round, "repeats": max(1, args.repeats),
               "files": [str(csv), str(args.db)]}
     (args.out / "ingest.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -259,7 +269,7 @@ def main(argv: list[str] | None = None) -> dict:
                 print(f"{mode}: " + (f"GPU {gpu['mean_util_pct']}% mean, {gpu['max_util_pct']}% max ({gpu['source']})"
                                      if gpu["available"] else f"GPU utilisation not available: {gpu['reason']}")
                       + (f"; vision on {r['vision_runtime']}" if r.get("vision_runtime") else ""))
-        print(f"{len(paths)} videos; run {run.run_id} on {run.hardware} ({args.device}) at {run.git_revision}")
+        print(f"{len(paths)} videos ({dataset}); run {run.run_id} on {run.hardware} ({args.device}) at {run.git_revision}")
     return report
 
 
