@@ -50,8 +50,8 @@ def test_worked_example_from_the_docstring():
 
 
 def test_no_float_drift_after_hours():
-    ws = snippet_windows(Fraction(36_000), Fraction(1, 3))  # 10 h in 1/3 s windows
-    assert ws[-1].start == Fraction(107_999, 3)
+    ws = snippet_windows(Fraction(3_600), Fraction(1, 3))  # 1 h in 1/3 s windows: 10,800 of them
+    assert ws[-1].start == Fraction(10_799, 3)
     assert frame_times(ws[-1].start, ws[-1].end, 2)[1] - ws[-1].start == Fraction(1, 4)
 
 
