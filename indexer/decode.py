@@ -151,9 +151,9 @@ def _set_threads(stream) -> None:
 SWSCALE_THREADS = 1
 
 #: a source frame of at most this many times the pixels of its scaled size is kept as decoded,
-#: and scaled only if a window samples it (8 frames of a window's 50-100): it holds no more
-#: memory than its scaled copy would, less a quarter, and most frames of small footage then
-#: cost no swscale at all (the shipped 320x240 and 176x144 clips: 2449 scalings -> 344).
+#: and scaled only if a window samples it (8 of a window's dozens of frames): it holds at most a
+#: quarter more memory than its scaled copy would, and most frames of small footage then cost
+#: no swscale at all (the shipped 320x240 and 176x144 clips: 2449 scalings -> at most 344).
 LAZY_SCALE_PIXELS = 1.25
 
 #: pixel formats swscale scales in place of converting: the frame stays in its own planar
@@ -421,7 +421,7 @@ def iter_frames(path: Path, short_side: int = 224, small: tuple[int, int] | None
         tiny = _SmallScaler(small) if small else None
         for t, frame in _timeline(path, container, stream):
             try:
-                image = scale(frame)  # the tiny one from the smaller of source and scaled frame
+                image = scale(frame)  # the tiny one from the frame kept (the source, if kept as decoded)
                 small_image = tiny(image.frame, scale.turn) if tiny else None
             except av.FFmpegError as exc:
                 raise DecodeError(str(path), f"converting the frame at {float(t):.3f} s failed "
