@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from api.server import create_app
 from tests.test_api import SPACE, settings_for
-from tests.test_read_only_home import unwritable
+from tests.read_only import unwritable
 
 # the server opens its space by name: the hash space is registered for this module
 pytestmark = pytest.mark.usefixtures("registered_hash_space")

@@ -17,32 +17,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from api.cli import main
 from tests.conftest import REPO
-from tests.fakes import HASH_SPACE, hash_space
+from tests.fakes import HASH_SPACE
+from tests.read_only import tree, unwritable
+from tests.test_api import write_clip
 
 SPACE = HASH_SPACE
-
-
-@pytest.fixture(scope="module", autouse=True)
-def registered_hash_space():
-    with hash_space(SPACE):
-        yield
-
-
-def write_clip(path: Path, colour: tuple[int, int, int], seconds: float = 3.0, fps: int = 8) -> Path:
-    from samples.footage import write_video
-    rng = np.random.default_rng(sum(colour))
-    frames = []
-    for i in range(int(seconds * fps)):
-        f = np.full((48, 64, 3), colour, np.uint8)
-        f[8:24, (i * 2) % 48:(i * 2) % 48 + 16] = rng.integers(0, 255, 3)
-        frames.append(f)
-    return write_video(path, frames, fps)
+pytestmark = pytest.mark.usefixtures("registered_hash_space")
 
 
 @pytest.fixture(scope="module")
@@ -66,24 +51,6 @@ def home(built_home, tmp_path) -> Path:
     copy = tmp_path / "archive"
     shutil.copytree(built_home, copy)
     return copy
-
-
-def unwritable(monkeypatch, root: Path) -> None:
-    """Make ``root`` and everything in it read-only as the code sees it."""
-    real, root = os.access, root.resolve()
-
-    def access(path, mode, *args, **kwargs):
-        if mode & os.W_OK and isinstance(path, (str, os.PathLike)) \
-                and Path(path).resolve().is_relative_to(root):
-            return False
-        return real(path, mode, *args, **kwargs)
-    monkeypatch.setattr(os, "access", access)
-
-
-def tree(root: Path) -> dict[str, tuple[int, int]]:
-    """Every file and folder under ``root``: (size, mtime in ns). Any write changes it."""
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*"))}
 
 
 def cli(home: Path, *args: str, **env):

@@ -4,7 +4,6 @@ memory only). The whole CLI on a read-only home is tests/test_read_only_home.py.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,26 +15,10 @@ from storage.catalog import Catalog
 from storage.index_store import IndexStore
 from storage.sqlite_read_only import read_only_url
 from tests import fakes
+from tests.read_only import tree, unwritable
 from vidsonar.errors import CatalogError, NotFoundError, ReadOnlyArchiveError
 
 DIM = 8
-
-
-def unwritable(monkeypatch, root: Path) -> None:
-    """``root`` and everything in it read-only as the code sees it (tests run as root)."""
-    real, root = os.access, root.resolve()
-
-    def access(path, mode, *args, **kwargs):
-        if mode & os.W_OK and isinstance(path, (str, os.PathLike)) \
-                and Path(path).resolve().is_relative_to(root):
-            return False
-        return real(path, mode, *args, **kwargs)
-    monkeypatch.setattr(os, "access", access)
-
-
-def files(root: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*"))}
 
 
 def filled(url: str) -> int:
@@ -97,9 +80,9 @@ def test_a_folder_name_with_uri_characters_opens(tmp_path, monkeypatch):
     url = f"sqlite:///{folder / 'catalog.db'}"
     video_id = filled(url)
     unwritable(monkeypatch, folder)
-    before = files(folder)
+    before = tree(folder)
     assert Catalog(url, read_only=True).video(video_id) is not None
-    assert files(folder) == before
+    assert tree(folder) == before
 
 
 # --- the FAISS index ------------------------------------------------------------------------
@@ -118,7 +101,7 @@ def test_a_read_only_index_loads_without_a_lock_or_a_sweep(saved_index):
     catalog, directory, vectors = saved_index
     stale = directory / ".index.faiss.@host@999999999@x.tmp"  # a writer killed mid-save left it
     stale.write_bytes(b"partial")
-    before = files(directory)
+    before = tree(directory)
     store = IndexStore(catalog, "test", DIM, directory, read_only=True)
     _, ids = store.search(vectors[:1], 1)
     assert ids[0, 0] >= 0
@@ -126,15 +109,15 @@ def test_a_read_only_index_loads_without_a_lock_or_a_sweep(saved_index):
     for write in (store.checkpoint, lambda: store.delete_video(1)):
         with pytest.raises(ReadOnlyArchiveError, match="read-only"):
             write()
-    assert files(directory) == before
+    assert tree(directory) == before
 
 
 def test_a_damaged_read_only_index_is_rebuilt_in_memory_only(saved_index):
     catalog, directory, vectors = saved_index
     (directory / "index.faiss").write_bytes(b"damaged")
-    before = files(directory)
+    before = tree(directory)
     store = IndexStore(catalog, "test", DIM, directory, read_only=True)
     assert store.index.count == 5 and store.rebuilds == 1
     _, ids = store.search(vectors[2:3], 1)
     assert ids[0, 0] >= 0
-    assert files(directory) == before
+    assert tree(directory) == before
