@@ -33,6 +33,28 @@ def test_ratios_name_each_lite_runtime_and_skip_missing_modes():
                              "lite[torch]_local_over_fastest_decode": 0.1}
 
 
+def test_the_cpu_bound_spreads_the_pipelines_cpu_over_every_core():
+    """The best ratio any scheduling could give: the pipeline's CPU-seconds over ``cores`` cores,
+    nothing idle, against decode-only (here 12 s of footage, 3 CPU-s on 2 cores: 8x; 0.4 of 20x)."""
+    local = {**mode(6.0, wall=2.0), "media_seconds": 12.0, "cpu_seconds": 3.0}
+    modes = {"decode": mode(20.0), "read": mode(15.0), "decode+lite/local": local}
+    got = ratios(modes, cores=2)
+    assert got["lite_local_cpu_bound"] == 0.4
+    assert got["lite_local_over_read"] == 0.4 and got["lite_local_over_decode"] == 0.3
+    assert ratios(modes, cores=4)["lite_local_cpu_bound"] == 0.8
+    assert "lite_local_cpu_bound" not in ratios({**modes, "decode+lite/local": mode(6.0, wall=2.0)}, cores=2)
+
+
+def test_the_read_mode_cuts_shot_aware_windows_over_the_whole_footage(tmp_path):
+    from benchmarks.retrieval.ingest import decode_only, read_only
+    from samples.footage import write_video
+    from tests.conftest import moving_frames
+    path = write_video(tmp_path / "clip.mp4", moving_frames(60, w=160, h=120), fps=12)
+    row, grid = read_only([path], size=64), decode_only([path], size=64)
+    assert row["media_seconds"] == grid["media_seconds"] == 5.0
+    assert row["snippets"] >= 1 and row["cpu_seconds"] > 0
+
+
 def test_the_median_run_is_the_median_wall_time_with_the_spread():
     runs = [mode(10.0, 3.0), mode(30.0, 1.0), mode(20.0, 2.0)]
     row = median_run(runs)
@@ -76,7 +98,7 @@ def test_the_benchmark_times_footage_given_to_it(tmp_path):
     report = main(["--footage", str(folder), "--pe-core", "none", "--runner", "sequential",
                    "--lite-runtime", "torch", "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out")])
     assert report["videos"] == 1 and report["dataset"] == "footage"
-    assert set(report["modes"]) == {"decode", "decode[frame threads]", "decode+lite[torch]/sequential"}
+    assert set(report["modes"]) == {"decode", "decode[frame threads]", "read", "decode+lite[torch]/sequential"}
     assert all(m["media_seconds"] == 2.0 for m in report["modes"].values())
     assert json.loads((tmp_path / "out" / "ingest.json").read_text())["dataset"] == "footage"
     with pytest.raises(SystemExit):

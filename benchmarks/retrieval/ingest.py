@@ -11,6 +11,9 @@ files and folders, ``--footage``):
   ingestion decodes (small frames on one FFmpeg thread, ``indexer.decode.SINGLE_THREAD_PIXELS``);
 - ``decode[frame threads]``: the same with FFmpeg's frame threads for every frame size, so that
   the ratios can be held against whichever of the two decodes faster (``..._over_fastest_decode``);
+- ``read``: ingestion's read stage alone (``indexer.stages.read.read_video``): decoding with the
+  default shot detector and shot-aware windows, what a pipeline's decoder thread does before any
+  encoding, so the detector's share of the cost shows beside plain decoding;
 - ``decode+lite/<runner>``: the real ingestion pipeline (``Ingestor``) with the lite space, once
   per runner: ``sequential`` (one file at a time, as before), ``local`` (decoding overlaps
   encoding, batches span videos) and ``ray`` (Ray Data on a local cluster started for the
@@ -21,7 +24,10 @@ files and folders, ``--footage``):
 
 Models are loaded and run once before timing, so load time is not counted (except in Ray's
 encoder actors, which build their own). ``ratios`` puts the modes side by side: lite/local
-over decode-only (issue 14's goal: >= 0.5), local over sequential, ray over local. Pipeline stages
+over decode-only (issue 14's goal: >= 0.5), local over sequential, ray over local, and
+``..._local_cpu_bound``: the ratio the pipeline would reach with its CPU-seconds spread over every
+core this process may use and nothing idle (decode-only's wall over the pipeline's CPU per core):
+no scheduling can beat it, only less CPU work can. Pipeline stages
 (``hash``, ``decode``, ``encode``, ``thumbnails``, ``write``, ``index_save``) come from
 ``IngestReport.stage_seconds``; ``CPU s`` is the process's CPU time over all its threads
 (not counted for ``ray``, whose workers are other processes), ``cores`` that over the wall
@@ -42,6 +48,7 @@ import numpy as np
 
 from benchmarks.retrieval import results
 from benchmarks.retrieval.systems import LITE_VARIANTS
+from encoders.device import available_cores
 from indexer.decode import iter_snippets
 from indexer.sampling import DEFAULT_WINDOW, FRAMES_PER_SNIPPET
 
@@ -64,6 +71,23 @@ def decode_only(paths: list[Path], size: int = 224, frame_threads: bool = False)
             media += end  # the last window ends where the footage ends
     finally:
         decode.SINGLE_THREAD_PIXELS = single
+    wall = time.perf_counter() - started
+    return _row(snippets, media, wall, {"decode": wall}, size, time.process_time() - cpu)
+
+
+def read_only(paths: list[Path], size: int = 224) -> dict:
+    """Ingestion's read stage alone: decoding, the default shot detector, shot-aware windows."""
+    from indexer.shots import DEFAULT_DETECTOR
+    from indexer.stages.read import ReadSpec, read_video
+    spec = ReadSpec.of(DEFAULT_WINDOW, FRAMES_PER_SNIPPET, size, DEFAULT_DETECTOR)
+    snippets, media, started, cpu = 0, 0.0, time.perf_counter(), time.process_time()
+    for i, path in enumerate(paths):
+        end = 0.0
+        for row in read_video({"video_id": i, "path": str(path)}, spec):
+            if row["kind"] == "snippet":
+                snippets += 1
+                end = max(end, float(row["end"]))
+        media += end
     wall = time.perf_counter() - started
     return _row(snippets, media, wall, {"decode": wall}, size, time.process_time() - cpu)
 
@@ -129,9 +153,11 @@ def _set_env(values: dict[str, str | None]) -> dict[str, str | None]:
 FRAME_THREADS = "decode[frame threads]"
 
 
-def ratios(modes: dict[str, dict]) -> dict[str, float]:
+def ratios(modes: dict[str, dict], cores: int | None = None) -> dict[str, float]:
     """Throughput ratios between modes of this run (x real time over x real time), for each
-    lite runtime in it (``decode+lite/...``, ``decode+lite[onnx]/...``)."""
+    lite runtime in it (``decode+lite/...``, ``decode+lite[onnx]/...``); ``cores``: those the
+    CPU bound spreads the pipeline's work over (default: this process's)."""
+    cores = cores or available_cores()
     def x(mode):
         return (modes.get(mode) or {}).get("x_realtime")
     out = {}
@@ -142,9 +168,14 @@ def ratios(modes: dict[str, dict]) -> dict[str, float]:
                  f"{name}_sequential_over_decode": (f"{lite}/sequential", "decode"),
                  f"{name}_local_over_sequential": (f"{lite}/local", f"{lite}/sequential"),
                  f"{name}_ray_over_local": (f"{lite}/ray", f"{lite}/local")}
+        pairs[f"{name}_local_over_read"] = (f"{lite}/local", "read")
         out.update({k: round(x(a) / x(b), 3) for k, (a, b) in pairs.items() if x(a) and x(b)})
         if x(f"{lite}/local") and fastest:
             out[f"{name}_local_over_fastest_decode"] = round(x(f"{lite}/local") / fastest, 3)
+        local = modes.get(f"{lite}/local") or {}
+        if x("decode") and local.get("cpu_seconds"):  # all its CPU work spread over every core
+            best_wall = local["cpu_seconds"] / cores
+            out[f"{name}_local_cpu_bound"] = round(local["media_seconds"] / best_wall / x("decode"), 3)
     return out
 
 
@@ -231,6 +262,7 @@ def main(argv: list[str] | None = None) -> dict:
     for r in range(max(1, args.repeats)):  # round robin: a slow spell of the machine hits every mode
         rounds.setdefault("decode", []).append(decode_only(paths))
         rounds.setdefault(FRAME_THREADS, []).append(decode_only(paths, frame_threads=True))
+        rounds.setdefault("read", []).append(read_only(paths))
         for runtime in lite_runtimes:
             for runner in runners:  # every runner x runtime in one run, side by side
                 tag = "" if runtime == "auto" else f"[{runtime}]"
