@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 from importlib import resources
+from typing import Annotated
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -114,8 +115,12 @@ def _system_routes(app: FastAPI) -> None:
 
     @app.get("/api/info", response_model=InfoOut, tags=["system"], dependencies=[Depends(require_read)],
              summary="The archive: counts, concept space, index type and size")
-    def info(archive: ArchiveDep) -> dict:
-        return archive.info()
+    def info(archive: ArchiveDep, check_thumbnails: Annotated[bool, Query(
+            description="Also count the snippets whose thumbnail is missing or damaged (as "
+                        "`vidsonar info --check-thumbnails`): reads every snippet row and lists "
+                        "every video's thumbnail folder, so slow on a large archive; without it "
+                        "both counts are null")] = False) -> dict:
+        return archive.info(check_thumbnails=check_thumbnails)
 
     @app.get("/metrics", tags=["system"], summary="Prometheus metrics",
              response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})

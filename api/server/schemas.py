@@ -203,6 +203,12 @@ class InfoOut(Reply):
     snippets: int
     hours: FiniteOrNull = Field(description="Footage of the ok videos")
     mixed_encoders: bool = Field(description="True when two encoders made this space's vectors")
+    missing_thumbnails: int | None = Field(
+        None, description="Snippets whose thumbnail file is missing; null unless "
+                          "`check_thumbnails=true` was asked")
+    damaged_thumbnails: int | None = Field(
+        None, description="Snippets whose thumbnail file is not a whole JPEG (cut short by a "
+                          "crash); null unless `check_thumbnails=true` was asked")
 
 
 class DeletedOut(Reply):
