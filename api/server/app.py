@@ -26,7 +26,7 @@ from api.server.errors import (handle_operational, handle_out_of_range, handle_p
                                handle_validation_error, operational_errors, out_of_range_errors)
 from api.server.metrics import Metrics, MetricsMiddleware
 from api.server.deps import ArchiveDep, StateDep
-from api.server.schemas import HealthOut, InfoOut
+from api.server.schemas import HealthOut, InfoOut, error_responses
 from api.server.settings import ServerSettings, resolve_keys
 from api.server.state import ServerState
 from api.server.worker import IngestWorker
@@ -114,7 +114,8 @@ def _system_routes(app: FastAPI) -> None:
                 "worker_alive": alive, "read_only": read_only}
 
     @app.get("/api/info", response_model=InfoOut, tags=["system"], dependencies=[Depends(require_read)],
-             summary="The archive: counts, concept space, index type and size")
+             summary="The archive: counts, concept space, index type and size",
+             responses=error_responses(401, 403, 503))
     def info(archive: ArchiveDep, check_thumbnails: Annotated[bool, Query(
             description="Also count the snippets whose thumbnail is missing or damaged (as "
                         "`vidsonar info --check-thumbnails`): reads every snippet row and lists "
