@@ -247,16 +247,18 @@ def tag(ctx: click.Context, video_id: int, tags: tuple[str, ...], remove: bool) 
 
 @main.command()
 @click.option("--check-thumbnails", is_flag=True,
-              help="Also count snippets whose thumbnail file is missing (lists every video's folder).")
+              help="Also count snippets whose thumbnail file is missing or damaged (lists every "
+                   "video's folder).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 @fail_cleanly
 def info(ctx: click.Context, check_thumbnails: bool, as_json: bool) -> None:
     """Counts, concept space, index type and size.
 
-    Missing thumbnails are counted only with --check-thumbnails (JSON: null otherwise):
-    counting reads every snippet row and lists every video's folder, too slow to do on each
-    `info` of a large archive. `vidsonar thumbs --repair` makes them again.
+    Missing and damaged (not whole JPEG) thumbnails are counted only with --check-thumbnails
+    (JSON: null otherwise): counting reads every snippet row, lists every video's folder and
+    reads both ends of each file, too slow to do on each `info` of a large archive.
+    `vidsonar thumbs --repair` makes them again.
     """
     data = archive_from(ctx).info(check_thumbnails=check_thumbnails)
     if as_json:
@@ -273,9 +275,9 @@ def info(ctx: click.Context, check_thumbnails: bool, as_json: bool) -> None:
         made_by = f"{maker['encoder']} [{maker['fingerprint']}]" if maker["fingerprint"] else "not recorded"
         click.echo(f"vectors:  {maker['videos']} videos ({runs}) made by {made_by}")
     if data["missing_thumbnails"] is not None:
-        missing = data["missing_thumbnails"]
-        click.echo(f"thumbs:   {missing} missing" + (" (`vidsonar thumbs --repair` makes them again)"
-                                                     if missing else ""))
+        missing, damaged = data["missing_thumbnails"], data["damaged_thumbnails"]
+        click.echo(f"thumbs:   {missing} missing, {damaged} damaged"
+                   + (" (`vidsonar thumbs --repair` makes them again)" if missing or damaged else ""))
     if data["mixed_encoders"]:
         click.echo("warning:  this space's vectors here were made by more than one encoder; "
                    "queries compare with only one kind well", err=True)

@@ -21,7 +21,7 @@ import numpy as np
 from encoders.frames import scaled_size
 from indexer.sampling import (DEFAULT_WINDOW, FRAMES_PER_SNIPPET, Window, as_fraction, frame_times,
                               min_tail)
-from indexer.stills import picture_demuxer, still_image_kind
+from indexer.stills import animated_webp, picture_demuxer, picture_kind, still_image_kind
 from vidsonar.errors import DecodeError, NoVideoStreamError, StillImageError
 
 log = logging.getLogger(__name__)
@@ -261,7 +261,7 @@ def iter_snippets(path: Path, window: Fraction | float = DEFAULT_WINDOW,
         last_time = None
         frame_step = Fraction(1, round(info.fps)) if info.fps else Fraction(1, 25)
         try:
-            for t, frame in _timeline(path, container, stream):
+            for t, frame in _timeline(path, container, stream, refuse_one_picture=True):
                 while t >= state.end:
                     if held is not None:
                         yield held.close(held.end, scale.turn)
@@ -289,22 +289,27 @@ def iter_snippets(path: Path, window: Fraction | float = DEFAULT_WINDOW,
         container.close()
 
 
-def _timeline(path: Path, container, stream,
-              origin: Fraction | None = None) -> Iterator[tuple[Fraction, object]]:
+def _timeline(path: Path, container, stream, origin: Fraction | None = None,
+              refuse_one_picture: bool = False) -> Iterator[tuple[Fraction, object]]:
     """(time, frame) of every decoded frame in order: exact times from pts, starting at the
     first frame (or at ``origin``, that frame's pts in seconds, when decoding resumes after a
     seek), duplicate or out-of-order pts dropped (the time line stays monotonic).
 
     The one decoding loop of ``iter_snippets``, ``iter_frames`` and ``indexer.frame_picks``; raises
-    DecodeError when decoding fails part-way or no frame decodes, and logs the packets it had
-    to skip.
+    DecodeError when decoding fails part-way or no frame decodes (naming an animated WebP,
+    which this FFmpeg cannot decode), and logs the packets it had to skip. With
+    ``refuse_one_picture`` (ingestion), a video of one frame, none rejected, is a
+    StillImageError once decoding ends (``indexer.stills``): the caller has been given that
+    frame, but a window closes only after it, so no snippet of it is made.
     """
     av = pyav()
     tb = stream.time_base
     first_time, last_time = origin, None
     packet_errors: list[str] = []
+    decoded = 0
     try:
         for frame in _decode(container, stream, packet_errors):
+            decoded += 1
             t = Fraction(frame.pts) * tb
             if first_time is None:
                 first_time = t
@@ -317,8 +322,20 @@ def _timeline(path: Path, container, stream,
         at = f" at {float(last_time):.3f} s" if last_time is not None else ""
         raise DecodeError(str(path), f"decoding failed{at} ({exc.strerror or exc})") from exc
     if last_time is None:
+        if stream.codec_context.codec.name == "webp" and animated_webp(path):
+            version = ".".join(map(str, av.library_versions["libavcodec"][:2]))
+            raise DecodeError(str(path), "an animated WebP, which the FFmpeg of this PyAV "
+                              f"(libavcodec {version}) cannot decode as video (it decodes still "
+                              "WebP pictures only); convert it to a video first, e.g. `ffmpeg "
+                              "-i in.webp -pix_fmt yuv420p out.mp4`, and ingest that")
         detail = f" ({len(packet_errors)} packets rejected, first: {packet_errors[0]})" if packet_errors else ""
         raise DecodeError(str(path), f"no decodable video frames{detail}")
+    if refuse_one_picture and decoded == 1 and not packet_errors:
+        kind = picture_kind(stream.codec_context.codec.canonical_name)
+        where = f"its {Path(path).suffix.lower()} container" if Path(path).suffix else "a video container"
+        raise StillImageError(str(path), f"one {kind} frame in {where}",
+                              "to search with it, save the frame as a picture (`ffmpeg -i "
+                              "FILE frame.png`) and give that as an image example (search --image)")
     if packet_errors:
         log.warning("%s: skipped %d undecodable packets (first: %s)", path, len(packet_errors),
                     packet_errors[0])
@@ -419,7 +436,7 @@ def iter_frames(path: Path, short_side: int = 224, small: tuple[int, int] | None
         _set_threads(stream)
         scale = _Scaler(short_side, path)
         tiny = _SmallScaler(small) if small else None
-        for t, frame in _timeline(path, container, stream):
+        for t, frame in _timeline(path, container, stream, refuse_one_picture=True):
             try:
                 image = scale(frame)  # the tiny one from the frame kept (the source, if kept as decoded)
                 small_image = tiny(image.frame, scale.turn) if tiny else None

@@ -3,13 +3,16 @@
 Made with an ffmpeg filter graph (``ffmpeg-python`` driving the static ffmpeg binary that
 ``imageio-ffmpeg`` ships): scale to at most 480 lines, H.264 + AAC in MP4 with the index at
 the front (``+faststart``), so a player can seek to a hit's time code before the file has
-downloaded. Time codes are kept: no trimming, no frame-rate change.
+downloaded. Time codes are kept: no trimming, no frame-rate change. A disk that fills while ffmpeg
+writes is an OSError naming the folder (answered 507 by the server), not a fault of the video.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 from pathlib import Path
 
 from indexer.decode import probe, pyav
@@ -60,8 +63,25 @@ def _transcode(src: Path, dst: Path, lines: int) -> None:
         out.global_args("-max_error_rate", "1").overwrite_output().run(
             cmd=imageio_ffmpeg.get_ffmpeg_exe(), quiet=True)
     except ffmpeg.Error as exc:
-        detail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or ["ffmpeg failed"]
+        stderr = (exc.stderr or b"").decode(errors="replace")
+        code = _out_of_space(stderr)
+        if code is not None:
+            # the disk's fault, not the video's: the OSError that storage.operational tells
+            # (507), naming the folder to free space in
+            raise OSError(code, os.strerror(code), str(dst.parent)) from exc
+        detail = stderr.strip().splitlines()[-1:] or ["ffmpeg failed"]
         raise MediaError(str(src), f"cannot make a browser preview: {detail[0]}") from exc
+
+
+#: how ffmpeg tells a write refused for want of space: ``error code: -28 (No space left on
+#: device)``, the negated errno, which no locale translates
+_NO_SPACE = {code: re.compile(rf"(?:code:? ?-{code}\b|{re.escape(os.strerror(code))})")
+             for code in (errno.ENOSPC, errno.EDQUOT)}
+
+
+def _out_of_space(stderr: str) -> int | None:
+    """ENOSPC or EDQUOT if ffmpeg's output says that writing failed for want of space."""
+    return next((code for code, words in _NO_SPACE.items() if words.search(stderr)), None)
 
 
 def _has_audio(path: Path) -> bool:

@@ -5,7 +5,16 @@ a .png (png_pipe), a .jpg by its name (image2), a GIF of one frame (gif). Ingest
 became a 0.04 s "video". Pictures come through a picture demuxer, and footage in a picture
 codec does not stop being footage: a camera's Motion JPEG .avi goes through the avi demuxer,
 and an animated GIF or PNG, or JPEGs written one after another (a raw MJPEG stream), through a
-picture demuxer but as many frames. So the rule is a picture demuxer that yields one frame.
+picture demuxer but as many frames. So the rule is a picture demuxer that yields one frame,
+told when the file is opened (``still_image_kind``); and, whatever the container, a file whose
+video is one picture (one frame decoded, no packet rejected: a JPEG wrapped in an .avi, one
+H.264 frame in an .mp4), told when decoding ends (``indexer.decode``): both hold a picture,
+not footage.
+
+An animated WebP is footage, but the FFmpeg libraries of PyAV 18 (libavcodec 62.28) read it
+as one packet they cannot decode (the ffmpeg 9 program that imageio-ffmpeg ships decodes it):
+``animated_webp`` tells it, so that the error names the format rather than "no decodable
+video frames"; a PyAV that decodes it ingests it as footage.
 """
 
 from __future__ import annotations
@@ -49,5 +58,21 @@ def still_image_kind(container) -> str | None:
         return None
     if frames != 1:
         return None
-    name = stream.codec_context.codec.canonical_name
-    return _KINDS.get(name, name)
+    return picture_kind(stream.codec_context.codec.canonical_name)
+
+
+def picture_kind(codec: str) -> str:
+    """What a user calls a picture in ``codec`` (a codec's canonical name): "jpeg" for mjpeg."""
+    return _KINDS.get(codec, codec)
+
+
+def animated_webp(path) -> bool:
+    """Whether ``path`` is an animated WebP: a RIFF/WEBP file whose VP8X header sets the
+    animation flag."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(21)
+    except OSError:
+        return False
+    return (len(head) == 21 and head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8X"
+            and bool(head[20] & 0x02))

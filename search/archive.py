@@ -14,8 +14,9 @@ from pathlib import Path
 from encoders.base import ConceptSpace
 from encoders.registry import get_space_config, load_space, scan_dir
 from indexer.pipeline import Ingestor
-from indexer.thumb_repair import ThumbRepair, missing_thumbnails, remake_thumbnail, repair_thumbnails
-from indexer.thumbs import thumbnail_path
+from indexer.thumb_repair import ThumbRepair, remake_thumbnail, repair_thumbnails
+from indexer.thumb_repair import check_thumbnails as find_thumbnail_gaps
+from indexer.thumbs import thumbnail_intact, thumbnail_path
 from search.searcher import Searcher
 from storage.backends import parse_index_url
 from storage.catalog import Catalog
@@ -107,31 +108,35 @@ class Archive:
         return removed, deleted
 
     def thumbnail(self, snippet_id: int) -> Path:
-        """A snippet's thumbnail file, made again from its video if it went missing
-        (``indexer.thumb_repair``); NotFoundError when the video file is gone too."""
+        """A snippet's thumbnail file, made again from its video if it went missing or is not
+        a whole JPEG (``indexer.thumb_repair``); NotFoundError when the video file is gone too,
+        MediaError when it no longer holds the footage ingested."""
         path = thumbnail_path(self.home.thumbs, *unpack_snippet_id(snippet_id))
-        if path.is_file():
+        if thumbnail_intact(path):
             return path
         root = self.home.remade_thumbs  # a read-only home's are made in the cache
         remade = thumbnail_path(root, *unpack_snippet_id(snippet_id))
-        if remade.is_file():
+        if remade != path and thumbnail_intact(remade):
             return remade
         return remake_thumbnail(self.catalog, root, snippet_id, self.space.frame_size)
 
-    def repair_thumbnails(self, progress: Callable[[int, int | None, str | None], None] | None = None
+    def repair_thumbnails(self, progress: Callable[[int, int, str | None], None] | None = None
                           ) -> ThumbRepair:
-        """Make every missing thumbnail again from the video files (one failed video fails alone)."""
+        """Make every missing or damaged thumbnail again from the video files (one failed video
+        fails alone)."""
         self.require_writable("repair thumbnails")
         return repair_thumbnails(self.catalog, self.home.thumbs, self.space.frame_size, progress)
 
     def info(self, check_thumbnails: bool = False) -> dict:
-        """What the archive holds. ``missing_thumbnails`` is counted only with
-        ``check_thumbnails`` (None otherwise): it reads every snippet row and lists every
-        video's thumbnail folder, too slow for each ``info`` of a large archive."""
+        """What the archive holds. ``missing_thumbnails`` and ``damaged_thumbnails`` are
+        counted only with ``check_thumbnails`` (None otherwise): it reads every snippet row,
+        lists every video's thumbnail folder and reads both ends of each file, too slow for
+        each ``info`` of a large archive."""
         counts = self.catalog.counts()
         manifest = self.store.index.manifest
         run = self.catalog.last_run()
         makers = self.catalog.vector_makers(self.space_name)
+        thumbs = find_thumbnail_gaps(self.catalog, self.home.thumbs) if check_thumbnails else None
         return {
             "home": str(self.home.root),
             "read_only": self.read_only,
@@ -154,6 +159,6 @@ class Archive:
             "vector_makers": [{"fingerprint": m.fingerprint, "encoder": m.encoder, "videos": m.videos,
                                "first_run": m.first_run, "last_run": m.last_run} for m in makers],
             "mixed_encoders": len({m.fingerprint for m in makers if m.fingerprint}) > 1,
-            "missing_thumbnails": sum(map(len, missing_thumbnails(
-                self.catalog, self.home.thumbs).values())) if check_thumbnails else None,
+            "missing_thumbnails": None if thumbs is None else sum(map(len, thumbs.missing.values())),
+            "damaged_thumbnails": None if thumbs is None else sum(map(len, thumbs.damaged.values())),
         }

@@ -1,4 +1,6 @@
-"""A folder the server cannot write is a 503 that names it and says what to do, not a 500.
+"""A folder the server cannot write is a 503 that names it and says what to do, not a 500; a
+full one is a 507 naming it (a real full disk: ``tests.full_disk``), and the OpenAPI document
+lists both answers on every route that writes.
 
 Tests run as root, whom a folder's mode does not stop, so the kernel's refusal is played by
 ``refuse_writes_in``: every entry made or changed in the folder fails with EACCES (its
@@ -19,6 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.server import create_app
+from tests.full_disk import full_tmpfs
 from tests.test_api import SPACE, settings_for
 from tests.read_only import unwritable
 
@@ -119,3 +122,39 @@ def test_a_read_only_homes_cache_on_a_read_only_file_system_is_a_503_naming_it(h
         assert client.get("/api/health").json()["read_only"]
         refuse_writes_in(monkeypatch, cache, errno.EROFS)
         check_refused(client, cache.resolve(), "Read-only file system", "VIDSONAR_CACHE")
+
+
+def test_a_full_disk_under_the_previews_is_a_507_naming_the_folder(home):
+    """ffmpeg's "No space left on device" while it writes a preview is the disk's failure, told
+    as every full disk is (507, the folder named), not a 422 blaming the video."""
+    previews = home / "previews"
+    with full_tmpfs(previews):
+        with TestClient(create_app(settings_for(home)), raise_server_exceptions=False) as client:
+            video = client.get("/api/videos").json()[0]
+            for method in ("GET", "HEAD"):
+                resp = client.request(method, video["video_url"])
+                assert resp.status_code == 507, (method, resp.status_code, resp.text[:300])
+            body = client.get(video["video_url"]).json()
+            assert body["error"] == "disk_full" and "no space left" in body["detail"], body
+            assert str(previews) in body["detail"] or str(previews.resolve()) in body["detail"], body
+            original = client.get(video["video_url"], params={"original": True})  # writes nothing
+            assert original.status_code == 200 and original.content == Path(video["path"]).read_bytes()
+        assert [p.name for p in previews.iterdir()] == ["filler"]  # no preview, no temporary file
+
+
+#: (method, route) of every operation that writes a file or the catalog
+WRITING = [("get", "/api/search"), ("post", "/api/search"), ("post", "/api/search/example"),
+           ("get", "/api/snippets/{snippet_id}/thumbnail"), ("head", "/api/snippets/{snippet_id}/thumbnail"),
+           ("get", "/api/snippets/{snippet_id}/summary"), ("get", "/api/videos/{video_id}/stream"),
+           ("head", "/api/videos/{video_id}/stream"), ("delete", "/api/videos/{video_id}"),
+           ("put", "/api/uploads/{filename}"), ("post", "/api/jobs")]
+
+
+def test_every_route_that_writes_documents_the_full_disk_and_unwritable_folder_answers(home):
+    paths = create_app(settings_for(home)).openapi()["paths"]
+    for method, route in WRITING:
+        answers = paths[route][method]["responses"]
+        assert {"503", "507"} <= set(answers), (method, route, sorted(answers))
+        assert answers["507"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorOut"}
+    for route in ("/api/videos", "/api/videos/{video_id}", "/api/jobs", "/api/info"):
+        assert "503" in paths[route]["get"]["responses"], route  # a damaged catalog

@@ -6,7 +6,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from indexer.decode import iter_snippets, probe
+from indexer.decode import iter_frames, iter_snippets, probe
 from samples.footage import write_video
 from tests.conftest import moving_frames, write_picture, write_rotated_video, write_vfr_video
 from vidsonar.errors import DecodeError, NoVideoStreamError, StillImageError
@@ -121,6 +121,35 @@ def test_moving_pictures_in_image_codecs_still_decode(tmp_path, make, seconds):
     snippets = list(iter_snippets(path, window=1, frames=4, short_side=32))
     assert snippets[-1].window.end == seconds and len(snippets) == seconds
     assert len({s.frames[0].tobytes() for s in snippets} | {snippets[0].frames[-1].tobytes()}) > 1
+
+
+@pytest.mark.parametrize("suffix, codec, kind", [(".avi", "mjpeg", "jpeg"), (".mp4", "libx264", "h264")])
+def test_one_frame_in_a_video_container_is_a_still_image_too(tmp_path, suffix, codec, kind):
+    """The rule is what the file holds: one picture wrapped in a video container (one frame,
+    no packet rejected) is refused as a picture file is, by both of ingestion's readers, with
+    advice that works for it (an .avi is no image example); two frames are footage."""
+    path = write_video(tmp_path / f"one{suffix}", moving_frames(1), fps=12, codec=codec)
+    for read in (lambda p: list(iter_snippets(p)), lambda p: list(iter_frames(p))):
+        with pytest.raises(StillImageError, match=rf"a still image \(one {kind} frame in its "
+                                                  rf"\{suffix} container\), not a video") as info:
+            read(path)
+        assert str(info.value).startswith(f"{path}: ") and "frame.png" in str(info.value)
+    two = write_video(tmp_path / f"two{suffix}", moving_frames(2), fps=12, codec=codec)
+    assert len(list(iter_snippets(two, window=1, frames=4, short_side=32))) == 1
+
+
+def test_an_animated_webp_is_named_rather_than_told_as_no_frames(tmp_path):
+    """PyAV's FFmpeg reads an animated WebP as one packet it cannot decode: the error says so,
+    naming the format; a PyAV that decodes it ingests it as footage, as an animated GIF."""
+    path = write_picture(tmp_path / "moving.webp", moving_frames(6), "WEBP", ms=100)
+    try:
+        snippets = list(iter_snippets(path, window=1, frames=4, short_side=32))
+    except DecodeError as exc:
+        message = str(exc)
+        assert message.startswith(f"{path}: an animated WebP, which the FFmpeg of this PyAV")
+        assert "cannot decode" in message and "ffmpeg -i" in message
+    else:
+        assert len({s.frames[0].tobytes() for s in snippets} | {snippets[0].frames[-1].tobytes()}) > 1
 
 
 def test_probe_reports_geometry(tmp_path):

@@ -1,10 +1,13 @@
-"""Thumbnails that went missing are made again from the video files, byte for byte as ingestion
-wrote them: on demand by the server's thumbnail route, all at once by `vidsonar thumbs
---repair`, and counted by `vidsonar info --check-thumbnails`."""
+"""Thumbnails that went missing or were cut short are made again from the video files, byte for
+byte as ingestion wrote them: on demand by the server's thumbnail route, all at once by
+`vidsonar thumbs --repair`, and counted by `vidsonar info --check-thumbnails` and
+`GET /api/info?check_thumbnails=true`; never from a file that no longer holds the footage."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 from fractions import Fraction
 from pathlib import Path
@@ -82,7 +85,8 @@ def test_repair_makes_the_thumbnails_ingestion_wrote(tmp_path, media, options):
     out = CliRunner().invoke(main, ["--home", str(home), "--space", SPACE, "thumbs", "--repair",
                                     "--json"])
     assert out.exit_code == 0, out.output
-    assert json.loads(out.output) == {"missing": len(written), "made": len(written), "failed": []}
+    assert json.loads(out.output) == {"missing": len(written), "damaged": 0, "made": len(written),
+                                      "failed": []}
     assert thumbs_of(home) == written
     assert not list((home / "thumbs").rglob(".*.tmp"))  # written atomically, nothing left over
 
@@ -159,12 +163,153 @@ def test_repair_and_info_report_missing_thumbnails_and_the_video_that_failed(tmp
     assert info["missing_thumbnails"] is None  # not counted unless asked: it walks every folder
     checked = CliRunner().invoke(main, [*cli, "info", "--check-thumbnails"])
     assert checked.exit_code == 0, checked.output
-    assert f"thumbs:   {2 + gop_count} missing" in checked.output
+    assert f"thumbs:   {2 + gop_count} missing, 0 damaged" in checked.output
 
     out = CliRunner().invoke(main, [*cli, "thumbs", "--repair"])
     assert out.exit_code == 3, out.output
-    assert f"made 2 of {2 + gop_count} missing thumbnails; 1 videos failed" in out.output
+    assert f"made 2 of {2 + gop_count} thumbnails ({2 + gop_count} missing, 0 damaged); " \
+           "1 videos failed" in out.output
     assert f"video {ids['gop.mp4']} ({paths[1]})" in out.output and "gone" in out.output
     assert thumbs_of(home) == {k: v for k, v in written.items() if k.startswith(f"{ids['scaled.mp4']}/")}
     after = json.loads(CliRunner().invoke(main, [*cli, "info", "--json", "--check-thumbnails"]).output)
     assert after["missing_thumbnails"] == gop_count
+
+
+def test_a_damaged_thumbnail_is_counted_remade_and_never_served(tmp_path, media):
+    """A JPEG cut short (a crash while a thumbnail was written in place; an empty file after a
+    power loss) is no thumbnail: counted as damaged, made again, and not sent as it is."""
+    home = tmp_path / "home"
+    archive = ingest(home, [media["scaled"]], window=1.0)
+    video_id = archive.catalog.videos("ok")[0].id
+    written = thumbs_of(home)
+    folder = home / "thumbs" / str(video_id)
+    (folder / "0.jpg").write_bytes(written[f"{video_id}/0.jpg"][:300])
+    (folder / "1.jpg").write_bytes(b"")
+    cli = ["--home", str(home), "--space", SPACE]
+    counted = CliRunner().invoke(main, [*cli, "thumbs", "--json"])
+    assert json.loads(counted.output) == {"missing": 0, "damaged": 2, "videos": 1}
+    with TestClient(create_app(settings_for(home))) as client:
+        info = client.get("/api/info", headers={"X-API-Key": KEY}).json()
+        assert info["missing_thumbnails"] is None and info["damaged_thumbnails"] is None
+        checked = client.get("/api/info", params={"check_thumbnails": True},
+                             headers={"X-API-Key": KEY}).json()
+        assert (checked["missing_thumbnails"], checked["damaged_thumbnails"]) == (0, 2)
+        sent = client.get(f"/api/snippets/{pack_snippet_id(video_id, 0)}/thumbnail",
+                          headers={"X-API-Key": KEY})
+        assert sent.status_code == 200 and sent.content == written[f"{video_id}/0.jpg"]
+    out = CliRunner().invoke(main, [*cli, "thumbs", "--repair", "--json"])
+    assert json.loads(out.output) == {"missing": 0, "damaged": 1, "made": 1, "failed": []}
+    assert thumbs_of(home) == written
+    after = json.loads(CliRunner().invoke(main, [*cli, "info", "--json", "--check-thumbnails"]).output)
+    assert (after["missing_thumbnails"], after["damaged_thumbnails"]) == (0, 0)
+
+
+def test_the_info_route_counts_missing_thumbnails_when_asked(tmp_path, media):
+    """`GET /api/info?check_thumbnails=true` means what `vidsonar info --check-thumbnails` does."""
+    home = tmp_path / "home"
+    archive = ingest(home, [media["scaled"]], window=1.0)
+    video_id = archive.catalog.videos("ok")[0].id
+    for name in ("0.jpg", "2.jpg"):
+        (home / "thumbs" / str(video_id) / name).unlink()
+    with TestClient(create_app(settings_for(home))) as client:
+        key = {"X-API-Key": KEY}
+        assert client.get("/api/info", headers=key).json()["missing_thumbnails"] is None
+        asked = client.get("/api/info", params={"check_thumbnails": "true"}, headers=key).json()
+        assert asked["missing_thumbnails"] == 2
+        assert client.get("/api/info", params={"check_thumbnails": "maybe"}, headers=key).status_code == 422
+        param = next(p for p in client.get("/openapi.json").json()["paths"]["/api/info"]["get"]
+                     ["parameters"] if p["name"] == "check_thumbnails")
+        assert param["in"] == "query" and "missing or damaged" in param["description"]
+
+
+def test_a_file_holding_other_bytes_of_the_same_size_is_refused_and_a_touched_one_is_not(tmp_path):
+    """Repair tells the file ingested as ingestion does: size, then the size and mtime it
+    recorded, then the SHA-256. Other footage padded to the ingested size would otherwise give
+    thumbnails of the wrong pictures."""
+    from samples.footage import write_video
+    clips = tmp_path / "clips"
+    ingested = write_video(clips / "clip.mp4", moving_frames(36, seed=1), fps=12)
+    other = write_video(tmp_path / "other.mp4", moving_frames(30, seed=2), fps=12)
+    assert other.stat().st_size < ingested.stat().st_size
+    home = tmp_path / "home"
+    archive = ingest(home, [ingested], window=1.0, shots="none")
+    video_id = archive.catalog.videos("ok")[0].id
+    written, original = thumbs_of(home), ingested.read_bytes()
+    ingested.write_bytes(other.read_bytes().ljust(len(original), b"\0"))
+    assert ingested.stat().st_size == len(original)
+    shutil.rmtree(home / "thumbs")
+    cli = ["--home", str(home), "--space", SPACE]
+
+    out = CliRunner().invoke(main, [*cli, "thumbs", "--repair", "--json"])
+    assert out.exit_code == 3, out.output
+    failed = json.loads(out.output)["failed"]
+    assert [f["video_id"] for f in failed] == [video_id] and failed[0]["made"] == 0
+    assert "other bytes" in failed[0]["error"] and "re-ingest" in failed[0]["error"]
+    assert thumbs_of(home) == {}  # no thumbnail of the wrong footage
+    with TestClient(create_app(settings_for(home))) as client:
+        resp = client.get(f"/api/snippets/{pack_snippet_id(video_id, 0)}/thumbnail",
+                          headers={"X-API-Key": KEY})
+        assert resp.status_code == 422 and "other bytes" in resp.json()["detail"], resp.text
+
+    ingested.write_bytes(original)  # the bytes ingested again, with a new mtime: hashed, taken
+    os.utime(ingested, ns=(1, 10**18))
+    out = CliRunner().invoke(main, [*cli, "thumbs", "--repair", "--json"])
+    assert out.exit_code == 0, out.output
+    assert thumbs_of(home) == written
+
+
+def damage_tail_in_place(path: Path) -> None:
+    """Zero the second half of an AVI's frames, keeping its size and mtime (a disk's bit rot):
+    the file still passes as the one ingested, and decoding fails part-way."""
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    movi, idx1 = data.find(b"movi"), data.find(b"idx1")
+    half = movi + (idx1 - movi) // 2
+    data[half:idx1 - 8] = bytes(idx1 - 8 - half)
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_a_video_that_fails_part_way_counts_the_thumbnails_it_made(tmp_path, media):
+    from samples.footage import write_video
+    camera = write_video(tmp_path / "clips" / "camera.avi", moving_frames(48), fps=12, codec="mjpeg")
+    home = tmp_path / "home"
+    archive = ingest(home, [camera, media["scaled"]], window=1.0, shots="none")
+    ids = {Path(v.path).name: v.id for v in archive.catalog.videos("ok")}
+    damage_tail_in_place(camera)
+    shutil.rmtree(home / "thumbs")
+
+    out = CliRunner().invoke(main, ["--home", str(home), "--space", SPACE, "thumbs", "--repair", "--json"])
+    assert out.exit_code == 3, out.output
+    report = json.loads(out.output)
+    on_disk = thumbs_of(home)
+    made_for_camera = sum(1 for k in on_disk if k.startswith(f"{ids['camera.avi']}/"))
+    assert 0 < made_for_camera < 4  # some made before decoding failed
+    assert report["made"] == len(on_disk)
+    assert report["failed"][0]["video_id"] == ids["camera.avi"]
+    assert report["failed"][0]["made"] == made_for_camera
+
+
+def test_thumbnails_are_written_whole_or_not_at_all_on_a_full_disk(tmp_path):
+    """Ingestion writes a video's thumbnails with ``atomic_write_files``: all temporary files
+    written and synced, then renamed. A disk that fills part-way leaves every thumbnail as it
+    was (written in place, the first would be cut at the last page that fitted)."""
+    from storage.atomic import FILE_MODE, atomic_write_files
+    from tests.full_disk import PAGE, full_tmpfs
+    with full_tmpfs(tmp_path / "thumbs", room_pages=3) as thumbs:
+        folder = thumbs / "7"
+        old = {folder / f"{i}.jpg": b"old %d" % i for i in range(2)}  # a page each
+        folder.mkdir()
+        for path, data in old.items():
+            path.write_bytes(data)
+        new = {path: os.urandom(PAGE + 1000) for path in old}  # two pages each; one is left
+        with pytest.raises(OSError) as info:
+            atomic_write_files(new)
+        assert info.value.errno == errno.ENOSPC
+        assert {path: path.read_bytes() for path in old} == old
+        assert sorted(os.listdir(folder)) == ["0.jpg", "1.jpg"]  # no temporary file left
+        (thumbs / "filler").unlink()
+        atomic_write_files(new)
+        assert {path: path.read_bytes() for path in new} == new
+        assert sorted(os.listdir(folder)) == ["0.jpg", "1.jpg"]
+        assert all(path.stat().st_mode & 0o777 == FILE_MODE for path in new)

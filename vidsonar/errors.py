@@ -66,12 +66,14 @@ class NoVideoStreamError(MediaError):
 
 
 class StillImageError(MediaError):
-    """A file that holds one picture: FFmpeg reads it as a one-frame video, which it is not."""
+    """A file that holds one picture: FFmpeg reads it as a one-frame video, which it is not.
+    ``advice`` replaces the default one (give it as an image example) where that would not
+    work: a picture inside a video container is no image file."""
 
-    def __init__(self, path: str, kind: str):
+    def __init__(self, path: str, kind: str, advice: str | None = None):
         self.kind = kind
-        super().__init__(path, f"a still image ({kind}), not a video; to search with it, "
-                               "give it as an image example (search --image)")
+        super().__init__(path, f"a still image ({kind}), not a video; " + (
+            advice or "to search with it, give it as an image example (search --image)"))
 
 
 class DecodeError(MediaError):

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 from importlib import resources
+from typing import Annotated
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -25,7 +26,7 @@ from api.server.errors import (handle_operational, handle_out_of_range, handle_p
                                handle_validation_error, operational_errors, out_of_range_errors)
 from api.server.metrics import Metrics, MetricsMiddleware
 from api.server.deps import ArchiveDep, StateDep
-from api.server.schemas import HealthOut, InfoOut
+from api.server.schemas import HealthOut, InfoOut, error_responses
 from api.server.settings import ServerSettings, resolve_keys
 from api.server.state import ServerState
 from api.server.worker import IngestWorker
@@ -113,9 +114,14 @@ def _system_routes(app: FastAPI) -> None:
                 "worker_alive": alive, "read_only": read_only}
 
     @app.get("/api/info", response_model=InfoOut, tags=["system"], dependencies=[Depends(require_read)],
-             summary="The archive: counts, concept space, index type and size")
-    def info(archive: ArchiveDep) -> dict:
-        return archive.info()
+             summary="The archive: counts, concept space, index type and size",
+             responses=error_responses(401, 403, 503))
+    def info(archive: ArchiveDep, check_thumbnails: Annotated[bool, Query(
+            description="Also count the snippets whose thumbnail is missing or damaged (as "
+                        "`vidsonar info --check-thumbnails`): reads every snippet row and lists "
+                        "every video's thumbnail folder, so slow on a large archive; without it "
+                        "both counts are null")] = False) -> dict:
+        return archive.info(check_thumbnails=check_thumbnails)
 
     @app.get("/metrics", tags=["system"], summary="Prometheus metrics",
              response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})

@@ -16,7 +16,7 @@ from api.server.validation import JobId
 from storage.jobs import JobView
 from vidsonar.errors import NotFoundError
 
-router = APIRouter(prefix="/api", tags=["ingest"], responses=error_responses(401, 403, 404))
+router = APIRouter(prefix="/api", tags=["ingest"], responses=error_responses(401, 403, 404, 503))
 
 
 class _AnyPath(PathConvertor):
@@ -46,7 +46,7 @@ def _submit(state: ServerState, kind: str, paths: list[str]) -> dict:
 @router.put("/uploads/{filename:anypath}", response_model=JobOut, status_code=202,
             dependencies=[Depends(require_write)], openapi_extra=_BINARY_BODY,
             summary="Upload a video (the raw file as the body) and queue its ingestion",
-            responses=error_responses(400, 413, 415))
+            responses=error_responses(400, 413, 415, 507))
 async def upload(request: Request, state: StateDep,
                  filename: Annotated[str, PathParam(description="A plain file name, e.g. clip.mp4")]) -> dict:
     settings = state.settings
@@ -61,7 +61,7 @@ async def upload(request: Request, state: StateDep,
 
 @router.post("/jobs", response_model=JobOut, status_code=202, dependencies=[Depends(require_write)],
              summary="Ingest files or folders already on the server (under the ingest roots)",
-             responses=error_responses(400))
+             responses=error_responses(400, 507))
 def ingest_paths(state: StateDep, body: IngestIn) -> dict:
     paths = check_ingest_paths(body.paths, state.roots)
     return _submit(state, "paths", [str(p) for p in paths])

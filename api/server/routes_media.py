@@ -20,7 +20,7 @@ from storage.shots import shots_of
 from api.server.validation import VideoId
 from vidsonar.errors import NotFoundError
 
-router = APIRouter(prefix="/api/videos", tags=["videos"], responses=error_responses(401, 403, 404))
+router = APIRouter(prefix="/api/videos", tags=["videos"], responses=error_responses(401, 403, 404, 503))
 _preview_lock = threading.Lock()  # one transcode at a time; others wait for it, then reuse it
 
 
@@ -48,19 +48,26 @@ def video(state: StateDep, video_id: VideoId) -> dict:
     return {**_video_json(found), "shots": shots}
 
 
+#: a preview made on demand writes: its folder may be full or unwritable (``?original=true``
+#: writes nothing, so still streams)
+_PREVIEW_FAILURES = {
+    503: {"model": ErrorOut, "description": "The preview cannot be made: its folder cannot be "
+          "written (named; ?original=true still streams), or the catalog is damaged"},
+    507: {"model": ErrorOut, "description": "The preview cannot be made: no space left in its "
+          "folder (named; ?original=true still streams)"}}
+
+
 # HEAD is a route of its own, listed in the schema: one route of both methods would give
 # them one operationId (FastAPI names it after whichever method its set yields first)
 @router.get("/{video_id}/stream", response_class=FileResponse, dependencies=[Depends(require_read)],
             summary="The video, with HTTP Range support: the file itself where browsers play it, "
                     "else a browser-playable MP4 preview (made once, then cached)",
             responses={200: {"content": {"video/*": {}}}, 206: {"description": "Partial content"},
-                       416: {"description": "Range not satisfiable"},
-                       503: {"model": ErrorOut, "description": "The preview cannot be made: its "
-                             "folder cannot be written (named; ?original=true still streams)"}})
+                       416: {"description": "Range not satisfiable"}, **_PREVIEW_FAILURES})
 @router.head("/{video_id}/stream", response_class=FileResponse, dependencies=[Depends(require_read)],
              summary="The stream's headers (type, size, Accept-Ranges) without its body, as "
-                     "players ask before reading",
-             responses={200: {"description": "The GET's headers, no body"}})
+                     "players ask before reading (a preview not yet made is made first)",
+             responses={200: {"description": "The GET's headers, no body"}, **_PREVIEW_FAILURES})
 def stream(state: StateDep, video_id: VideoId,
            original: Annotated[bool, Query(description="The file as ingested, never a preview")] = False
            ) -> FileResponse:
@@ -86,7 +93,7 @@ def stream(state: StateDep, video_id: VideoId,
 
 @router.delete("/{video_id}", response_model=DeletedOut, dependencies=[Depends(require_write)],
                summary="Remove a video: catalog rows, index vectors, thumbnails, and its "
-                       "file when it was uploaded")
+                       "file when it was uploaded", responses=error_responses(507))
 def delete(state: StateDep, video_id: VideoId) -> dict:
     with state.index_lock:  # one writer at a time: the ingest worker takes this lock too
         found = state.catalog.video(video_id)

@@ -32,6 +32,9 @@ router = APIRouter(prefix="/api", tags=["search"], dependencies=[Depends(require
                    responses=error_responses(400, 401, 403, 404, 409))
 
 MAX_EXAMPLE_BYTES = 64 * 2**20
+#: routes that write: summaries are cached in the catalog, a lost or damaged thumbnail is made
+#: again, an example is saved while it is read; all read the catalog
+_WRITES = error_responses(503, 507)
 
 
 def thumbnail_url(snippet_id: int) -> str:
@@ -75,7 +78,8 @@ def filters_from(given: FiltersIn):
     return Filters(**values) if values else None
 
 
-@router.get("/search", response_model=SearchOut, summary="Search by text")
+@router.get("/search", response_model=SearchOut, summary="Search by text",
+            responses=_WRITES)
 def search_get(
     state: StateDep,
     q: Annotated[str, Query(min_length=1, max_length=2000, description="What to find")],
@@ -91,13 +95,14 @@ def search_get(
     return _search(state, body)
 
 
-@router.post("/search", response_model=SearchOut, summary="Search by text, with every option")
+@router.post("/search", response_model=SearchOut, summary="Search by text, with every option",
+             responses=_WRITES)
 def search_post(state: StateDep, body: SearchIn) -> dict:
     return _search(state, body)
 
 
 @router.post("/search/example", response_model=SearchOut, summary="Search by example",
-             responses=error_responses(413, 415),
+             responses=error_responses(413, 415, 503, 507),
              description="Find snippets like an uploaded image or video clip, or like a snippet "
                          "already in the archive (give exactly one of `file` and `snippet_id`).")
 def search_example(
@@ -162,7 +167,8 @@ def space_info(state: StateDep) -> dict:
             "search_options": list(SEARCH_OPTIONS), "rerankers": list(RERANKERS)}
 
 
-@router.get("/snippets/{snippet_id}", response_model=SnippetOut, summary="A snippet's details")
+@router.get("/snippets/{snippet_id}", response_model=SnippetOut, summary="A snippet's details",
+            responses=error_responses(503))
 def snippet(state: StateDep, snippet_id: SnippetId) -> dict:
     row = state.catalog.snippets([snippet_id]).get(snippet_id)
     if row is None:
@@ -174,12 +180,13 @@ def snippet(state: StateDep, snippet_id: SnippetId) -> dict:
 
 @router.get("/snippets/{snippet_id}/thumbnail", response_class=FileResponse,
             summary="A snippet's thumbnail (JPEG)",
-            responses={200: {"content": {"image/jpeg": {}}}})
+            responses={200: {"content": {"image/jpeg": {}}}, **_WRITES})
 @router.head("/snippets/{snippet_id}/thumbnail", response_class=FileResponse,  # FileResponse: no body
              summary="The thumbnail's headers (type, size, caching) without its body",
-             responses={200: {"description": "The GET's headers, no body"}})
+             responses={200: {"description": "The GET's headers, no body"}, **_WRITES})
 def thumbnail(state: StateDep, snippet_id: SnippetId) -> FileResponse:
-    """A thumbnail that went missing is made again from the video (404 if its file is gone too)."""
+    """A thumbnail that went missing, or is not a whole JPEG, is made again from the video (404
+    if its file is gone too, 422 if the file no longer holds the footage ingested)."""
     if snippet_id < 0:
         raise NotFoundError(f"no snippet {snippet_id}")
     path = state.archive.thumbnail(snippet_id)
@@ -190,7 +197,7 @@ def thumbnail(state: StateDep, snippet_id: SnippetId) -> FileResponse:
 
 @router.get("/snippets/{snippet_id}/summary", response_model=SummaryOut,
             summary="A snippet verbalized in a language",
-            responses={422: {"description": "The concept space has no text decoder"}})
+            responses={422: {"description": "The concept space has no text decoder"}, **_WRITES})
 def summary(state: StateDep, snippet_id: SnippetId,
             lang: Annotated[str, Query(max_length=100, description="FLORES-200 code or alias")] = "eng_Latn") -> dict:
     code = state.space.resolve_language(lang) or lang

@@ -203,6 +203,12 @@ class InfoOut(Reply):
     snippets: int
     hours: FiniteOrNull = Field(description="Footage of the ok videos")
     mixed_encoders: bool = Field(description="True when two encoders made this space's vectors")
+    missing_thumbnails: int | None = Field(
+        None, description="Snippets whose thumbnail file is missing; null unless "
+                          "`check_thumbnails=true` was asked")
+    damaged_thumbnails: int | None = Field(
+        None, description="Snippets whose thumbnail file is not a whole JPEG (cut short by a "
+                          "crash); null unless `check_thumbnails=true` was asked")
 
 
 class DeletedOut(Reply):
@@ -226,6 +232,10 @@ _ERROR_MEANING = {
     415: "Not an accepted video (or image) type",
     422: "Malformed request (a parameter out of range or of the wrong type), or media "
          "the server cannot process",
+    503: "The catalog is damaged or read-only, or a folder the server must write in cannot be "
+         "written (the reply names it and says what to do)",
+    507: "No space left on the disk the server writes to (the reply names the folder): free "
+         "some and ask again; nothing written before is lost",
 }
 
 

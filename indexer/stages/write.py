@@ -4,9 +4,9 @@ Rows arrive in any order (Ray) or in file order (local); a video is written once
 and all ``n`` of its snippet rows are in. Writing is idempotent per video: thumbnails are
 overwritten, ``complete_video`` replaces the video's snippets in one transaction (with its
 shots and its ingest item's ``done``: one commit a video), and the index gets the vectors only
-after that commit. Thumbnails go first, while the video is still
-``pending``, so a crash never leaves an ``ok`` video without its thumbnails; the next run
-sweeps what a crash left pending.
+after that commit. Thumbnails go first, while the video is still ``pending``, written
+atomically and synced to disk, so a crash (even of the machine) never leaves an ``ok`` video
+without its thumbnails or with a truncated one; the next run sweeps what a crash left pending.
 
 The index is checkpointed every ``every_videos`` videos or ``every_seconds`` seconds, so a
 crash loses at most that much index work (the catalog loses none).
@@ -28,6 +28,7 @@ import numpy as np
 
 from indexer.stages.plan import DUPLICATE, FAIL, SKIP, PlanItem
 from indexer.thumbs import thumbnail_path
+from storage.atomic import atomic_write_files
 from storage.catalog import Catalog, SnippetRecord
 from storage.ids import pack_snippet_id
 from storage.index_store import IndexStore
@@ -139,10 +140,10 @@ class Writer:
         del self.plans[item.video_id]
         try:
             with self.report.timed("thumbnails"):
-                for r in rows:
-                    path = thumbnail_path(self.thumbs, item.video_id, int(r["idx"]))
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_bytes(r["thumb"])
+                # atomic and synced before the commit that makes the video ok: a crash then
+                # never leaves an ok video with a truncated or empty JPEG
+                atomic_write_files({thumbnail_path(self.thumbs, item.video_id, int(r["idx"])): r["thumb"]
+                                    for r in rows})
             records = [SnippetRecord(pack_snippet_id(item.video_id, int(r["idx"])), int(r["idx"]), float(r["start"]), float(r["end"]),
                                      json.loads(r["frame_times"])) for r in rows]
             vectors = np.stack([np.frombuffer(r["vector"], dtype=np.float32) for r in rows])
