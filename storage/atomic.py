@@ -58,10 +58,12 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
 
 
 def atomic_write_files(files: Mapping[Path, bytes]) -> None:
-    """Write each of ``files`` (path -> bytes) as ``atomic_write`` would, with one fsync of each
-    folder rather than one a file: every temporary file is written and synced, then all are
-    renamed, then their folders are synced. A crash leaves each path whole or as it was, and
-    once this returns all of them are on disk (a video's thumbnails, before its catalog commit)."""
+    """Write each of ``files`` (path -> bytes) through a temporary file renamed over it: a
+    process killed at any point leaves each path whole or as it was, never a truncated file.
+
+    Nothing is synced: this is for derived files that are checked and made again when lost
+    (a video's thumbnails, ``indexer.thumbs.thumbnail_intact``), where an fsync a file would
+    cost every ingest on a network file system to guard against a power loss only."""
     writer = f"@{socket.gethostname()}@{os.getpid()}@"
     done: list[tuple[str, Path]] = []
     try:
@@ -74,17 +76,10 @@ def atomic_write_files(files: Mapping[Path, bytes]) -> None:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view):]
-                os.fsync(fd)
             finally:
                 os.close(fd)
         for tmp, path in done:
             os.replace(tmp, path)
-        for folder in {path.parent for _, path in done}:
-            dir_fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
     finally:
         for tmp, _ in done:
             if os.path.exists(tmp):

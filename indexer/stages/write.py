@@ -4,9 +4,10 @@ Rows arrive in any order (Ray) or in file order (local); a video is written once
 and all ``n`` of its snippet rows are in. Writing is idempotent per video: thumbnails are
 overwritten, ``complete_video`` replaces the video's snippets in one transaction (with its
 shots and its ingest item's ``done``: one commit a video), and the index gets the vectors only
-after that commit. Thumbnails go first, while the video is still ``pending``, written
-atomically and synced to disk, so a crash (even of the machine) never leaves an ``ok`` video
-without its thumbnails or with a truncated one; the next run sweeps what a crash left pending.
+after that commit. Thumbnails go first, while the video is still ``pending``, each renamed
+into place whole, so a killed run never leaves an ``ok`` video without its thumbnails or with
+a truncated one (they are not synced: one that a power loss damaged is found and made again,
+``indexer.thumb_repair``); the next run sweeps what a crash left pending.
 
 The index is checkpointed every ``every_videos`` videos or ``every_seconds`` seconds, so a
 crash loses at most that much index work (the catalog loses none).
@@ -140,7 +141,7 @@ class Writer:
         del self.plans[item.video_id]
         try:
             with self.report.timed("thumbnails"):
-                # atomic and synced before the commit that makes the video ok: a crash then
+                # renamed into place before the commit that makes the video ok: a killed run
                 # never leaves an ok video with a truncated or empty JPEG
                 atomic_write_files({thumbnail_path(self.thumbs, item.video_id, int(r["idx"])): r["thumb"]
                                     for r in rows})
