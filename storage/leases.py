@@ -90,9 +90,9 @@ def lease_seconds() -> float:
     except ValueError:
         seconds = math.nan
     if not (math.isfinite(seconds) and seconds > 0):
-        raise InputError(f"{LEASE_ENV}={text!r} is not a number of seconds above 0: give the lease "
-                         f"length (default {DEFAULT_LEASE_SECONDS:g}), the same on every machine "
-                         "sharing the catalog is simplest")
+        raise InputError(f"{LEASE_ENV}={text!r} is not a number of seconds above 0: give how long "
+                         "this process's lease lasts without renewal (default "
+                         f"{DEFAULT_LEASE_SECONDS:g}), or unset it")
     return seconds
 
 

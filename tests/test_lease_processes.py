@@ -99,6 +99,7 @@ def stop(proc: subprocess.Popen) -> None:
     proc.wait(timeout=60)
 
 
+@pytest.mark.slow  # a CLI subprocess
 def test_an_ingest_renews_its_lease_while_it_runs_and_removes_it_when_done(tmp_path):
     home, go = tmp_path / "home", tmp_path / "go"
     clip = write_clip(tmp_path / "red.mp4", (200, 30, 30))
@@ -122,6 +123,7 @@ def test_an_ingest_renews_its_lease_while_it_runs_and_removes_it_when_done(tmp_p
     catalog.engine.dispose()
 
 
+@pytest.mark.slow  # a CLI subprocess
 def test_a_run_killed_on_another_machine_is_taken_over_once_its_lease_expired(catalog_url, tmp_path,
                                                                                monkeypatch):
     if shutil.which("unshare") is None:
