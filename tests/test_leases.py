@@ -168,7 +168,8 @@ def test_temporary_files_of_a_writer_whose_pid_was_reused_are_swept(tmp_path, sl
     """A writer's temporary file names the writer's owner: one whose pid now runs another
     process is swept; a writer's of another pid space (another container) is left alone."""
     host, pid, ticks = socket.gethostname(), sleeper.pid, start_ticks(sleeper.pid)
-    names = {"reused": f"@{host}@{pid}@{ticks + 7}@{pid_space()}@", "running": f"@{host}@{pid}@{ticks}@{pid_space()}@",
+    names = {"reused": f"@{host}@{pid}@{ticks + 7}@{pid_space()}@",
+             "running": f"@{host}@{pid}@{ticks}@{pid_space()}@",
              "other space": f"@{host}@{pid}@{ticks + 7}@ffffffffffff@", "old": f"@{host}@{pid}@"}
     files = {k: tmp_path / f".index.faiss.{v}x1y2z3w4.tmp" for k, v in names.items()}
     for f in files.values():

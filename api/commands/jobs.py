@@ -54,7 +54,8 @@ def jobs(ctx: click.Context, limit: int, status: str | None, as_json: bool) -> N
         return
     click.echo(f"files: {items['done']} done, {items['failed']} failed, {items['pending']} pending")
     for j in rows:
-        state = f"interrupted: its process is gone; {TAKEN_UP_BY[j.kind]}" if j.interrupted(liveness) else j.status
+        state = (f"interrupted: its process is gone; {TAKEN_UP_BY[j.kind]}" if j.interrupted(liveness)
+                 else j.status)
         when = j.started_at.strftime("%Y-%m-%d %H:%M:%S") if j.started_at else "-"
         click.echo(f"{j.id:>5}  {j.kind:<6} {when}  {j.done}/{j.total} files: {j.ingested} ingested, "
                    f"{j.skipped} skipped, {j.failed} failed  [{state}]")
