@@ -35,6 +35,7 @@ from storage.catalog import Catalog
 from storage.index_store import IndexStore
 from storage.items import ItemStore
 from storage.jobs import DONE, FAILED, JobStore
+from storage.leases import take as take_lease
 from vidsonar.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,14 @@ class Ingestor:
     def ingest(self, paths: Iterable[str | Path],
                progress: Callable[[Path, str], None] | None = None,
                job_id: int | None = None) -> IngestReport:
-        """Ingest files and folders. ``job_id``: the server job this run serves (else a CLI job)."""
+        """Ingest files and folders. ``job_id``: the server job this run serves (else a CLI job).
+
+        The run holds this process's lease in the catalog (``storage.leases``) throughout, so
+        that processes on other machines know its job and the files it claims are in hand."""
+        with take_lease(self.catalog):
+            return self._ingest(paths, progress, job_id)
+
+    def _ingest(self, paths, progress, job_id: int | None) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport(runner=self.runner)
         paths = list(paths)

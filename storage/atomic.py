@@ -6,19 +6,20 @@ import hashlib
 import logging
 import os
 import re
-import socket
 import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from storage.owners import owner_alive
+from storage.leases import Liveness
+from storage.owners import this_owner
 
 log = logging.getLogger(__name__)
 
-#: a temporary file names its writer (``@host@pid@``), so one left by a killed writer can be told
-#: from one being written now (``sweep_stale_temps``)
-_WRITER = re.compile(r"@(?P<host>[^@/]*)@(?P<pid>\d+)@")
+#: a temporary file names its writer (``@host@pid@start@space@``, its owner string,
+#: ``storage.owners``; ``@host@pid@`` before), so one left by a killed writer can be told from
+#: one being written now (``sweep_stale_temps``)
+_WRITER = re.compile(r"@(?P<host>[^@/]*)@(?P<pid>\d+)@(?:(?P<start>\d+)@(?P<space>[0-9a-f]+)@)?")
 #: temporary files of the older, unnamed form are taken as stale after this many seconds
 UNNAMED_STALE_SECONDS = 24 * 3600
 
@@ -38,7 +39,7 @@ FILE_MODE = 0o666 & ~_umask()
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)``, then move the result over ``path`` in one rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = f"@{socket.gethostname()}@{os.getpid()}@"
+    writer = "@" + this_owner().replace(":", "@") + "@"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{writer}", suffix=".tmp")
     os.close(fd)
     try:
@@ -89,15 +90,19 @@ def atomic_write_files(files: Mapping[Path, bytes]) -> None:
 def sweep_stale_temps(directory: Path) -> list[Path]:
     """Delete the temporary files of ``atomic_write`` that writers killed mid-write left in
     ``directory`` (each may be a whole copy of an index). A file of a writer still running on
-    this host, or of one on another host (a shared folder), is left alone."""
+    this host, or of one on another host (a shared folder), is left alone: without the
+    catalog, another machine's writer cannot be told gone (``Liveness``)."""
     removed = []
+    liveness = Liveness()
     for tmp in Path(directory).glob(".*.tmp"):
         m = _WRITER.search(tmp.name)
         try:
             if m is None:
                 stale = time.time() - tmp.stat().st_mtime > UNNAMED_STALE_SECONDS
             else:
-                stale = not owner_alive(f"{m['host']}:{m['pid']}")  # other hosts count as alive
+                writer = ":".join(m.group(*(("host", "pid", "start", "space") if m["start"]
+                                            else ("host", "pid"))))
+                stale = not liveness.alive(writer)
             if stale:
                 tmp.unlink()
                 removed.append(tmp)

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.catalog import Base, Catalog, utcnow
-from storage.owners import owner_alive, this_owner
+from storage.leases import Liveness
+from storage.owners import this_owner
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 KINDS = ("upload", "paths", "cli")
@@ -45,7 +46,7 @@ class IngestJob(Base):
     errors: Mapped[list] = mapped_column(sa.JSON, default=list)
     error: Mapped[str | None] = mapped_column(sa.Text)
     attempts: Mapped[int] = mapped_column(default=0)
-    owner: Mapped[str | None] = mapped_column(sa.String(200))  # host:pid running it (migration 5)
+    owner: Mapped[str | None] = mapped_column(sa.String(200))  # who runs it (migration 5; storage.owners)
 
 
 @dataclass(frozen=True)
@@ -74,20 +75,26 @@ class JobView:
     def of(cls, row: IngestJob) -> "JobView":
         return cls(**{name: getattr(row, name) for name in cls.__dataclass_fields__})
 
-    def interrupted(self) -> bool:
-        """Marked running, but the process running it is gone (killed), whatever its kind.
+    def interrupted(self, liveness: Liveness) -> bool:
+        """Marked running, but the process running it is gone (killed, or its lease on another
+        machine expired), whatever its kind.
 
         Only a reading: the row stays ``running`` until the job is taken up again, by the next
         ``vidsonar ingest`` for a CLI run (``reap_dead_cli`` marks it failed) or by a starting
         server for its own kinds (it runs them again)."""
-        return self.status == RUNNING and not owner_alive(self.owner)
+        return self.status == RUNNING and not liveness.alive(self.owner)
 
 
 class JobStore:
-    """Create, advance and list ingestion jobs in a catalog."""
+    """Create, advance and list ingestion jobs in a catalog.
+
+    A process records itself as a job's owner (``create``, ``start``, ``adopt``) only while it
+    holds its lease in the catalog (``storage.leases.take``), as the ingestor and the server's
+    worker do: other machines take an owner without a lease for gone."""
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
+        self.liveness = Liveness(catalog)
 
     def create(self, kind: str, paths: list[str], space: str) -> JobView:
         if kind not in KINDS:
@@ -118,7 +125,8 @@ class JobStore:
 
         A job belongs to the process that queued or runs it (``owner``); another server on the
         same catalog, still running, keeps its own. This process's own jobs (a server started
-        again in one process) and those of processes that are gone are returned. CLI runs are
+        again in one process) and those of processes that are gone (killed on this host, or
+        whose lease expired on another) are returned. CLI runs are
         never resumed by the server: their files are skipped or redone by the next
         `vidsonar ingest` of the same paths.
         """
@@ -128,7 +136,7 @@ class JobStore:
                                             IngestJob.kind.in_(SERVER_KINDS))
                  .order_by(IngestJob.id))
             jobs = [JobView.of(j) for j in s.scalars(q)]
-        return [j for j in jobs if j.owner == me or not owner_alive(j.owner)]
+        return [j for j in jobs if j.owner == me or not self.liveness.alive(j.owner)]
 
     def adopt(self, job_id: int, seen_owner: str | None) -> bool:
         """Make this process the job's owner if its owner is still ``seen_owner`` (as
@@ -153,19 +161,19 @@ class JobStore:
                      attempts=IngestJob.attempts + 1, owner=this_owner())
 
     def live_running(self) -> list[int]:
-        """Ids of running jobs whose owning process still runs (anywhere we cannot check)."""
-        return [job_id for job_id, owner in self._running() if owner_alive(owner)]
+        """Ids of running jobs whose owning process still runs (``storage.leases.Liveness``)."""
+        return [job_id for job_id, owner in self._running() if self.liveness.alive(owner)]
 
     def gone_running(self) -> list[int]:
         """Ids of jobs still marked running whose owning process is gone (killed).
 
         What a planner may cache (``ItemStore.claim``): a job that is gone stays gone, while a
         cached list of live jobs would miss one started since, and take its files."""
-        return [job_id for job_id, owner in self._running() if not owner_alive(owner)]
+        return [job_id for job_id, owner in self._running() if not self.liveness.alive(owner)]
 
     def reap_dead_cli(self) -> list[int]:
         """Mark CLI runs left 'running' by a process that is gone (killed) as failed."""
-        dead = [job_id for job_id, owner in self._running("cli") if not owner_alive(owner)]
+        dead = [job_id for job_id, owner in self._running("cli") if not self.liveness.alive(owner)]
         for job_id in dead:
             self.finish(job_id, FAILED, error="interrupted: the process running it is gone")
         return dead

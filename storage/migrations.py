@@ -208,6 +208,21 @@ def _v8_run_encoders(conn: Connection) -> None:
     conn.execute(sa.text("CREATE INDEX ix_videos_run_id ON videos (run_id)"))
 
 
+def _v9_owner_leases(conn: Connection) -> None:
+    """One row per process owning work in the catalog (storage.leases): its owner string,
+    its first and last heartbeat and its lease's length, in seconds on the database's clock,
+    so an owner on another machine is alive while its lease is fresh."""
+    md = sa.MetaData()
+    sa.Table(
+        "owner_leases", md,
+        sa.Column("owner", sa.String(200), primary_key=True),
+        sa.Column("since", sa.Float, nullable=False),
+        sa.Column("beat", sa.Float, nullable=False),
+        sa.Column("seconds", sa.Float, nullable=False),
+    )
+    md.create_all(conn)
+
+
 # every numbered migration; each has its Alembic revision (tests/test_catalog.py checks)
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: videos, snippets, embeddings, ingest runs", _v1_initial),
@@ -218,6 +233,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (6, "shots of each video", _v6_shots),
     (7, "video snippet grid: window and hop", _v7_video_grid),
     (8, "the encoder that made each run's vectors", _v8_run_encoders),
+    (9, "owner leases: heartbeats of the processes owning work", _v9_owner_leases),
 ]
 
 

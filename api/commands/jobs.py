@@ -29,31 +29,33 @@ def register(main: click.Group) -> None:
 def jobs(ctx: click.Context, limit: int, status: str | None, as_json: bool) -> None:
     """Recent ingestion jobs, newest first, and the state of the files they were given.
 
-    A job marked running whose process is gone (killed) is shown as interrupted, a CLI run and
-    a server job alike (JSON: ``interrupted``; ``status`` is the catalog's). Listing writes
-    nothing, for either kind: the row is settled by whoever takes the job up again (the next
-    `vidsonar ingest` marks a killed CLI run failed; a starting server runs its jobs again),
-    and a listing may run where it cannot write, or where an owner on another host cannot be
-    checked.
+    A job marked running whose process is gone (killed; on another machine, its lease in the
+    catalog expired: storage.leases) is shown as interrupted, a CLI run and a server job alike
+    (JSON: ``interrupted``; ``status`` is the catalog's). Listing writes nothing, for either
+    kind: the row is settled by whoever takes the job up again (the next `vidsonar ingest`
+    marks a killed CLI run failed; a starting server runs its jobs again), and a listing may
+    run where it cannot write.
     """
     from storage.items import ItemStore
-    from storage.owners import owner_alive
     from storage.jobs import RUNNING, JobStore
     catalog = archive_from(ctx).catalog
-    rows = JobStore(catalog).list(limit, status)
+    store = JobStore(catalog)
+    liveness = store.liveness
+    rows = store.list(limit, status)
     items = ItemStore(catalog).counts()
     if as_json:
         out = []
         for j in rows:
             d = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in j.__dict__.items()}
-            d["alive"] = owner_alive(j.owner) if j.status == RUNNING else None
-            d["interrupted"] = j.interrupted()
+            d["alive"] = liveness.alive(j.owner) if j.status == RUNNING else None
+            d["interrupted"] = j.interrupted(liveness)
             out.append(d)
         click.echo(json.dumps({"jobs": out, "items": items}))
         return
     click.echo(f"files: {items['done']} done, {items['failed']} failed, {items['pending']} pending")
     for j in rows:
-        state = f"interrupted: its process is gone; {TAKEN_UP_BY[j.kind]}" if j.interrupted() else j.status
+        state = (f"interrupted: its process is gone; {TAKEN_UP_BY[j.kind]}" if j.interrupted(liveness)
+                 else j.status)
         when = j.started_at.strftime("%Y-%m-%d %H:%M:%S") if j.started_at else "-"
         click.echo(f"{j.id:>5}  {j.kind:<6} {when}  {j.done}/{j.total} files: {j.ingested} ingested, "
                    f"{j.skipped} skipped, {j.failed} failed  [{state}]")

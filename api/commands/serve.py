@@ -48,6 +48,9 @@ def serve(ctx: click.Context, host: str, port: int, ingest_roots: tuple[str, ...
     except ValidationError as exc:
         raise click.UsageError(f"bad server setting: {exc}") from None
     home = Home.resolve(settings.home, settings.read_only or None)
+    if not home.read_only:
+        from storage.leases import lease_seconds
+        lease_seconds()  # a bad $VIDSONAR_LEASE_SECONDS fails here, not in the worker's start-up
     keys, key_file = resolve_keys(settings, home.root, home.read_only)
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
     click.echo(f"vidsonar: http://{shown}:{port}/  (API docs at /docs; loading models...)", err=True)

@@ -33,14 +33,14 @@ _BINARY_BODY = {"requestBody": {"required": True, "content": {
     "video/*": {"schema": {"type": "string", "format": "binary"}}}}}
 
 
-def _job_json(job: JobView) -> dict:
-    return {**job.__dict__, "interrupted": job.interrupted()}
+def _job_json(state: ServerState, job: JobView) -> dict:
+    return {**job.__dict__, "interrupted": job.interrupted(state.jobs.liveness)}
 
 
 def _submit(state: ServerState, kind: str, paths: list[str]) -> dict:
     job = state.jobs.create(kind, paths, state.space.name)
     state.worker.submit(job.id)
-    return _job_json(job)
+    return _job_json(state, job)
 
 
 @router.put("/uploads/{filename:anypath}", response_model=JobOut, status_code=202,
@@ -71,7 +71,7 @@ def ingest_paths(state: StateDep, body: IngestIn) -> dict:
             summary="Recent ingestion jobs, newest first")
 def jobs(state: StateDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
          status: str | None = None) -> list[dict]:
-    return [_job_json(j) for j in state.jobs.list(limit, status)]
+    return [_job_json(state, j) for j in state.jobs.list(limit, status)]
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, dependencies=[Depends(require_read)],
@@ -80,4 +80,4 @@ def job(state: StateDep, job_id: JobId) -> dict:
     found = state.jobs.get(job_id)
     if found is None:
         raise NotFoundError(f"no job {job_id}")
-    return _job_json(found)
+    return _job_json(state, found)

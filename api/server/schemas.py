@@ -116,8 +116,9 @@ class JobOut(Reply):
     error: str | None = Field(description="Why the job itself failed, if it did")
     attempts: int
     interrupted: bool = Field(False, description="Marked running, but the process running it "
-                              "is gone (killed): it runs again when taken up (a server start, "
-                              "or the next `vidsonar ingest` for a CLI run)")
+                              "is gone (killed; on another machine: its lease expired): it runs "
+                              "again when taken up (a server start, or the next `vidsonar "
+                              "ingest` for a CLI run)")
 
 
 class SnippetOut(Reply):

@@ -4,6 +4,11 @@ Jobs are rows in the catalog (``storage.jobs``), the queue only carries their id
 start-up every job left queued or running by a previous server is queued again. Stopping
 asks the running job to halt after the file in hand; that job goes back to ``queued`` and
 resumes, skipping what it already ingested, when the server next starts.
+
+While it runs, the worker holds the server's lease in the catalog (``storage.leases``): the
+jobs it queues, adopts and runs are its server's, and a server on another machine sharing the
+catalog leaves them alone while the lease is renewed, and takes them up once it expired.
+The lease is taken before any job is adopted or queued, and let go when the worker stops.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import sqlalchemy as sa
 from indexer.discover import discover
 from storage.catalog import Video
 from storage.jobs import DONE, FAILED, QUEUED, RUNNING, JobStore
+from storage.leases import Lease, take as take_lease
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +50,16 @@ class IngestWorker:
         self._queue: queue.Queue[int | None] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._lease: Lease | None = None
 
     def start(self) -> list[int]:
         """Start the thread; return the ids of the jobs resumed from the catalog."""
-        resumed = [job.id for job in self.jobs.unfinished() if self.jobs.adopt(job.id, job.owner)]
+        self._lease = take_lease(self.jobs.catalog)
+        try:
+            resumed = [job.id for job in self.jobs.unfinished() if self.jobs.adopt(job.id, job.owner)]
+        except BaseException:
+            self._lease.release()
+            raise
         for job_id in resumed:
             self._queue.put(job_id)
         self._thread = threading.Thread(target=self._run, name="vidsonar-ingest", daemon=True)
@@ -64,6 +76,10 @@ class IngestWorker:
         self._queue.put(None)
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._lease is not None and not self.alive:
+            # a job still in hand (the join timed out) keeps it: it expires with the process
+            self._lease.release()
+            self._lease = None
 
     @property
     def alive(self) -> bool:
