@@ -36,11 +36,16 @@ def _umask() -> int:
 FILE_MODE = 0o666 & ~_umask()
 
 
-def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)``, then move the result over ``path`` in one rename."""
+def _temp_beside(path: Path) -> tuple[int, str]:
+    """A new temporary file beside ``path`` whose name says which process writes it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = "@" + this_owner().replace(":", "@") + "@"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{writer}", suffix=".tmp")
+    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{writer}", suffix=".tmp")
+
+
+def atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)``, then move the result over ``path`` in one rename."""
+    fd, tmp = _temp_beside(path)
     os.close(fd)
     try:
         os.chmod(tmp, FILE_MODE)
@@ -65,12 +70,10 @@ def atomic_write_files(files: Mapping[Path, bytes]) -> None:
     Nothing is synced: this is for derived files that are checked and made again when lost
     (a video's thumbnails, ``indexer.thumbs.thumbnail_intact``), where an fsync a file would
     cost every ingest on a network file system to guard against a power loss only."""
-    writer = f"@{socket.gethostname()}@{os.getpid()}@"
     done: list[tuple[str, Path]] = []
     try:
         for path, data in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{writer}", suffix=".tmp")
+            fd, tmp = _temp_beside(path)
             done.append((tmp, path))
             try:
                 os.fchmod(fd, FILE_MODE)
