@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import threading
 import time
@@ -29,6 +30,7 @@ from api.server import create_app
 from storage.catalog import Catalog, Snippet, Video
 from storage.index_store import IndexStore
 from storage.jobs import JobStore
+from storage.outage import unreachable
 from tests.conftest import REPO, VIDSONAR, free_port
 from tests.pg import PgCluster, _skip_reason, find_bin_dir
 from tests.test_api import KEY, SPACE, settings_for, write_clip
@@ -142,6 +144,14 @@ def test_a_closed_port_is_unreachable_but_a_server_refusing_us_is_not(cluster, d
     with pytest.raises(sa.exc.OperationalError, match='database "nope" does not exist') as caught:
         Catalog(cluster.url("nope"))
     assert not isinstance(caught.value, CatalogUnreachableError)
+
+
+@pytest.mark.parametrize("error", [sqlite3.OperationalError("database is locked"),
+                                   sqlite3.OperationalError("unable to open database file"),
+                                   ConnectionRefusedError(111, "Connection refused")])
+def test_only_a_database_servers_errors_can_say_it_is_unreachable(error):
+    """SQLite's (a file: told by storage.operational as before) and the OS's are not."""
+    assert unreachable(error) is None
 
 
 def test_a_restart_within_the_retry_window_is_not_seen(cluster, db, monkeypatch):
