@@ -31,7 +31,7 @@ from storage.catalog import Catalog, Snippet, Video
 from storage.ids import pack_snippet_id, unpack_snippet_id
 from storage.items import ItemStore
 from storage.shots import shots_of
-from vidsonar.errors import MediaError, NotFoundError
+from vidsonar.errors import CatalogUnreachableError, MediaError, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +207,8 @@ def repair_thumbnails(catalog: Catalog, thumbs: Path, frame_size: int,
         try:
             for _ in remake(catalog, thumbs, video_id, indexes, frame_size):
                 made += 1
+        except CatalogUnreachableError:
+            raise  # the catalog's, not this video's
         except FILE_ERRORS as exc:  # NotFoundError (the file is gone) is one of them
             report.made += made
             video = catalog.video(video_id)

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
-from storage import schema
+from storage import outage, schema
 from storage.ids import video_id_range
 from storage.sqlite_read_only import read_only_url
 
@@ -188,17 +188,19 @@ class Catalog:
         # SQLite: wait up to 30 s for another process's lock (the driver's default is 5 s; a
         # first migration on a busy 2-core machine held it longer, and a second process opening
         # the new catalog at once failed with "database is locked")
-        connect_args = {"timeout": SQLITE_BUSY_SECONDS} if sqlite else {}
+        connect_args = {"timeout": SQLITE_BUSY_SECONDS} if sqlite else outage.connect_args(parsed)
         if read_only and sqlite:
             parsed = read_only_url(parsed)
         elif read_only and parsed.get_backend_name() == "postgresql":
-            connect_args = dict(PG_READ_ONLY)
+            connect_args.update(PG_READ_ONLY)
         # a server database may restart under a long-lived process: test connections on checkout
         self.engine = sa.create_engine(parsed, future=True, pool_pre_ping=not sqlite,
                                        connect_args=connect_args)
         if sqlite:
             event.listen(self.engine, "connect",
                          _sqlite_read_only_pragmas if read_only else _sqlite_pragmas)
+        else:  # a server that stops or restarts: retried connects, CatalogUnreachableError
+            outage.guard(self.engine, self.display_url)
         if read_only:
             schema.require_current(self.engine)
         else:

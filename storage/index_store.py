@@ -220,15 +220,18 @@ class IndexStore:
         (``thumbs``, a thumbnails folder, still does it here for callers that pass one).
         """
         self._require_writable(f"delete video {video_id}")
+        # the video's rows, read before the index changes: a catalog that cannot be reached
+        # fails here, and the vectors go back from them if the delete does not commit
+        held = changes.video_rows(self.catalog, self.space, [video_id], self.dim)
         removed = self.remove_video(video_id)
-        self.checkpoint()
         try:
+            self.checkpoint()
             deleted = self.catalog.delete_video(video_id)
         except Exception:
-            # the catalog kept the video (a full disk, say): give the index its vectors back, or
-            # searches here would miss a video every other process still finds
+            # the catalog kept the video (a full disk, its server gone): give the index its
+            # vectors back, or searches here would miss a video every other process still finds
             try:
-                self._apply(np.array([video_id], np.int64))
+                self._give_back(video_id, held)
                 self.dirty = True
             except Exception:  # noqa: BLE001 - the first error is the one to report
                 log.exception("could not give video %d its vectors back; deleting it again repairs it",
@@ -239,6 +242,16 @@ class IndexStore:
         if thumbs is not None:
             shutil.rmtree(Path(thumbs) / str(video_id), ignore_errors=True)
         return removed, deleted
+
+    def _give_back(self, video_id: int, held: changes.VideoRows) -> None:
+        """Put a video's vectors back from rows read before (no catalog needed), or, where
+        the catalog keeps none (Milvus), as the catalog holds them now."""
+        if held.vectors is None:
+            self._apply(np.array([video_id], np.int64))
+            return
+        self.backend.remove_videos([video_id])
+        if len(held.ids):
+            self.backend.add(held.ids, held.vectors, held.start, held.end, self._tags(held.present))
 
     def checkpoint(self) -> int:
         """Save the index with the seq it reflects, under the inter-process lock; return it.

@@ -47,7 +47,8 @@ def find_bin_dir() -> Path | None:
 
 
 class PgCluster:
-    """One initdb'd cluster, started with ``start()`` and stopped (by its pid) with ``stop()``."""
+    """One initdb'd cluster, started with ``start()`` and stopped (by its pid) with ``stop()``;
+    ``halt()`` and ``resume()`` stop and start its server in between, as an outage would."""
 
     def __init__(self, bin_dir: Path):
         self.bin_dir = bin_dir
@@ -75,11 +76,31 @@ class PgCluster:
     def start(self) -> None:
         self._run("initdb", "-D", str(self.data), "-U", SERVER_USER, "--auth=trust",
                   "--encoding=UTF8", "--no-sync")
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server on the cluster's data (again, after ``halt``)."""
         options = (f"-k {self.root} -c listen_addresses='' -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100")
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w",
                   "-t", "60", "-o", options, "start")
         self.pid = int((self.data / "postmaster.pid").read_text().split()[0])
+
+    def halt(self) -> None:
+        """Stop the server as an administrator's fast shutdown does (SIGINT to the postmaster:
+        sessions are ended, committed data stays), keeping the data for ``resume``."""
+        if self._admin is not None:
+            self._admin.dispose()
+            self._admin = None
+        if self.pid is None:
+            return
+        os.kill(self.pid, signal.SIGINT)
+        deadline = time.monotonic() + 60
+        while _alive(self.pid):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the PostgreSQL server (pid {self.pid}) did not stop in 60 s")
+            time.sleep(0.05)
+        self.pid = None
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{SERVER_USER}@/{database}?host={self.root}"

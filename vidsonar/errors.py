@@ -16,6 +16,7 @@
     │   ├── SpaceMismatchError         index built with another concept space or dimension
     │   └── CorruptIndexError          manifest or index file damaged
     ├── CatalogError                   the catalog database: a schema this code cannot migrate
+    │   └── CatalogUnreachableError    its server is stopped, restarting or unreachable (HTTP 503)
     ├── ReadOnlyArchiveError           a write asked of an archive opened read-only (HTTP 409)
     └── MissingDependencyError         an optional package (extra) is not installed
 
@@ -104,6 +105,18 @@ class CorruptIndexError(IndexError_):
 
 class CatalogError(VidsonarError):
     """The catalog's schema is one this code cannot bring up to date (newer, or unknown)."""
+
+
+class CatalogUnreachableError(CatalogError):
+    """The catalog's database server cannot be reached: stopped, restarting, or off the
+    network (storage.outage). Nothing it committed is lost; a server answers 503 meanwhile and
+    carries on by itself once it is back."""
+
+    def __init__(self, url: str, reason: str):
+        self.url, self.reason = url, reason
+        super().__init__(f"the catalog database {url} is unreachable: {reason}; check that its "
+                         "server is running and that this machine can reach it (the address is "
+                         "VIDSONAR_DB_URL), then try again: nothing committed before is lost")
 
 
 class ReadOnlyArchiveError(VidsonarError):

@@ -51,6 +51,11 @@ def serve(ctx: click.Context, host: str, port: int, ingest_roots: tuple[str, ...
     if not home.read_only:
         from storage.leases import lease_seconds
         lease_seconds()  # a bad $VIDSONAR_LEASE_SECONDS fails here, not in the worker's start-up
+    if not home.db_url.startswith("sqlite"):
+        # a database server that cannot be reached stops the start here, in one line, rather
+        # than in a traceback from the app's start-up (a running server waits outages out)
+        from storage.catalog import Catalog
+        Catalog(home.db_url, read_only=home.read_only).engine.dispose()
     keys, key_file = resolve_keys(settings, home.root, home.read_only)
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
     click.echo(f"vidsonar: http://{shown}:{port}/  (API docs at /docs; loading models...)", err=True)

@@ -15,22 +15,23 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from api.server import routes_ingest, routes_media, routes_search
 from api.server.auth import require_read
-from api.server.errors import (handle_operational, handle_out_of_range, handle_project_error,
-                               handle_validation_error, operational_errors, out_of_range_errors)
+from api.server.errors import (RETRY_AFTER, handle_operational, handle_out_of_range,
+                               handle_project_error, handle_validation_error, operational_errors,
+                               out_of_range_errors)
 from api.server.metrics import Metrics, MetricsMiddleware
 from api.server.deps import ArchiveDep, StateDep
 from api.server.schemas import HealthOut, InfoOut, error_responses
 from api.server.settings import ServerSettings, resolve_keys
 from api.server.state import ServerState
 from api.server.worker import IngestWorker
-from vidsonar.errors import VidsonarError
+from vidsonar.errors import CatalogUnreachableError, VidsonarError
 
 log = logging.getLogger(__name__)
 
@@ -101,16 +102,22 @@ def _system_routes(app: FastAPI) -> None:
 
     @app.get("/api/health", response_model=HealthOut, tags=["system"],
              summary="Liveness and readiness, with counts",
-             responses={503: {"description": "Degraded: the ingest worker is not running"}})
-    def health(state: StateDep, response: Response) -> dict:
-        counts = state.catalog.counts()
+             responses={503: {"description": "Degraded: the ingest worker is not running; or "
+                                             "unavailable: the catalog database is unreachable"}})
+    def health(state: StateDep, response: Response) -> dict | JSONResponse:
         alive = state.worker is not None and state.worker.alive
         read_only = state.archive.read_only  # no worker, by design
+        try:
+            counts, jobs = state.catalog.counts(), state.jobs.counts()
+        except CatalogUnreachableError as exc:  # the threads wait it out; so does this route
+            return JSONResponse({"status": "unavailable", "detail": str(exc), "error": type(exc).__name__,
+                                 "space": state.space.name, "worker_alive": alive,
+                                 "read_only": read_only}, 503, headers={"Retry-After": str(RETRY_AFTER)})
         if not (alive or read_only):
             response.status_code = 503
         return {"status": "ok" if alive or read_only else "degraded", "space": state.space.name,
                 "videos": counts["videos"], "snippets": counts["snippets"],
-                "index_vectors": state.store.index.count, "jobs": state.jobs.counts(),
+                "index_vectors": state.store.index.count, "jobs": jobs,
                 "worker_alive": alive, "read_only": read_only}
 
     @app.get("/api/info", response_model=InfoOut, tags=["system"], dependencies=[Depends(require_read)],

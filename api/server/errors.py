@@ -53,8 +53,12 @@ STATUS: dict[type[BaseException], int] = {
     e.IndexError_: 409,
     e.MissingDependencyError: 501,
     e.ReadOnlyArchiveError: 409,
+    e.CatalogUnreachableError: 503,
     e.VidsonarError: 500,
 }
+
+#: seconds a client should wait before asking again while the catalog database is unreachable
+RETRY_AFTER = 5
 
 
 def status_of(exc: BaseException) -> int:
@@ -66,9 +70,12 @@ def status_of(exc: BaseException) -> int:
 
 async def handle_project_error(request: Request, exc: Exception) -> JSONResponse:
     status = status_of(exc)
-    if status >= 500:
-        log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
     headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'} if status == 401 else None
+    if isinstance(exc, e.CatalogUnreachableError):  # not a bug: no traceback, a time to retry
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        headers = {"Retry-After": str(RETRY_AFTER)}
+    elif status >= 500:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
     return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status, headers=headers)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path as PathParam, Query, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.convertors import PathConvertor, register_url_convertor
 
 from api.server.auth import require_read, require_write
@@ -14,7 +16,7 @@ from api.server.state import ServerState
 from api.server.uploads import check_content_type, check_ingest_paths, safe_filename, save_stream
 from api.server.validation import JobId
 from storage.jobs import JobView
-from vidsonar.errors import NotFoundError
+from vidsonar.errors import CatalogUnreachableError, NotFoundError
 
 router = APIRouter(prefix="/api", tags=["ingest"], responses=error_responses(401, 403, 404, 503))
 
@@ -56,7 +58,13 @@ async def upload(request: Request, state: StateDep,
     path = await save_stream(request.stream(), state.upload_dir, name, settings.max_upload_bytes,
                              int(declared) if declared and declared.isdigit() else None,
                              on_bytes=state.metrics.upload_bytes.inc)
-    return _submit(state, "upload", [str(path)])
+    try:  # off the event loop: a catalog database that does not answer holds one thread, not all
+        return await run_in_threadpool(_submit, state, "upload", [str(path)])
+    except CatalogUnreachableError:  # no job holds the file: keep no orphan (a 503 follows)
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()  # the upload's own folder (uploads.save_stream)
+        raise
 
 
 @router.post("/jobs", response_model=JobOut, status_code=202, dependencies=[Depends(require_write)],

@@ -22,7 +22,7 @@ from api.server.settings import ServerSettings
 from api.server.worker import IngestWorker
 from search.archive import Archive
 from storage.jobs import JobStore
-from vidsonar.errors import VidsonarError
+from vidsonar.errors import CatalogUnreachableError, VidsonarError
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +57,27 @@ class ServerState:
 
     def _start_follower(self, every: float = 1.0) -> None:
         """Apply other processes' commits (a CLI ingest or delete) to this server's index about
-        once a second: one max(seq) query when nothing changed (IndexStore.follow)."""
+        once a second: one max(seq) query when nothing changed (IndexStore.follow). While the
+        catalog database is unreachable it keeps polling, saying so once, and catches up on
+        what was committed meanwhile when it is back (the log is replayed from the index's seq)."""
         self._stop_following = threading.Event()
 
         def follow() -> None:
+            outage = False
             while not self._stop_following.wait(every):
                 try:
                     self.store.follow()
+                except CatalogUnreachableError as exc:
+                    if not outage:
+                        log.warning("index follower: %s; polling until it is back", exc)
+                    outage = True
+                    continue
                 except Exception:  # noqa: BLE001 - keep following; the next poll retries
                     log.exception("following the change log failed")
+                    continue
+                if outage:
+                    log.warning("index follower: the catalog database is reachable again")
+                    outage = False
 
         threading.Thread(target=follow, name="index-follower", daemon=True).start()
 

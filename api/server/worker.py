@@ -9,6 +9,10 @@ While it runs, the worker holds the server's lease in the catalog (``storage.lea
 jobs it queues, adopts and runs are its server's, and a server on another machine sharing the
 catalog leaves them alone while the lease is renewed, and takes them up once it expired.
 The lease is taken before any job is adopted or queued, and let go when the worker stops.
+
+A job cut off by its catalog database going away (``CatalogUnreachableError``) is neither
+failed nor dropped: the thread waits until the database answers again, puts the job back in
+the queue (``queued``, in the catalog too) and runs it again, skipping what it committed.
 """
 
 from __future__ import annotations
@@ -25,8 +29,13 @@ from indexer.discover import discover
 from storage.catalog import Video
 from storage.jobs import DONE, FAILED, QUEUED, RUNNING, JobStore
 from storage.leases import Lease, take as take_lease
+from storage.owners import this_owner
+from vidsonar.errors import CatalogUnreachableError
 
 log = logging.getLogger(__name__)
+
+#: the longest wait between two tries of an unreachable catalog database
+OUTAGE_POLL_SECONDS = 5.0
 
 
 def _drop_duplicate_upload(path: Path) -> None:
@@ -92,9 +101,35 @@ class IngestWorker:
                 break
             try:
                 self.run_job(job_id)
+            except CatalogUnreachableError as exc:
+                self._after_outage(job_id, exc)
             except Exception:  # noqa: BLE001 - recording the failure failed too (a full disk):
                 # the job stays running in the catalog, and is resumed at the next start
                 log.exception("ingest job %d: its failure could not be recorded", job_id)
+
+    def _after_outage(self, job_id: int, exc: CatalogUnreachableError) -> None:
+        """Wait for the catalog database, then queue the job again (in the catalog and here).
+        Stopped meanwhile, the job stays as the catalog has it, and the next start resumes it."""
+        log.warning("ingest job %d interrupted: %s; it runs again once the database is back",
+                    job_id, exc)
+        delay = 0.5
+        while not self._stop.wait(delay):
+            try:
+                job = self.jobs.get(job_id)
+                if job is not None and job.owner != this_owner():
+                    # a long outage let this server's lease lapse, and a server starting
+                    # elsewhere took the job up (JobStore.adopt): it is that server's now
+                    log.warning("ingest job %d was taken up by %s meanwhile; left to it",
+                                job_id, job.owner)
+                    return
+                if job is not None and job.status in (QUEUED, RUNNING):
+                    self.jobs.requeue(job_id)
+            except CatalogUnreachableError:
+                delay = min(delay * 2, OUTAGE_POLL_SECONDS)
+                continue
+            log.warning("ingest job %d queued again: the catalog database is back", job_id)
+            self._queue.put(job_id)
+            return
 
     def run_job(self, job_id: int) -> None:
         job = self.jobs.get(job_id)
@@ -119,6 +154,8 @@ class IngestWorker:
             self.jobs.requeue(job_id)
             log.info("job %d stopped with the server; it resumes on the next start", job_id)
             return
+        except CatalogUnreachableError:
+            raise  # nothing can be recorded now: _run waits for the database, then requeues
         except Exception as exc:  # noqa: BLE001 - a job's crash is recorded, the worker lives on
             log.exception("ingest job %d failed", job_id)
             self.jobs.finish(job_id, FAILED, error=f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,116 @@
+"""A catalog on a database server, which can stop, restart or drop off the network while
+vidsonar runs (SQLite, a file, cannot go away this way and gets none of this).
+
+``guard`` hooks a PostgreSQL engine so that:
+
+- a new connection is tried again for up to ``VIDSONAR_DB_RETRY_SECONDS`` (default 2) while
+  the server cannot be reached: a restart that takes a second is not seen. Only connecting is
+  retried, never a statement: nothing has been sent yet, so it is safe for writes too, while a
+  statement cut off by a shutdown may or may not have committed;
+- every error that says the server cannot be reached, or went away mid-statement, is raised
+  as ``CatalogUnreachableError``, naming the database (its URL without the password) and
+  what to do, with the driver's error as its cause: one line for the CLI, a 503 for the
+  server, and a type that the ingest worker and the index follower wait out;
+- the pooled connections of a server that went away are dropped (``pool_pre_ping`` tests the
+  others on checkout), so the first use after it is back reconnects on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from vidsonar.errors import CatalogUnreachableError, InputError
+
+log = logging.getLogger(__name__)
+
+RETRY_SECONDS = 2.0
+#: libpq waits this long for a server that does not answer (its own default is forever)
+CONNECT_TIMEOUT = 10
+#: SQLSTATEs of a server that is going or not there yet: admin/crash shutdown, cannot connect now
+_GOING = ("57P01", "57P02", "57P03")
+#: libpq's words for a server that answered only to say it is not available
+_NOT_YET = ("the database system is", "terminating connection")
+
+
+def retry_seconds() -> float:
+    """How long a connection is tried again: ``VIDSONAR_DB_RETRY_SECONDS`` (0: once only)."""
+    raw = os.environ.get("VIDSONAR_DB_RETRY_SECONDS", "").strip()
+    if not raw:
+        return RETRY_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 <= seconds <= 3600:  # NaN too
+        raise InputError(f"VIDSONAR_DB_RETRY_SECONDS={raw!r}: give a number of seconds from 0 "
+                         "to 3600 (how long a connection to the catalog database is retried)")
+    return seconds
+
+
+def unreachable(err: BaseException) -> str | None:
+    """Why the database server cannot be reached (the driver's first line), if ``err`` says so.
+
+    A connection exception (SQLSTATE class 08) or a server shutting down or starting up
+    (57P01-57P03); and the driver's own OperationalError without a SQLSTATE (refused, no
+    socket, a name that does not resolve, a timeout, a connection already lost) unless a
+    server answered it with a FATAL of its own (no such database or role, bad password,
+    too many clients): a server that refuses us is reachable, and told as it is.
+    """
+    state = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
+    if state:
+        return _first_line(err) if state.startswith("08") or state in _GOING else None
+    if not _driver_operational(err):
+        return None
+    text = str(err)
+    if "FATAL:" in text and not any(words in text for words in _NOT_YET):
+        return None
+    return _first_line(err)
+
+
+def _driver_operational(err: BaseException) -> bool:
+    """A PostgreSQL driver's OperationalError (psycopg 3 or psycopg2), without importing one."""
+    return any(cls.__name__ == "OperationalError" and cls.__module__.split(".")[0] in
+               ("psycopg", "psycopg2") for cls in type(err).__mro__)
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0].strip()
+
+
+def connect_args(url) -> dict:
+    """Connection options a PostgreSQL engine gets unless its URL sets them."""
+    return {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT}
+
+
+def guard(engine, display_url: str) -> None:
+    """Retry connecting, and raise ``CatalogUnreachableError`` for a server that is gone
+    (see the module's docstring); for an engine on a database server."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "do_connect")
+    def connect(dialect, _record, cargs, cparams):
+        deadline = time.monotonic() + retry_seconds()
+        delay = 0.05
+        while True:
+            try:
+                return dialect.connect(*cargs, **cparams)
+            except dialect.loaded_dbapi.Error as exc:
+                if unreachable(exc) is None or time.monotonic() + delay > deadline:
+                    raise
+                log.debug("catalog database unreachable, retrying in %.2f s: %s", delay, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+    @event.listens_for(engine, "handle_error")
+    def gone(ctx):
+        if not isinstance(ctx.original_exception, ctx.dialect.loaded_dbapi.Error):
+            return None  # Ctrl-C or a closed generator mid-statement: not the server's doing
+        reason = unreachable(ctx.original_exception)
+        if reason is None and not ctx.is_disconnect:
+            return None
+        ctx.is_disconnect = True  # drop this connection and the pool's older ones
+        if ctx.is_pre_ping:
+            return None  # SQLAlchemy reconnects; raising here would skip that
+        raise CatalogUnreachableError(display_url, reason or _first_line(ctx.original_exception))
