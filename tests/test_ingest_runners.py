@@ -34,7 +34,9 @@ from vidsonar.errors import InputError
 def ray_cluster():
     ray = pytest.importorskip("ray", reason="ray[data] is not installed (pip install 'vidsonar[ray]')")
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    options = dict(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False,
+    # address "local": a cluster of its own, even where the last `ray start` on this machine
+    # (another test file's cluster, one left behind) is recorded in /tmp/ray
+    options = dict(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False,
                    object_store_memory=256 * 1024 * 1024, runtime_env={"env_vars": {"PYTHONPATH": path}})
     try:
         ray.init(**options)
