@@ -233,7 +233,7 @@ def test_a_pending_video_left_by_a_dead_run_is_swept(tmp_path, footage):
     assert items.get(str(footage[2].resolve())).status == "failed"
 
 
-def test_ray_runner_reads_a_parquet_manifest_for_long_plans(tmp_path, footage, ray_cluster):
+def test_ray_runner_takes_long_plans_in_blocks_of_many_files(tmp_path, footage, ray_cluster):
     from indexer.runners.ray import RayOptions
     files = footage[:3]  # a clip, a bad file, another clip of another shape
     loc, loc_cat, _, _ = ingest(tmp_path / "loc", files, "local")

@@ -234,6 +234,31 @@ def test_a_file_the_worker_nodes_cannot_see_fails_alone_saying_so(cluster, place
     assert re.search(r"^  ray: (1 node|2 nodes) read 2 videos and embedded [1-9]\d* snippets$", proc.stdout, re.M)
 
 
+LONG_PLAN = """
+import json, sys
+from indexer.runners.ray import RayOptions
+from search.archive import Archive
+address, home, *files = sys.argv[1:]
+report = Archive(home).ingestor(runner="ray", ray_options=RayOptions(address, manifest_rows=0)).ingest(files)
+print(json.dumps(report.to_json()))
+"""
+
+
+def test_a_long_plan_reaches_the_workers_without_the_drivers_disk(cluster, places, footage):
+    """A plan over ``manifest_rows`` files goes in blocks of many files: in the object store,
+    not in a file of the driver's temp folder (here one the worker nodes do not have)."""
+    if not cluster.isolated:
+        pytest.skip("needs mount namespaces (root and unshare) to hide a folder from the worker nodes")
+    tmp = places["driver_only"] / "tmp"
+    tmp.mkdir()
+    proc = subprocess.run([sys.executable, "-c", LONG_PLAN, cluster.address, str(places["homes"] / "long"),
+                           *map(str, footage[:3])], capture_output=True, text=True, cwd=REPO,
+                          env=dict(cluster.env, TMPDIR=str(tmp)), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.splitlines()[-1])
+    assert report["ingested"] == 2 and [f["path"] for f in report["failed"]] == [str(footage[1])]
+
+
 def test_the_cache_files_alone_rebuild_the_space(tmp_path, lite_space, footage):
     """What the Ray runner sends the encoder actors (``ConceptSpace.cache_files``) is all a
     node needs: lite over a folder holding only those files loads the same int8 graph, makes

@@ -28,7 +28,6 @@ import functools
 import logging
 import os
 import re
-import shutil
 import socket
 import time
 from collections import Counter
@@ -59,7 +58,7 @@ class RayOptions:
     encoders: int = 1  # encoder actors
     gpus_per_encoder: float = 0.0
     object_store_mb: int | None = None  # for a local cluster; $VIDSONAR_RAY_OBJECT_STORE_MB
-    manifest_rows: int = 50_000  # plans longer than this go to Ray as a Parquet manifest
+    manifest_rows: int = 50_000  # plans longer than this go to Ray in blocks of many files
 
 
 def import_ray():
@@ -182,7 +181,6 @@ def run_ray(plan: Iterable[PlanItem], space: SpaceSpec, spec: ReadSpec, writer: 
     ray, started_here = start_cluster(options)
     report.startup_seconds += time.perf_counter() - started
     _quiet_progress(ray)
-    manifest = None
     tally = _Tally()
     try:
         from ray.data import ActorPoolStrategy
@@ -190,7 +188,7 @@ def run_ray(plan: Iterable[PlanItem], space: SpaceSpec, spec: ReadSpec, writer: 
         with report.timed("ship_models"):
             shipped = _ship(ray, space, cache_files())
         env = {"runtime_env": {"env_vars": worker_env()}} if worker_env() else {}
-        ds, manifest = _dataset(ray, tasks, options.manifest_rows)
+        ds = _dataset(ray, tasks, options.manifest_rows)
         ds = ds.flat_map(functools.partial(read_on_node, spec=spec), **env)
         ds = ds.map_batches(RayEncoder, fn_constructor_kwargs={"spec": space, "shipped": shipped},
                             compute=ActorPoolStrategy(size=options.encoders),
@@ -205,8 +203,6 @@ def run_ray(plan: Iterable[PlanItem], space: SpaceSpec, spec: ReadSpec, writer: 
         report.nodes = tally.nodes(ray)
         report.encoder = tally.encoder()
     finally:
-        if manifest is not None:
-            shutil.rmtree(manifest, ignore_errors=True)
         if started_here:
             ray.shutdown()
 
@@ -260,21 +256,17 @@ class _Tally:
 
 
 def _dataset(ray, tasks: list[dict], manifest_rows: int):
-    """The plan as a dataset: in memory for one read task per video, or, for plans of millions
-    of files (too big to ship inside the job), a Parquet manifest the cluster reads in blocks.
-    The manifest must be on storage every node sees (the local disk suffices for one machine;
-    set $VIDSONAR_RAY_MANIFEST_DIR to a shared folder for a cluster)."""
+    """The plan as a dataset: one block per video, or, for plans of millions of files (a
+    block each would swamp the scheduler), Arrow blocks of many files, a few per CPU. Either
+    way it travels in Ray's object store, which every node reads; a file on the driver's disk
+    would not be there on the others."""
     if len(tasks) <= manifest_rows:
-        return ray.data.from_items(tasks, override_num_blocks=len(tasks)), None
-    import tempfile
-
+        return ray.data.from_items(tasks, override_num_blocks=len(tasks))
     import pyarrow as pa
-    import pyarrow.parquet as pq
-    folder = Path(tempfile.mkdtemp(prefix="vidsonar-manifest-", dir=os.environ.get("VIDSONAR_RAY_MANIFEST_DIR")))
-    path = folder / "plan.parquet"
-    pq.write_table(pa.Table.from_pylist(tasks), path, row_group_size=1)
+    table = pa.Table.from_pylist(tasks)
     blocks = min(len(tasks), max(1, int(ray.cluster_resources().get("CPU", 1)) * 4))
-    return ray.data.read_parquet(str(path), override_num_blocks=blocks), folder
+    size = -(-len(tasks) // blocks)
+    return ray.data.from_arrow([table.slice(i, size) for i in range(0, len(tasks), size)])
 
 
 def _quiet_progress(ray) -> None:
