@@ -39,7 +39,7 @@ from tests.conftest import REPO, VIDSONAR, free_port, moving_frames
 from tests.test_ingest_resume import lite_archive
 from tests.test_ingest_runners import assert_same, snapshot
 
-ray = pytest.importorskip("ray", reason="ray[data] is not installed (pip install 'vidsonar[ray]')")
+pytest.importorskip("ray", reason="ray[data] is not installed (pip install 'vidsonar[ray]')")
 RAY = Path(sys.executable).with_name("ray")
 STARTED = "Ray runtime started."
 
@@ -49,7 +49,6 @@ class Cluster:
     address: str
     env: dict  # what a process needs to join: the code's path and the cluster's token
     isolated: bool  # whether the worker nodes have their own view of the files
-    hidden: list[Path]  # what the worker nodes cannot see, when isolated
     procs: list[subprocess.Popen] = field(default_factory=list)
 
 
@@ -140,7 +139,8 @@ def places(tmp_path_factory, shared_cache) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def cluster(places) -> Cluster:
-    temp = Path(tempfile.mkdtemp(prefix="vsray-", dir="/tmp"))  # short: Ray's socket paths live under it
+    # not under tmp_path: Ray's socket paths live under it, and a Unix socket's path is short
+    temp = Path(tempfile.mkdtemp(prefix="vsray-", dir="/tmp"))
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update(PYTHONPATH=path, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32),
@@ -148,7 +148,7 @@ def cluster(places) -> Cluster:
     prefix = _mount_namespace()
     hidden = [places["homes"], places["cache"], places["driver_only"]]
     port = free_port()
-    made = Cluster(f"127.0.0.1:{port}", env, prefix is not None, hidden)
+    made = Cluster(f"127.0.0.1:{port}", env, prefix is not None)
     try:
         made.procs.append(_start_node(["--head", "--port", str(port), "--num-cpus", "0", "--num-gpus", "0",
                                        "--include-dashboard", "false", "--temp-dir", str(temp)],
