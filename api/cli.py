@@ -115,6 +115,14 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], as_json: bool, window: fl
                    f"({report.realtime_factor:.1f}x real time)")
         if report.replaced:
             click.echo(f"  replaced {report.replaced} videos whose files hold other bytes now")
+        if report.ingested:
+            click.echo(f"  encoder: {report.encoder}")
+        if report.nodes:
+            worked = [n for n in report.nodes if n["videos_read"] or n["snippets_encoded"]]
+            click.echo(f"  ray: {len(worked)} node{'s' * (len(worked) != 1)} read "
+                       f"{sum(n['videos_read'] for n in worked)} videos and embedded "
+                       f"{sum(n['snippets_encoded'] for n in worked)} snippets"
+                       + (", the driver's node among them" if any(n["driver"] for n in worked) else ""))
         for failure in report.failed:
             click.echo(f"  failed: {failure['error']}", err=True)
     if report.failed:

@@ -160,6 +160,13 @@ class ConceptSpace(ABC):
         from encoders.identity import summary_of
         return summary_of(self.config, self.numerical_variant)
 
+    def cache_files(self) -> list[Path]:
+        """Files in ``cache_dir`` that this space made from its models and loads from there
+        (lite's ONNX graphs), made now where missing. A runner whose workers may be other
+        machines, without this one's cache, sends them along (``indexer.runners.ray``), so
+        every worker runs what this machine would. The default: none."""
+        return []
+
     def prepare(self) -> None:
         """Load the vision models now. The overlapped runner's encoder thread calls it first, so
         loading overlaps the first video's decoding instead of delaying the first batch; load

@@ -154,6 +154,16 @@ class LabelBridgeSpace(ConceptSpace):
         if not self.config.vision.get("threads"):
             self._vision_on(None)
 
+    def cache_files(self) -> list[Path]:
+        """The vision graph this machine runs, as ``OnnxLite0.files`` (none where it runs on
+        torch), and the label-prompt embeddings where the package does not ship them."""
+        from encoders.onnx_lite import OnnxLite0
+        _ = self._prompt_mean  # made and cached now where the package does not ship them
+        prompts = self.cache_dir / self.label_prompts_file
+        vision = self._vision_on(None)
+        return ([prompts] if prompts.is_file() else []) + \
+            (vision.files if isinstance(vision, OnnxLite0) else [])
+
     @cached_property
     def labels(self) -> list[str]:
         return imagenet_labels()

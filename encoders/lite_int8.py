@@ -234,3 +234,8 @@ def _quiet_root_logger():
 
 def int8_path(float_path: Path) -> Path:
     return float_path.with_name(f"{float_path.stem}-int8r{QUANT_RECIPE}.onnx")
+
+
+def float_path_of(path: Path) -> Path:
+    """The float graph an ``int8_path`` was made from."""
+    return path.with_name(path.name.replace(f"-int8r{QUANT_RECIPE}.onnx", ".onnx"))

@@ -34,7 +34,7 @@ from encoders.device import available_cores
 from encoders.efficientnet import EfficientNetLite0, bundled_weights_path
 from encoders.frames import center_crop
 from encoders.identity import file_digest
-from encoders.lite_int8 import PRECISIONS, int8_path, quantize_lite
+from encoders.lite_int8 import PRECISIONS, float_path_of, int8_path, quantize_lite
 from vidsonar.errors import MissingDependencyError, VidsonarError
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,14 @@ class OnnxLite0:
         probe = self.run(np.zeros((1, image_size, image_size, 3), np.uint8))
         if probe.shape != (1, 1000) or not np.isfinite(probe).all():
             raise LiteExportError(f"{self.model_path} answers a probe with shape {probe.shape}, not (1, 1000)")
+
+    @property
+    def files(self) -> list[Path]:
+        """What ``load`` reads to make this session again: the graph and its sidecar, and for
+        the int8 graph the float one it was made from, with its sidecar (``_cached_int8``
+        checks both)."""
+        graphs = [self.model_path] + ([float_path_of(self.model_path)] if self.precision == "int8" else [])
+        return [f for g in graphs for f in (g, g.with_name(g.name + ".json"))]
 
     def run(self, crops: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: np.ascontiguousarray(crops, np.uint8)})[0]

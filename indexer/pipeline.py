@@ -60,6 +60,9 @@ class Ingestor:
             raise InputError(f"batch_snippets must be at least 1, not {batch_snippets}")
         self.batch_snippets = batch_snippets  # None: the space's ConceptSpace.snippet_batch
         self.runner, self.ray_options = runner, ray_options
+        if runner == "ray" and ray_options is not None and ray_options.address:
+            from indexer.runners.ray import check_address
+            check_address(ray_options.address)  # before any work: ray.init would try for minutes
         if decoders is not None and decoders < 1:
             raise InputError(f"decoders must be at least 1, not {decoders}")
         self.decoders = decoders  # decoder threads of the local runner; None: default_decoders
@@ -120,12 +123,13 @@ class Ingestor:
             writer.checkpoint()
             report.wall_seconds = time.perf_counter() - started
             # the summary again: the models are loaded now, so it says what ran (lite's ONNX
-            # Runtime may have fallen back to torch); how models run is not in the fingerprint
+            # Runtime may have fallen back to torch); how models run is not in the fingerprint.
+            # Ray's models ran in its actors, which said what they ran (report.encoder).
+            report.encoder = report.encoder or self.space.encoder_summary
             self.catalog.finish_run(run_id, ingested=report.ingested, skipped=report.skipped,
                                     failed=len(report.failed), snippets=report.snippets,
                                     media_seconds=report.media_seconds,
-                                    wall_seconds=report.wall_seconds,
-                                    encoder=self.space.encoder_summary)
+                                    wall_seconds=report.wall_seconds, encoder=report.encoder)
             if own_job:
                 jobs.finish(job_id, status, error=error)
         if writer.unfinished():
@@ -143,7 +147,7 @@ class Ingestor:
         if self.runner == "ray":
             from indexer.runners.ray import RayOptions, run_ray
             run_ray(plan, SpaceSpec.of(self.space), spec, writer, report,
-                    self.ray_options or RayOptions(), batch)
+                    self.ray_options or RayOptions(), batch, cache_files=self.space.cache_files)
             return
         from indexer.runners.local import default_decoders, run_overlapped, run_sequential
         if self.runner == "sequential":

@@ -23,6 +23,11 @@ class IngestReport:
     replaced: int = 0  # videos deleted because their path holds other bytes now (Writer.retire)
     runner: str = "local"
     startup_seconds: float = 0.0  # bringing the runner up (a Ray cluster), before any file
+    #: what made the vectors, in words, as it ran (``ConceptSpace.encoder_summary`` once loaded;
+    #: on Ray, what the encoder actors reported)
+    encoder: str = ""
+    #: Ray: the driver's node and each node that worked (``indexer.runners.ray``)
+    nodes: list[dict] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
@@ -44,7 +49,8 @@ class IngestReport:
                 "x_realtime": round(self.realtime_factor, 2),
                 "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
                 "hashed": self.hashed, "replaced": self.replaced, "runner": self.runner,
-                "startup_seconds": round(self.startup_seconds, 3)}
+                "startup_seconds": round(self.startup_seconds, 3), "encoder": self.encoder,
+                "nodes": self.nodes}
 
 
 class _Timed:

@@ -34,7 +34,9 @@ from vidsonar.errors import InputError
 def ray_cluster():
     ray = pytest.importorskip("ray", reason="ray[data] is not installed (pip install 'vidsonar[ray]')")
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    options = dict(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False,
+    # address "local": a cluster of its own, even where the last `ray start` on this machine
+    # (another test file's cluster, one left behind) is recorded in /tmp/ray
+    options = dict(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False,
                    object_store_memory=256 * 1024 * 1024, runtime_env={"env_vars": {"PYTHONPATH": path}})
     try:
         ray.init(**options)
@@ -231,7 +233,7 @@ def test_a_pending_video_left_by_a_dead_run_is_swept(tmp_path, footage):
     assert items.get(str(footage[2].resolve())).status == "failed"
 
 
-def test_ray_runner_reads_a_parquet_manifest_for_long_plans(tmp_path, footage, ray_cluster):
+def test_ray_runner_takes_long_plans_in_blocks_of_many_files(tmp_path, footage, ray_cluster):
     from indexer.runners.ray import RayOptions
     files = footage[:3]  # a clip, a bad file, another clip of another shape
     loc, loc_cat, _, _ = ingest(tmp_path / "loc", files, "local")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -156,6 +157,10 @@ class LockedSpace(ConceptSpace):
     @property
     def numerical_variant(self) -> str | None:
         return self.inner.numerical_variant
+
+    def cache_files(self) -> list[Path]:
+        with self.vision_lock:  # it may load the vision model
+            return self.inner.cache_files()
 
     def resolve_language(self, lang: str | None) -> str | None:
         return self.inner.resolve_language(lang)
