@@ -40,3 +40,18 @@ def test_time_codes_point_into_the_right_scene(ingested_archive, sample_videos):
     assert best.start >= 10.0  # the rocket is the reel's third scene, 10-15 s
     (moment,) = searcher.search(*query, k=1).hits  # neighbours may join it, the scene stays inside
     assert moment.snippet_id == best.snippet_id and moment.start <= best.start < best.end <= moment.end
+
+
+def test_the_demo_loads_the_models_apart_and_ingests_then_skips(tmp_path, sample_videos, shared_cache):
+    """`vidsonar demo`, the README's main job: model loading is timed apart from the ingest
+    (on first use lite exports and quantizes its graph), and a second run adds nothing."""
+    import json
+
+    from tests.conftest import run_cli
+    folder = sample_videos[0].path.parent
+    first = json.loads(run_cli("demo", "--folder", str(folder), "--json", home=tmp_path).stdout)
+    assert first["ingest"]["ingested"] == len(sample_videos) and not first["ingest"]["failed"]
+    assert first["models_seconds"] > 0 and first["overall_top3"] >= 0.8
+    again = json.loads(run_cli("demo", "--folder", str(folder), "--json", home=tmp_path).stdout)
+    assert (again["ingest"]["ingested"], again["ingest"]["skipped"]) == (0, len(sample_videos))
+    assert again["overall_top3"] == first["overall_top3"]
