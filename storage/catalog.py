@@ -20,6 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 from storage import outage, schema
 from storage.ids import video_id_range
 from storage.sqlite_read_only import read_only_url
+from vidsonar.errors import InputError
 
 
 def utcnow() -> dt.datetime:
@@ -172,6 +173,27 @@ def _use_wal(cur) -> None:
             time.sleep(0.05)
 
 
+#: what a catalog URL should look like, for the errors that refuse another
+URL_FORMS = ("sqlite:///PATH (the default: the home's catalog.db) or "
+             "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE")
+
+
+def parse_catalog_url(url: str) -> sa.engine.URL:
+    """``url`` as SQLAlchemy reads it, refused with an ``InputError`` naming what is wrong when it
+    is not a URL, or names a database other than SQLite and PostgreSQL (the two tested)."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except (sa.exc.ArgumentError, ValueError) as exc:
+        raise InputError(f"the catalog URL {url!r} (VIDSONAR_DB_URL) is not a database URL ({exc}); "
+                         f"give {URL_FORMS}") from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        shown = parsed.render_as_string(hide_password=True)
+        raise InputError(f"the catalog URL {shown} (VIDSONAR_DB_URL) names a {backend} database: "
+                         f"vidsonar's catalog is SQLite or PostgreSQL, give {URL_FORMS}")
+    return parsed
+
+
 class Catalog:
     """Open (and migrate) the catalog at a SQLAlchemy URL: SQLite (the default) or
     PostgreSQL (``postgresql+psycopg://...``), both tested.
@@ -183,7 +205,7 @@ class Catalog:
 
     def __init__(self, url: str, read_only: bool = False):
         self.url, self.read_only = url, read_only
-        parsed = sa.engine.make_url(url)
+        parsed = parse_catalog_url(url)
         sqlite = parsed.get_backend_name() == "sqlite"
         # SQLite: wait up to 30 s for another process's lock (the driver's default is 5 s; a
         # first migration on a busy 2-core machine held it longer, and a second process opening

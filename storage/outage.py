@@ -21,7 +21,7 @@ import logging
 import os
 import time
 
-from vidsonar.errors import CatalogUnreachableError, InputError
+from vidsonar.errors import CatalogRefusedError, CatalogUnreachableError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,17 @@ def unreachable(err: BaseException) -> str | None:
     return _first_line(err)
 
 
+def refused(err: BaseException) -> str | None:
+    """The server's own refusal of a connection (``FATAL: password authentication failed``, no
+    such database or role, too many clients), if ``err`` is one: a reachable server saying no."""
+    if not _driver_operational(err) or unreachable(err) is not None:
+        return None
+    for line in str(err).splitlines():
+        if "FATAL:" in line:
+            return line[line.index("FATAL:"):].strip()
+    return None
+
+
 def _driver_operational(err: BaseException) -> bool:
     """A PostgreSQL driver's OperationalError (psycopg 3 or psycopg2), without importing one."""
     return any(cls.__name__ == "OperationalError" and cls.__module__.split(".")[0] in
@@ -109,6 +120,9 @@ def guard(engine, display_url: str) -> None:
             return None  # Ctrl-C or a closed generator mid-statement: not the server's doing
         reason = unreachable(ctx.original_exception)
         if reason is None and not ctx.is_disconnect:
+            refusal = refused(ctx.original_exception)
+            if refusal is not None:
+                raise CatalogRefusedError(display_url, refusal)
             return None
         ctx.is_disconnect = True  # drop this connection and the pool's older ones
         if ctx.is_pre_ping:

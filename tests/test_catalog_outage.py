@@ -36,7 +36,7 @@ from tests.pg import PgCluster, _skip_reason, find_bin_dir
 from tests.test_api import KEY, SPACE, settings_for, write_clip
 from tests.test_api_ingest import wait_for
 from tests.test_backends import DIM, commit_video, unit
-from vidsonar.errors import CatalogUnreachableError
+from vidsonar.errors import CatalogRefusedError, CatalogUnreachableError
 
 # the server opens its space by name: the hash space is registered for this module
 pytestmark = pytest.mark.usefixtures("registered_hash_space")
@@ -141,7 +141,7 @@ def test_an_unreachable_catalog_is_named_and_its_engine_reconnects_when_back(clu
 def test_a_closed_port_is_unreachable_but_a_server_refusing_us_is_not(cluster, db):
     with pytest.raises(CatalogUnreachableError, match="Connection refused"):
         Catalog(f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:{free_port()}/vidsonar")
-    with pytest.raises(sa.exc.OperationalError, match='database "nope" does not exist') as caught:
+    with pytest.raises(CatalogRefusedError, match='database "nope" does not exist') as caught:
         Catalog(cluster.url("nope"))
     assert not isinstance(caught.value, CatalogUnreachableError)
 

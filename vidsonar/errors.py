@@ -119,6 +119,18 @@ class CatalogUnreachableError(CatalogError):
                          "VIDSONAR_DB_URL), then try again: nothing committed before is lost")
 
 
+class CatalogRefusedError(CatalogError):
+    """The catalog's database server answered, but refused this connection: a wrong user or
+    password, a database or role that does not exist, no more connections allowed. Retrying
+    will not help until its settings (or VIDSONAR_DB_URL) change."""
+
+    def __init__(self, url: str, reason: str):
+        self.url, self.reason = url, reason
+        super().__init__(f"the catalog database {url} refused the connection: {reason}; check the "
+                         "user, password and database name in VIDSONAR_DB_URL (the database must "
+                         "exist: `createdb NAME` makes it) and the server's settings")
+
+
 class ReadOnlyArchiveError(VidsonarError):
     """A command that writes (ingest, delete, tag, reindex) on an archive opened read-only
     (``vidsonar.home``): refused before it does anything, naming the home and why."""

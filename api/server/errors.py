@@ -54,6 +54,7 @@ STATUS: dict[type[BaseException], int] = {
     e.MissingDependencyError: 501,
     e.ReadOnlyArchiveError: 409,
     e.CatalogUnreachableError: 503,
+    e.CatalogRefusedError: 503,  # the server's settings or the database's: not the client's doing
     e.VidsonarError: 500,
 }
 
@@ -74,6 +75,8 @@ async def handle_project_error(request: Request, exc: Exception) -> JSONResponse
     if isinstance(exc, e.CatalogUnreachableError):  # not a bug: no traceback, a time to retry
         log.warning("%s %s: %s", request.method, request.url.path, exc)
         headers = {"Retry-After": str(RETRY_AFTER)}
+    elif isinstance(exc, e.CatalogRefusedError):  # an operator's to mend: said once a request, plainly
+        log.error("%s %s: %s", request.method, request.url.path, exc)
     elif status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
     return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status, headers=headers)
