@@ -36,7 +36,7 @@ from storage.index_store import IndexStore
 from storage.items import ItemStore
 from storage.jobs import DONE, FAILED, JobStore
 from storage.leases import take as take_lease
-from vidsonar.errors import InputError
+from vidsonar.errors import InputError, UnreachableError
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class Ingestor:
                         run_id, job_id, self.checkpoints,
                         self._progress(jobs, job_id, report, progress) if own_job else progress)
         planner = Planner(self.catalog, items, run_id, job_id, report)
-        status, error = FAILED, None
+        status, error, unsaved = FAILED, None, None
         try:
             self._run(planner.plan(files), writer, report)
             status = DONE
@@ -120,7 +120,15 @@ class Ingestor:
             error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            writer.checkpoint()
+            try:
+                writer.checkpoint()
+            except UnreachableError as exc:
+                # the index's server went away (the run's own error, if it failed, says so
+                # first): the run and its job are still recorded, and the index catches up
+                # from the change log next time
+                log.info("index not saved: %s", exc)
+                if error is None:
+                    status, error, unsaved = FAILED, f"{type(exc).__name__}: {exc}", exc
             report.wall_seconds = time.perf_counter() - started
             # the summary again: the models are loaded now, so it says what ran (lite's ONNX
             # Runtime may have fallen back to torch); how models run is not in the fingerprint.
@@ -132,6 +140,8 @@ class Ingestor:
                                     wall_seconds=report.wall_seconds, encoder=report.encoder)
             if own_job:
                 jobs.finish(job_id, status, error=error)
+        if unsaved is not None:
+            raise unsaved
         if writer.unfinished():
             log.error("files planned but never written: %s", [str(i.path) for i in writer.unfinished()])
         if self.store.outgrown():

@@ -225,7 +225,8 @@ class IndexStore:
         held = changes.video_rows(self.catalog, self.space, [video_id], self.dim)
         removed = self.remove_video(video_id)
         try:
-            self.checkpoint()
+            if not self.backend.shared:  # Milvus keeps the removal itself: no call to fail here
+                self.checkpoint()
             deleted = self.catalog.delete_video(video_id)
         except Exception:
             # the catalog kept the video (a full disk, its server gone): give the index its
@@ -356,6 +357,11 @@ class IndexStore:
         if self.catalog_vectors:
             return self.catalog.vectors_for(ids, self.space)
         return self.index.vectors(ids)
+
+    def ping(self) -> None:
+        """IndexUnreachableError (or IndexRefusedError) while the index's server cannot be
+        reached or refuses us: what a caller waiting out an outage polls. Nothing for FAISS."""
+        self.backend.ping()
 
     def describe(self) -> dict:
         return {**self.url.describe(), **self.index.describe(),

@@ -103,6 +103,32 @@ def test_read_only_can_be_asked_for_on_a_writable_home(home):
     assert after == before
 
 
+def test_a_milvus_lite_index_of_a_read_only_home_is_refused_before_anything_is_written(
+        tmp_path, monkeypatch):
+    """Milvus Lite writes in its folder even to search (it takes a lock file, and builds and
+    saves a segment's index the first time it loads the collection): the index is refused in
+    one line naming it and what to do, and the home stays as it was (the server's start-up
+    does the same, ``vidsonar serve``)."""
+    pytest.importorskip("milvus_lite", reason="milvus-lite (vidsonar[milvus]) is not installed")
+    from search.archive import Archive
+    home = tmp_path / "lite-home"
+    index = f"milvus:{home / 'milvus.db'}"
+    archive = Archive(home, SPACE, index=index)
+    assert archive.ingestor(window=1.0).ingest([write_clip(tmp_path / "red.mp4", (200, 30, 30))]).ingested
+    archive.store.close()
+    archive.catalog.engine.dispose()
+    unwritable(monkeypatch, home)
+    before = tree(home)
+    for command in (["search", "red"], ["info"]):
+        result = CliRunner().invoke(main, ["--home", str(home), "--space", SPACE, "--index", index,
+                                           *command])
+        assert result.exit_code == 1, result.output
+        line = result.output.strip()
+        assert line.startswith(f"error: cannot open the Milvus Lite index {home / 'milvus.db'} "
+                               "of a read-only archive") and "milvus-lite server" in line, line
+    assert tree(home) == before
+
+
 # --- writing ------------------------------------------------------------------------------
 @pytest.mark.parametrize("command, action", [
     (["ingest", "/no/such/clip.mp4"], "ingest"),  # refused before the path is even looked at

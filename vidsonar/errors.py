@@ -12,11 +12,15 @@
     │       └── DecodeError            unreadable, truncated or empty media
     ├── NotFoundError                  an id, space or file that does not exist (HTTP 404)
     │   └── UnknownSpaceError          a concept space missing from the registry
-    ├── IndexError_                    the vector index on disk (HTTP 409/500)
+    ├── IndexError_                    the vector index (HTTP 409/500)
     │   ├── SpaceMismatchError         index built with another concept space or dimension
-    │   └── CorruptIndexError          manifest or index file damaged
+    │   ├── CorruptIndexError          manifest or index file damaged
+    │   ├── IndexUnreachableError      its Milvus server is stopped, hung or unreachable (HTTP 503)
+    │   └── IndexRefusedError          its Milvus server refuses vidsonar: token, privileges (HTTP 503)
     ├── CatalogError                   the catalog database: a schema this code cannot migrate
-    │   └── CatalogUnreachableError    its server is stopped, restarting or unreachable (HTTP 503)
+    │   ├── CatalogUnreachableError    its server is stopped, restarting or unreachable (HTTP 503)
+    │   └── CatalogRefusedError        its server refuses the connection: user, password (HTTP 503)
+    ├── UnreachableError               the base of both ...UnreachableError: wait, nothing is lost
     ├── ReadOnlyArchiveError           a write asked of an archive opened read-only (HTTP 409)
     └── MissingDependencyError         an optional package (extra) is not installed
 
@@ -103,14 +107,51 @@ class CorruptIndexError(IndexError_):
     pass
 
 
+class UnreachableError(VidsonarError):
+    """A server vidsonar works through (the catalog's database, the index's Milvus) cannot be
+    reached for now. Nothing committed is lost: a command run again once it is back carries
+    on, and a running server answers 503 meanwhile and carries on by itself (its ingest worker
+    and index follower wait it out). ``what`` names the server in words."""
+
+    what = "a server"
+
+
+class IndexUnreachableError(IndexError_, UnreachableError):
+    """The index's Milvus server cannot be reached: stopped, restarting, frozen or off the
+    network, or it did not answer within VIDSONAR_MILVUS_TIMEOUT (storage.backends.milvus_outage)."""
+
+    what = "the index server"
+
+    def __init__(self, url: str, reason: str):
+        self.url, self.reason = url, reason
+        super().__init__(f"the index server {url} is unreachable: {reason}; check that the Milvus "
+                         "server is running and that this machine can reach it (the address is "
+                         "--index or VIDSONAR_INDEX), then try again: nothing the catalog "
+                         "committed is lost")
+
+
+class IndexRefusedError(IndexError_):
+    """The index's Milvus server answered, but refused vidsonar: a missing or wrong token, a
+    user without the privileges. Retrying will not help until the token or the server's
+    settings change."""
+
+    def __init__(self, url: str, reason: str):
+        self.url, self.reason = url, reason
+        super().__init__(f"the index server {url} refused vidsonar: {reason}; check the token in "
+                         "VIDSONAR_MILVUS_TOKEN (user:password, or an API key) and that user's "
+                         "privileges on the Milvus server")
+
+
 class CatalogError(VidsonarError):
     """The catalog's schema is one this code cannot bring up to date (newer, or unknown)."""
 
 
-class CatalogUnreachableError(CatalogError):
+class CatalogUnreachableError(CatalogError, UnreachableError):
     """The catalog's database server cannot be reached: stopped, restarting, or off the
     network (storage.outage). Nothing it committed is lost; a server answers 503 meanwhile and
     carries on by itself once it is back."""
+
+    what = "the catalog database"
 
     def __init__(self, url: str, reason: str):
         self.url, self.reason = url, reason

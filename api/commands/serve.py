@@ -40,6 +40,7 @@ def serve(ctx: click.Context, host: str, port: int, ingest_roots: tuple[str, ...
     from api.server.settings import resolve_keys
     from vidsonar.home import Home
     overrides = {k: v for k, v in {"home": ctx.obj["home"], "space": ctx.obj["space"],
+                                   "index": ctx.obj.get("index"),
                                    "read_only": ctx.obj.get("read_only")}.items() if v}
     if ingest_roots:
         overrides["ingest_roots"] = list(ingest_roots)
@@ -56,6 +57,16 @@ def serve(ctx: click.Context, host: str, port: int, ingest_roots: tuple[str, ...
         # than in a traceback from the app's start-up (a running server waits outages out)
         from storage.catalog import Catalog
         Catalog(home.db_url, read_only=home.read_only).engine.dispose()
+    from storage.backends import parse_index_url
+    if parse_index_url(settings.index).backend == "milvus":
+        # the same for the index's Milvus server: unreachable, refusing us, or holding a
+        # collection of another dimension (a Milvus Lite index of a read-only archive too)
+        from search.archive import Archive
+        backend = Archive(home, settings.space, index=settings.index).store.backend
+        try:
+            backend.open()
+        finally:
+            backend.close()
     keys, key_file = resolve_keys(settings, home.root, home.read_only)
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
     click.echo(f"vidsonar: http://{shown}:{port}/  (API docs at /docs; loading models...)", err=True)

@@ -31,7 +31,7 @@ from api.server.schemas import HealthOut, InfoOut, error_responses
 from api.server.settings import ServerSettings, resolve_keys
 from api.server.state import ServerState
 from api.server.worker import IngestWorker
-from vidsonar.errors import CatalogUnreachableError, VidsonarError
+from vidsonar.errors import UnreachableError, VidsonarError
 
 log = logging.getLogger(__name__)
 
@@ -103,13 +103,15 @@ def _system_routes(app: FastAPI) -> None:
     @app.get("/api/health", response_model=HealthOut, tags=["system"],
              summary="Liveness and readiness, with counts",
              responses={503: {"description": "Degraded: the ingest worker is not running; or "
-                                             "unavailable: the catalog database is unreachable"}})
+                                             "unavailable: the catalog database or the index "
+                                             "server is unreachable"}})
     def health(state: StateDep, response: Response) -> dict | JSONResponse:
         alive = state.worker is not None and state.worker.alive
         read_only = state.archive.read_only  # no worker, by design
         try:
             counts, jobs = state.catalog.counts(), state.jobs.counts()
-        except CatalogUnreachableError as exc:  # the threads wait it out; so does this route
+            vectors = state.store.index.count
+        except UnreachableError as exc:  # the threads wait it out; so does this route
             return JSONResponse({"status": "unavailable", "detail": str(exc), "error": type(exc).__name__,
                                  "space": state.space.name, "worker_alive": alive,
                                  "read_only": read_only}, 503, headers={"Retry-After": str(RETRY_AFTER)})
@@ -117,7 +119,7 @@ def _system_routes(app: FastAPI) -> None:
             response.status_code = 503
         return {"status": "ok" if alive or read_only else "degraded", "space": state.space.name,
                 "videos": counts["videos"], "snippets": counts["snippets"],
-                "index_vectors": state.store.index.count, "jobs": jobs,
+                "index_vectors": vectors, "jobs": jobs,
                 "worker_alive": alive, "read_only": read_only}
 
     @app.get("/api/info", response_model=InfoOut, tags=["system"], dependencies=[Depends(require_read)],

@@ -50,6 +50,8 @@ STATUS: dict[type[BaseException], int] = {
     e.NotFoundError: 404,
     e.SpaceMismatchError: 409,
     e.CorruptIndexError: 500,
+    e.IndexUnreachableError: 503,
+    e.IndexRefusedError: 503,  # the token or the Milvus server's settings: not the client's doing
     e.IndexError_: 409,
     e.MissingDependencyError: 501,
     e.ReadOnlyArchiveError: 409,
@@ -58,7 +60,8 @@ STATUS: dict[type[BaseException], int] = {
     e.VidsonarError: 500,
 }
 
-#: seconds a client should wait before asking again while the catalog database is unreachable
+#: seconds a client should wait before asking again while the catalog database or the index
+#: server is unreachable
 RETRY_AFTER = 5
 
 
@@ -72,10 +75,11 @@ def status_of(exc: BaseException) -> int:
 async def handle_project_error(request: Request, exc: Exception) -> JSONResponse:
     status = status_of(exc)
     headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'} if status == 401 else None
-    if isinstance(exc, e.CatalogUnreachableError):  # not a bug: no traceback, a time to retry
+    if isinstance(exc, e.UnreachableError):  # not a bug: no traceback, a time to retry
         log.warning("%s %s: %s", request.method, request.url.path, exc)
         headers = {"Retry-After": str(RETRY_AFTER)}
-    elif isinstance(exc, e.CatalogRefusedError):  # an operator's to mend: said once a request, plainly
+    elif isinstance(exc, (e.CatalogRefusedError, e.IndexRefusedError)):
+        # an operator's to mend: said once a request, plainly
         log.error("%s %s: %s", request.method, request.url.path, exc)
     elif status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)

@@ -101,6 +101,10 @@ class LockedStore:
         with self.lock:
             return self.inner.describe()
 
+    def ping(self) -> None:
+        with self.lock:
+            self.inner.ping()
+
     def close(self) -> None:
         with self.lock:
             self.inner.close()

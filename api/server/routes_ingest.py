@@ -16,7 +16,7 @@ from api.server.state import ServerState
 from api.server.uploads import check_content_type, check_ingest_paths, safe_filename, save_stream
 from api.server.validation import JobId
 from storage.jobs import JobView
-from vidsonar.errors import CatalogUnreachableError, NotFoundError
+from vidsonar.errors import NotFoundError, UnreachableError
 
 router = APIRouter(prefix="/api", tags=["ingest"], responses=error_responses(401, 403, 404, 503))
 
@@ -40,6 +40,9 @@ def _job_json(state: ServerState, job: JobView) -> dict:
 
 
 def _submit(state: ServerState, kind: str, paths: list[str]) -> dict:
+    # an index server (Milvus) that cannot take the vectors now refuses the job with a 503,
+    # rather than queue it to stall (a job it cuts off mid-way is queued again by the worker)
+    state.store.ping()
     job = state.jobs.create(kind, paths, state.space.name)
     state.worker.submit(job.id)
     return _job_json(state, job)
@@ -60,7 +63,7 @@ async def upload(request: Request, state: StateDep,
                              on_bytes=state.metrics.upload_bytes.inc)
     try:  # off the event loop: a catalog database that does not answer holds one thread, not all
         return await run_in_threadpool(_submit, state, "upload", [str(path)])
-    except CatalogUnreachableError:  # no job holds the file: keep no orphan (a 503 follows)
+    except UnreachableError:  # no job holds the file: keep no orphan (a 503 follows)
         path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             path.parent.rmdir()  # the upload's own folder (uploads.save_stream)

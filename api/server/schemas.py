@@ -233,9 +233,9 @@ _ERROR_MEANING = {
     415: "Not an accepted video (or image) type",
     422: "Malformed request (a parameter out of range or of the wrong type), or media "
          "the server cannot process",
-    503: "The catalog is damaged or read-only, its database server is unreachable (with "
-         "Retry-After), or a folder the server must write in cannot be written (the reply "
-         "names it and says what to do)",
+    503: "The catalog is damaged or read-only, its database server or the index's Milvus "
+         "server is unreachable (with Retry-After) or refuses the server, or a folder the "
+         "server must write in cannot be written (the reply names it and says what to do)",
     507: "No space left on the disk the server writes to (the reply names the folder): free "
          "some and ask again; nothing written before is lost",
 }

@@ -28,6 +28,8 @@ class ServerSettings(BaseSettings):
 
     home: Path | None = Field(None, description="Data directory; default ~/.vidsonar")
     space: str | None = Field(None, description="Concept space; default the archive's")
+    index: str | None = Field(None, description="Vector backend URL: faiss (default), "
+                              "milvus:PATH.db or milvus:http://HOST:19530")
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated keys accepted for writes (and reads)")
     auth_disabled: bool = Field(False, description="Accept writes without a key (trusted networks only)")

@@ -22,7 +22,7 @@ from api.server.settings import ServerSettings
 from api.server.worker import IngestWorker
 from search.archive import Archive
 from storage.jobs import JobStore
-from vidsonar.errors import CatalogUnreachableError, VidsonarError
+from vidsonar.errors import UnreachableError, VidsonarError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,8 @@ class ServerState:
 
     @classmethod
     def open(cls, settings: ServerSettings, metrics: Metrics | None = None) -> "ServerState":
-        plain = Archive(settings.home, settings.space, read_only=settings.read_only or None)
+        plain = Archive(settings.home, settings.space, index=settings.index,
+                        read_only=settings.read_only or None)
         index_lock, text_lock, vision_lock = threading.RLock(), threading.RLock(), threading.RLock()
         metrics = metrics or Metrics()
         space = LockedSpace(plain.space, text_lock, vision_lock,
@@ -58,26 +59,28 @@ class ServerState:
     def _start_follower(self, every: float = 1.0) -> None:
         """Apply other processes' commits (a CLI ingest or delete) to this server's index about
         once a second: one max(seq) query when nothing changed (IndexStore.follow). While the
-        catalog database is unreachable it keeps polling, saying so once, and catches up on
-        what was committed meanwhile when it is back (the log is replayed from the index's seq)."""
+        catalog database (or the index server) is unreachable it keeps polling, saying so
+        once, and catches up on what was committed meanwhile when it is back (the log is
+        replayed from the index's seq; a Milvus collection has every committed video's
+        vectors already, written before the commit)."""
         self._stop_following = threading.Event()
 
         def follow() -> None:
-            outage = False
+            outage: UnreachableError | None = None
             while not self._stop_following.wait(every):
                 try:
                     self.store.follow()
-                except CatalogUnreachableError as exc:
-                    if not outage:
+                except UnreachableError as exc:
+                    if outage is None:
                         log.warning("index follower: %s; polling until it is back", exc)
-                    outage = True
+                    outage = exc
                     continue
                 except Exception:  # noqa: BLE001 - keep following; the next poll retries
                     log.exception("following the change log failed")
                     continue
-                if outage:
-                    log.warning("index follower: the catalog database is reachable again")
-                    outage = False
+                if outage is not None:
+                    log.warning("index follower: %s is reachable again", outage.what)
+                    outage = None
 
         threading.Thread(target=follow, name="index-follower", daemon=True).start()
 

@@ -10,9 +10,10 @@ jobs it queues, adopts and runs are its server's, and a server on another machin
 catalog leaves them alone while the lease is renewed, and takes them up once it expired.
 The lease is taken before any job is adopted or queued, and let go when the worker stops.
 
-A job cut off by its catalog database going away (``CatalogUnreachableError``) is neither
-failed nor dropped: the thread waits until the database answers again, puts the job back in
-the queue (``queued``, in the catalog too) and runs it again, skipping what it committed.
+A job cut off by its catalog database or its index's Milvus server going away
+(``UnreachableError``) is neither failed nor dropped: the thread waits until both answer
+again, puts the job back in the queue (``queued``, in the catalog too) and runs it again,
+skipping what it committed.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ from storage.catalog import Video
 from storage.jobs import DONE, FAILED, QUEUED, RUNNING, JobStore
 from storage.leases import Lease, take as take_lease
 from storage.owners import this_owner
-from vidsonar.errors import CatalogUnreachableError
+from vidsonar.errors import UnreachableError
 
 log = logging.getLogger(__name__)
 
-#: the longest wait between two tries of an unreachable catalog database
+#: the longest wait between two tries of an unreachable catalog database or index server
 OUTAGE_POLL_SECONDS = 5.0
 
 
@@ -101,20 +102,22 @@ class IngestWorker:
                 break
             try:
                 self.run_job(job_id)
-            except CatalogUnreachableError as exc:
+            except UnreachableError as exc:
                 self._after_outage(job_id, exc)
             except Exception:  # noqa: BLE001 - recording the failure failed too (a full disk):
                 # the job stays running in the catalog, and is resumed at the next start
                 log.exception("ingest job %d: its failure could not be recorded", job_id)
 
-    def _after_outage(self, job_id: int, exc: CatalogUnreachableError) -> None:
-        """Wait for the catalog database, then queue the job again (in the catalog and here).
-        Stopped meanwhile, the job stays as the catalog has it, and the next start resumes it."""
-        log.warning("ingest job %d interrupted: %s; it runs again once the database is back",
-                    job_id, exc)
+    def _after_outage(self, job_id: int, exc: UnreachableError) -> None:
+        """Wait for the catalog database and the index server, then queue the job again (in
+        the catalog and here). Stopped meanwhile, the job stays as the catalog has it, and the
+        next start resumes it."""
+        log.warning("ingest job %d interrupted: %s; it runs again once %s is back",
+                    job_id, exc, exc.what)
         delay = 0.5
         while not self._stop.wait(delay):
             try:
+                self.archive.store.ping()  # the index's Milvus server (nothing to ask of FAISS)
                 job = self.jobs.get(job_id)
                 if job is not None and job.owner != this_owner():
                     # a long outage let this server's lease lapse, and a server starting
@@ -124,10 +127,11 @@ class IngestWorker:
                     return
                 if job is not None and job.status in (QUEUED, RUNNING):
                     self.jobs.requeue(job_id)
-            except CatalogUnreachableError:
+            except UnreachableError as still:
+                exc = still
                 delay = min(delay * 2, OUTAGE_POLL_SECONDS)
                 continue
-            log.warning("ingest job %d queued again: the catalog database is back", job_id)
+            log.warning("ingest job %d queued again: %s is back", job_id, exc.what)
             self._queue.put(job_id)
             return
 
@@ -154,8 +158,8 @@ class IngestWorker:
             self.jobs.requeue(job_id)
             log.info("job %d stopped with the server; it resumes on the next start", job_id)
             return
-        except CatalogUnreachableError:
-            raise  # nothing can be recorded now: _run waits for the database, then requeues
+        except UnreachableError:
+            raise  # not the job's doing: _run waits for the server, then requeues
         except Exception as exc:  # noqa: BLE001 - a job's crash is recorded, the worker lives on
             log.exception("ingest job %d failed", job_id)
             self.jobs.finish(job_id, FAILED, error=f"{type(exc).__name__}: {exc}")

@@ -130,6 +130,10 @@ class VectorBackend(ABC):
     def close(self) -> None:
         """Release connections and files."""
 
+    def ping(self) -> None:
+        """Raise IndexUnreachableError while the engine's server cannot be reached (nothing
+        to do for an embedded one)."""
+
     def disk_changed(self) -> bool:
         """Has another process saved since this copy was loaded or saved? (False where all
         processes share one copy.)"""

@@ -12,6 +12,9 @@ Milvus Lite (a local path) is embedded in one process: it opens the ``.db`` excl
 processes that share an archive need ``milvus-lite server`` or a Milvus deployment.
 
 Limits respected here: topk <= 16,384 per search, requests <= 64 MB (inserts are batched).
+Every call is bounded in time and a server that cannot be reached, or refuses vidsonar, is
+told as that (storage.backends.milvus_outage). A read-only archive refuses a Milvus Lite index:
+Milvus Lite writes in its folder (its lock, index files) even to search.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+from contextlib import contextmanager
 
 import numpy as np
 
-from storage.backends import IndexURL, VectorBackend
+from storage.backends import IndexURL, VectorBackend, milvus_outage
+from storage.backends.milvus_outage import call
 from storage.ids import INDEX_BITS
-from vidsonar.errors import IndexError_, InputError, MissingDependencyError
+from vidsonar.errors import IndexError_, InputError, MissingDependencyError, SpaceMismatchError
 
 log = logging.getLogger(__name__)
 
@@ -86,27 +91,70 @@ def _pq_m(dim: int) -> int:
     return 8
 
 
-def _client(url: IndexURL):
+def connect(url: IndexURL, read_only: bool = False):
+    """A ``MilvusClient`` for ``url``: IndexUnreachableError or IndexRefusedError for a server
+    that cannot be reached or refuses us, IndexError_ for Milvus Lite read-only or locked."""
     try:
         from pymilvus import MilvusClient
     except ImportError as exc:
         raise MissingDependencyError("pymilvus", "VIDSONAR_INDEX=milvus:... (vidsonar[milvus])") from exc
+    milvus_outage.quiet_loggers()
+    if url.lite and read_only:
+        raise IndexError_(f"cannot open the Milvus Lite index {url.uri} of a read-only archive: "
+                          "Milvus Lite writes in its folder (a lock file, index files) even to "
+                          "search; serve that folder with `milvus-lite server --data-dir DIR` "
+                          "where it can be written and use --index milvus:http://HOST:PORT, or "
+                          "search a writable copy of the archive")
     if url.lite:
         os.makedirs(os.path.dirname(url.uri) or ".", exist_ok=True)
-        try:
-            return MilvusClient(uri=url.uri)
-        except Exception as exc:  # pymilvus raises its own ConnectionConfigException
-            raise IndexError_(f"cannot open Milvus Lite at {url.uri}: {exc}. Milvus Lite is "
-                              "embedded in one process; to share an archive between processes "
-                              "run `milvus-lite server` or a Milvus server and use "
-                              "milvus:http://HOST:PORT") from exc
-    kwargs = {"uri": url.uri}
+        with _lite_failures() as failures:
+            try:
+                return MilvusClient(uri=url.uri)
+            except Exception as exc:  # pymilvus raises its own ConnectionConfigException
+                raise _lite_error(url.uri, exc, failures) from exc
+    timeout = milvus_outage.timeout_seconds()
+    kwargs = {"uri": url.uri, "timeout": timeout}
     if url.token:
         kwargs["token"] = url.token
     try:
         return MilvusClient(**kwargs)
     except Exception as exc:
+        told = milvus_outage.told(exc, url.redacted(), timeout)
+        if told is not exc:
+            raise told from exc
         raise IndexError_(f"cannot reach Milvus at {url.redacted()}: {exc}") from exc
+
+
+@contextmanager
+def _lite_failures():
+    """The exceptions Milvus Lite logs while it opens a folder (it logs them and gives pymilvus
+    only "Open local milvus failed"), kept from stderr and handed to the error we raise."""
+    caught: list[BaseException] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            if record.exc_info and record.exc_info[1] is not None:
+                caught.append(record.exc_info[1])
+    logger = logging.getLogger("milvus_lite.server_manager")
+    handler, saved = Keep(logging.ERROR), (logger.level, logger.propagate)
+    logger.addHandler(handler)
+    logger.setLevel(logging.ERROR)
+    logger.propagate = False
+    try:
+        yield caught
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+
+
+def _lite_error(uri: str, exc: BaseException, failures: list[BaseException]) -> IndexError_:
+    why = failures[-1] if failures else exc
+    if type(why).__name__ == "DataDirLockedError":
+        return IndexError_(f"cannot open Milvus Lite at {uri}: {why}. Milvus Lite is embedded in "
+                           "one process; to share an archive between processes run `milvus-lite "
+                           "server` or a Milvus server and use milvus:http://HOST:PORT")
+    return IndexError_(f"cannot open Milvus Lite at {uri}: {type(why).__name__}: {why}")
 
 
 class MilvusBackend(VectorBackend):
@@ -123,30 +171,52 @@ class MilvusBackend(VectorBackend):
         self._builds = 0
         self._kind, self._build = "", {}
 
+    # --- calls --------------------------------------------------------------------------
+    def _rpc(self, method: str, *args, **kwargs):
+        """One call of the client, bounded in time and its failures told (milvus_outage). A
+        collection the server answers is not loaded (it restarted) is loaded, and the call
+        made again."""
+        if self.client is None:
+            self.client = connect(self.url, self.read_only)
+        shown, bounded = self.url.redacted(), not self.url.lite
+        try:
+            return call(self.client, method, shown, *args, bounded=bounded, **kwargs)
+        except Exception as exc:
+            if method == "load_collection" or not milvus_outage.not_loaded(exc):
+                raise
+            log.warning("Milvus collection %s at %s was not loaded (the server restarted?): "
+                        "loading it", self.collection, shown)
+        call(self.client, "load_collection", shown, self.collection, bounded=bounded)
+        return call(self.client, method, shown, *args, bounded=bounded, **kwargs)
+
+    def ping(self) -> None:
+        """IndexUnreachableError (or IndexRefusedError) unless the server answers now."""
+        self._rpc("has_collection", self.collection)
+
     # --- state --------------------------------------------------------------------------
     def open(self) -> None:
-        if self.client is None:
-            self.client = _client(self.url)
-        if not self.client.has_collection(self.collection):
+        if not self._rpc("has_collection", self.collection):
             if self.read_only:
                 raise IndexError_(f"no Milvus collection {self.collection!r} at "
                                   f"{self.url.redacted()}, and a read-only archive does not "
                                   "create one: ingest into a writable one first")
             self._create(0)
-        desc = self.client.describe_collection(self.collection)
+        desc = self._rpc("describe_collection", self.collection)
         dims = [f.get("params", {}).get("dim") for f in desc["fields"] if f["name"] == "vector"]
         if dims and int(dims[0]) != self.dim:
-            from vidsonar.errors import SpaceMismatchError
-            raise SpaceMismatchError(f"Milvus collection {self.collection!r} holds {dims[0]}-d "
-                                     f"vectors, the encoder makes {self.dim}-d vectors")
+            raise SpaceMismatchError(
+                f"the Milvus collection {self.collection!r} at {self.url.redacted()} holds "
+                f"{dims[0]}-d vectors, and the {self.space!r} space makes {self.dim}-d ones: it "
+                "was made for another space of that name; drop it (then `vidsonar reindex`), or "
+                "point --index at another Milvus server or database")
         props = desc.get("properties") or {}
         self._seq = int(props.get("vidsonar.seq", 0))
         self._builds = int(props.get("vidsonar.builds", 0))
-        info = self.client.describe_index(self.collection, "vector") or {}
+        info = self._rpc("describe_index", self.collection, "vector") or {}
         self._kind = str(info.get("index_type", "FLAT"))
         self._build = {k: v for k, v in (info.get("params") or {}).items()} if isinstance(
             info.get("params"), dict) else {}
-        self.client.load_collection(self.collection)
+        self._rpc("load_collection", self.collection)
 
     def _create(self, count: int) -> None:
         from pymilvus import DataType, MilvusClient
@@ -160,24 +230,22 @@ class MilvusBackend(VectorBackend):
                          max_capacity=MAX_TAGS, max_length=MAX_TAG_LEN)
         kind, build = choose_milvus_index(count, self.dim, self.url.lite,
                                           requested=os.environ.get("VIDSONAR_MILVUS_INDEX"))
-        index = self.client.prepare_index_params()
+        index = MilvusClient.prepare_index_params()
         index.add_index(field_name="vector", index_type=kind, metric_type="IP", params=build)
-        self.client.create_collection(self.collection, schema=schema, index_params=index,
-                                      consistency_level="Strong")
+        self._rpc("create_collection", self.collection, schema=schema, index_params=index,
+                  consistency_level="Strong")
         self._kind, self._build = kind, build
         log.info("created Milvus collection %s (%s %s) at %s", self.collection, kind, build,
                  self.url.redacted())
 
     def recreate(self, count: int) -> None:
         """Drop the collection and create it empty, its index type chosen for ``count``."""
-        if self.client is None:
-            self.client = _client(self.url)
-        if self.client.has_collection(self.collection):
-            self.client.drop_collection(self.collection)
+        if self._rpc("has_collection", self.collection):
+            self._rpc("drop_collection", self.collection)
         self._create(count)
         self._builds += 1
         self._seq = 0
-        self.client.load_collection(self.collection)
+        self._rpc("load_collection", self.collection)
 
     @property
     def manifest(self):
@@ -189,8 +257,8 @@ class MilvusBackend(VectorBackend):
 
     @property
     def count(self) -> int:
-        res = self.client.query(self.collection, filter="", output_fields=["count(*)"],
-                                consistency_level="Strong")
+        res = self._rpc("query", self.collection, filter="", output_fields=["count(*)"],
+                        consistency_level="Strong")
         return int(res[0]["count(*)"]) if res else 0
 
     @property
@@ -201,14 +269,14 @@ class MilvusBackend(VectorBackend):
         self._seq = int(seq)
 
     def saved_seq(self) -> int | None:
-        props = self.client.describe_collection(self.collection).get("properties") or {}
+        props = self._rpc("describe_collection", self.collection).get("properties") or {}
         return int(props["vidsonar.seq"]) if "vidsonar.seq" in props else None
 
     def save(self, seq: int) -> None:
         """Milvus persists every write itself; here only the seq (and the build count) move."""
         self._seq = int(seq)
-        self.client.alter_collection_properties(
-            self.collection, properties={"vidsonar.seq": str(self._seq),
+        self._rpc(
+            "alter_collection_properties", self.collection, properties={"vidsonar.seq": str(self._seq),
                                          "vidsonar.builds": str(self._builds)})
 
     # --- writing ------------------------------------------------------------------------
@@ -231,14 +299,14 @@ class MilvusBackend(VectorBackend):
                      "start": float(start[i]), "end": float(end[i]),
                      "tags": [t[:MAX_TAG_LEN] for t in tags.get(int(videos[i]), [])][:MAX_TAGS]}
                     for i in range(lo, hi)]
-            self.client.insert(self.collection, rows)
+            self._rpc("insert", self.collection, rows)
 
     def remove_videos(self, video_ids) -> int:
         video_ids = [int(v) for v in video_ids]
         removed = 0
         for lo in range(0, len(video_ids), 10_000):
             chunk = video_ids[lo:lo + 10_000]
-            res = self.client.delete(self.collection, filter=f"video_id in {chunk}")
+            res = self._rpc("delete", self.collection, filter=f"video_id in {chunk}")
             removed += _deleted(res)
         return removed
 
@@ -258,8 +326,8 @@ class MilvusBackend(VectorBackend):
         kwargs = {"group_by_field": "video_id"} if per_video else {}
         per_query = max(1, MAX_REQUEST_BYTES // (self.dim * 4))
         for lo in range(0, len(queries), per_query):
-            res = self.client.search(
-                self.collection, data=[q.tolist() for q in queries[lo:lo + per_query]], limit=k,
+            res = self._rpc(
+                "search", self.collection, data=[q.tolist() for q in queries[lo:lo + per_query]], limit=k,
                 filter=expr, output_fields=["video_id"], consistency_level="Strong",
                 search_params={"metric_type": "IP", "params": search_params(self._kind, self._build, k)},
                 **kwargs)
@@ -273,8 +341,8 @@ class MilvusBackend(VectorBackend):
         got: dict[int, list[float]] = {}
         for lo in range(0, len(ids), MAX_TOPK):
             chunk = [int(i) for i in ids[lo:lo + MAX_TOPK]]
-            for row in self.client.query(self.collection, ids=chunk, output_fields=["vector"],
-                                         consistency_level="Strong"):
+            for row in self._rpc("query", self.collection, ids=chunk, output_fields=["vector"],
+                                 consistency_level="Strong"):
                 got[int(row["id"])] = row["vector"]
         found = np.array([i for i in ids if int(i) in got], np.int64)
         if not len(found):
