@@ -11,7 +11,8 @@ reflects is kept in the collection's properties (``vidsonar.seq``), not in a loc
 Milvus Lite (a local path) is embedded in one process: it opens the ``.db`` exclusively, so
 processes that share an archive need ``milvus-lite server`` or a Milvus deployment.
 
-Limits respected here: topk <= 16,384 per search, requests <= 64 MB (inserts are batched).
+Limits respected here: topk <= 16,384 per search, requests <= 64 MB (adds are batched).
+Adds are upserts, so an add that lands twice (a call pymilvus retried) leaves one row an id.
 Every call is bounded in time and a server that cannot be reached, or refuses vidsonar, is
 told as that (storage.backends.milvus_outage). A read-only archive refuses a Milvus Lite index:
 Milvus Lite writes in its folder (its lock, index files) even to search.
@@ -299,7 +300,10 @@ class MilvusBackend(VectorBackend):
                      "start": float(start[i]), "end": float(end[i]),
                      "tags": [t[:MAX_TAG_LEN] for t in tags.get(int(videos[i]), [])][:MAX_TAGS]}
                     for i in range(lo, hi)]
-            self._rpc("insert", self.collection, rows)
+            # upsert, not insert: a Milvus server keeps duplicate primary keys on insert, and
+            # pymilvus retries a call cut off by a reconnect, which may have landed (replays are
+            # safe either way: IndexStore._apply removes a video's rows before adding them)
+            self._rpc("upsert", self.collection, rows)
 
     def remove_videos(self, video_ids) -> int:
         video_ids = [int(v) for v in video_ids]
