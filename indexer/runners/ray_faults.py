@@ -1,0 +1,183 @@
+"""When the Ray cluster misbehaves mid-run: a bounded wait for rows, and one line for the user.
+
+Ray retries what a lost node was doing on the nodes left (read tasks, and encoder actors
+restarted elsewhere), and that is usually enough. Where it is not (the node had the only GPU,
+the nodes left are too few), Ray waits for ever for resources that will not come back. So the
+driver takes its rows through ``rows_of``, which watches the cluster while it waits:
+
+- a node that was alive during the run and is gone is named in a warning at once;
+- where the nodes left cannot host the encoder actors and a reader, the run fails after
+  ``LACKING_SECONDS`` (time for a replacement node to join), naming the lost node and what is
+  missing;
+- otherwise it fails if no row has come back ``patience`` seconds after the loss
+  (``$VIDSONAR_RAY_LOST_NODE_SECONDS``, default ``LOST_NODE_SECONDS``).
+
+Either way the error is a ``ClusterError``: the driver has written every video whose rows all
+came, and the next run does the rest. ``one_line`` turns Ray's errors that end a run (an actor
+that could not start, a worker that died) into such an error, keeping the real cause where a
+worker gave it (``ray_worker.RayEncoder``) rather than Ray's traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterator
+
+from vidsonar.errors import ClusterError
+
+log = logging.getLogger(__name__)
+
+#: how long after a node is lost the run may go without a row before it is called stuck
+LOST_NODE_SECONDS = 300.0
+#: how long the nodes left may lack what the run needs before the run fails
+LACKING_SECONDS = 30.0
+#: how often the driver looks at the cluster while it waits for rows
+POLL_SECONDS = 2.0
+
+
+def patience() -> float:
+    return float(os.environ.get("VIDSONAR_RAY_LOST_NODE_SECONDS", LOST_NODE_SECONDS))
+
+
+class Watch:
+    """The cluster's nodes during a run: which were lost, and whether the rest can go on.
+
+    ``need``: what the run holds at once on the cluster, as (resources of one encoder actor,
+    how many actors); one reader of one CPU comes on top."""
+
+    def __init__(self, ray, actor: dict[str, float], actors: int, patience: float):
+        self.ray, self.actor, self.actors, self.patience = ray, actor, actors, patience
+        self.seen = {n["NodeID"]: n for n in ray.nodes() if n.get("Alive")}
+        self.lost: dict[str, dict] = {}
+        self.lost_at: float | None = None
+        self.lacking_since: float | None = None
+        self.last_rows = time.monotonic()
+
+    def rows_came(self) -> None:
+        self.last_rows = time.monotonic()
+
+    def check(self) -> None:
+        """Raise ``ClusterError`` where a lost node leaves the run stuck (see the module)."""
+        now = time.monotonic()
+        nodes = self.ray.nodes()
+        alive = [n for n in nodes if n.get("Alive")]
+        for n in alive:
+            self.seen.setdefault(n["NodeID"], n)
+        gone = [i for i in self.seen if i not in {n["NodeID"] for n in alive} and i not in self.lost]
+        for i in gone:
+            self.lost[i] = self.seen[i]
+            self.lost_at = now
+            log.warning("Ray node %s was lost mid-run: Ray runs its work again on the nodes left",
+                        node_label(self.seen[i]))
+        if not self.lost:
+            return
+        lacking = self.lacking(alive)
+        self.lacking_since = (self.lacking_since or now) if lacking else None
+        if lacking and now - self.lacking_since >= min(LACKING_SECONDS, self.patience):
+            raise ClusterError(f"{self._lost()} was lost mid-run, and the nodes left cannot take up its "
+                               f"work: {lacking}")
+        quiet = now - max(self.last_rows, self.lost_at)
+        if quiet >= self.patience:
+            raise ClusterError(f"{self._lost()} was lost mid-run, and no work has come back from the "
+                               f"nodes left in {quiet:.0f} s (VIDSONAR_RAY_LOST_NODE_SECONDS)")
+
+    def lacking(self, alive: list[dict]) -> str:
+        """What the alive nodes lack to host the encoder actors and one reader ('' if nothing)."""
+        free = [dict(n.get("Resources", {})) for n in alive]
+        placed = 0
+        for node in free:
+            while placed < self.actors and all(node.get(k, 0.0) >= v for k, v in self.actor.items()):
+                for k, v in self.actor.items():
+                    node[k] = node.get(k, 0.0) - v
+                placed += 1
+        reader = any(node.get("CPU", 0.0) >= 1 for node in free)
+        if placed == self.actors and reader:
+            return ""
+        have = {k: sum(n.get("Resources", {}).get(k, 0.0) for n in alive) for k in ("CPU", "GPU")}
+        wants = ", ".join(f"{v:g} {k}" for k, v in self.actor.items() if v)
+        return (f"{self.actors} encoder actor(s) of {wants} each and a reader of 1 CPU need more than "
+                f"the {have['CPU']:g} CPUs and {have['GPU']:g} GPUs they have")
+
+    def _lost(self) -> str:
+        names = [node_label(n) for n in self.lost.values()]
+        return f"Ray node{'s' * (len(names) > 1)} {', '.join(names)}"
+
+
+def node_label(node: dict) -> str:
+    """A node as the workers name it (``ray_worker.node_name``): its address and id's start."""
+    return f"{node.get('NodeManagerAddress', '?')} ({node['NodeID'][:12]})"
+
+
+def rows_of(batches: Iterator, watch: Watch, abandon=lambda: None) -> Iterator:
+    """The batches of a Ray Data iterator, taken in a thread of their own so that the caller
+    can look at the cluster while none comes (``Watch.check``, every ``POLL_SECONDS``).
+    ``abandon`` stops the dataset where the caller gives up before its end."""
+    pipe: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        pipe.put(("batch", batch), timeout=POLL_SECONDS)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            pipe.put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            pipe.put(("error", exc))
+
+    thread = threading.Thread(target=pump, name="vidsonar-ray-rows", daemon=True)
+    thread.start()
+    finished = False
+    try:
+        while True:
+            try:
+                kind, value = pipe.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                watch.check()
+                continue
+            if kind == "end":
+                finished = True
+                return
+            if kind == "error":
+                finished = True
+                raise value
+            watch.rows_came()
+            yield value
+    finally:
+        stop.set()
+        if not finished:
+            try:
+                abandon()
+            except Exception:  # noqa: BLE001 - the run's own error is the one to report
+                log.debug("could not stop the Ray dataset", exc_info=True)
+
+
+def one_line(exc: BaseException) -> ClusterError | None:
+    """The ``ClusterError`` a user reads for a Ray error that ended the run, or None for an
+    error that is not the cluster's (a bug: its traceback is the useful part).
+
+    A worker's own ``ClusterError`` (an encoder that cannot load its space) reaches the driver
+    inside Ray's error text, as the last line of the traceback it carries: that line is the
+    message. Any other failure of Ray's machinery (an actor or worker that died, an object
+    lost) is named by its type and first line."""
+    from ray import exceptions as e
+    if isinstance(exc, ClusterError):
+        return exc
+    marker = f"{ClusterError.__module__}.{ClusterError.__name__}: "
+    text = str(exc)
+    for line in reversed(text.splitlines()):
+        if line.startswith(marker):
+            return ClusterError(line[len(marker):])
+    if isinstance(exc, e.RayError) and not isinstance(exc, e.RayTaskError):
+        first = " ".join(text.strip().split("\n")[0].split()) or "no detail"
+        return ClusterError(f"the Ray cluster failed the run ({type(exc).__name__}: {first})")
+    return None
