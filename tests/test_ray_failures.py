@@ -154,6 +154,7 @@ def test_a_killed_driver_and_a_lost_node_each_end_and_the_same_command_finishes(
     assert re.match(r"error: Ray node \S+ \([0-9a-f]{12}\) was lost", last) and " was lost mid-run, and the nodes left " \
         "cannot take up its work: 1 encoder actor(s) of 1 CPU, 1 GPU each" in last, err[-3000:]
     assert "the same command again does only what is missing" in last
+    assert "was lost mid-run: Ray runs its work again on the nodes left, which lack" in err  # at once
     done.append(ok_paths(db) - done[0])
     second = len(done[0]) + len(done[1])
     assert done[1] and second < CLIPS

@@ -2,15 +2,14 @@
 
 Ray retries what a lost node was doing on the nodes left (read tasks, and encoder actors
 restarted elsewhere), and that is usually enough. Where it is not (the node had the only GPU,
-the nodes left are too few), Ray waits for ever for resources that will not come back. So the
+the nodes left are too few), Ray waits for ever for resources that may never come back. So the
 driver takes its rows through ``rows_of``, which watches the cluster while it waits:
 
-- a node that was alive during the run and is gone is named in a warning at once;
-- where the nodes left cannot host the encoder actors and a reader, the run fails after
-  ``LACKING_SECONDS`` (time for a replacement node to join), naming the lost node and what is
-  missing;
-- otherwise it fails if no row has come back ``patience`` seconds after the loss
-  (``$VIDSONAR_RAY_LOST_NODE_SECONDS``, default ``LOST_NODE_SECONDS``).
+- a node that was alive during the run and is gone is named in a warning at once, saying
+  what the nodes left lack, if anything;
+- once a node is lost, the run fails if no row has come back for ``patience`` seconds
+  (``$VIDSONAR_RAY_LOST_NODE_SECONDS``, default ``LOST_NODE_SECONDS``: time for an
+  autoscaler to bring a replacement), naming the lost node and what the nodes left lack.
 
 Either way the error is a ``ClusterError``: the driver has written every video whose rows all
 came, and the next run does the rest. ``one_line`` turns Ray's errors that end a run (an actor
@@ -31,10 +30,8 @@ from vidsonar.errors import ClusterError
 
 log = logging.getLogger(__name__)
 
-#: how long after a node is lost the run may go without a row before it is called stuck
+#: how long after a node is lost the run may go without a row before it fails
 LOST_NODE_SECONDS = 300.0
-#: how long the nodes left may lack what the run needs before the run fails
-LACKING_SECONDS = 30.0
 #: how often the driver looks at the cluster while it waits for rows
 POLL_SECONDS = 2.0
 
@@ -46,15 +43,14 @@ def patience() -> float:
 class Watch:
     """The cluster's nodes during a run: which were lost, and whether the rest can go on.
 
-    ``need``: what the run holds at once on the cluster, as (resources of one encoder actor,
-    how many actors); one reader of one CPU comes on top."""
+    The run holds ``actors`` encoder actors of ``actor`` resources each (``{"CPU": 1, "GPU":
+    g}``) and needs a reader of one CPU besides; ``patience``: see the module."""
 
     def __init__(self, ray, actor: dict[str, float], actors: int, patience: float):
         self.ray, self.actor, self.actors, self.patience = ray, actor, actors, patience
         self.seen = {n["NodeID"]: n for n in ray.nodes() if n.get("Alive")}
         self.lost: dict[str, dict] = {}
-        self.lost_at: float | None = None
-        self.lacking_since: float | None = None
+        self.lost_at = 0.0
         self.last_rows = time.monotonic()
 
     def rows_came(self) -> None:
@@ -63,27 +59,30 @@ class Watch:
     def check(self) -> None:
         """Raise ``ClusterError`` where a lost node leaves the run stuck (see the module)."""
         now = time.monotonic()
-        nodes = self.ray.nodes()
-        alive = [n for n in nodes if n.get("Alive")]
+        alive = [n for n in self.ray.nodes() if n.get("Alive")]
         for n in alive:
             self.seen.setdefault(n["NodeID"], n)
-        gone = [i for i in self.seen if i not in {n["NodeID"] for n in alive} and i not in self.lost]
+        ids = {n["NodeID"] for n in alive}
+        gone = [i for i in self.seen if i not in ids and i not in self.lost]
         for i in gone:
             self.lost[i] = self.seen[i]
             self.lost_at = now
-            log.warning("Ray node %s was lost mid-run: Ray runs its work again on the nodes left",
-                        node_label(self.seen[i]))
         if not self.lost:
             return
         lacking = self.lacking(alive)
-        self.lacking_since = (self.lacking_since or now) if lacking else None
-        if lacking and now - self.lacking_since >= min(LACKING_SECONDS, self.patience):
-            raise ClusterError(f"{self._lost()} was lost mid-run, and the nodes left cannot take up its "
-                               f"work: {lacking}")
+        if gone:
+            log.warning("Ray node %s was lost mid-run: Ray runs its work again on the nodes left%s",
+                        ", ".join(node_label(self.seen[i]) for i in gone),
+                        f", which lack what it needs ({lacking}): the run fails in {self.patience:.0f} s "
+                        "unless a node that has it joins" if lacking else "")
         quiet = now - max(self.last_rows, self.lost_at)
         if quiet >= self.patience:
-            raise ClusterError(f"{self._lost()} was lost mid-run, and no work has come back from the "
-                               f"nodes left in {quiet:.0f} s (VIDSONAR_RAY_LOST_NODE_SECONDS)")
+            names = [node_label(n) for n in self.lost.values()]
+            why = (f"the nodes left cannot take up its work: {lacking}" if lacking else
+                   f"no work has come back from the nodes left in {quiet:.0f} s")
+            raise ClusterError(f"Ray node{'s' * (len(names) > 1)} {', '.join(names)} "
+                               f"{'were' if len(names) > 1 else 'was'} lost mid-run, and {why} "
+                               "(VIDSONAR_RAY_LOST_NODE_SECONDS)")
 
     def lacking(self, alive: list[dict]) -> str:
         """What the alive nodes lack to host the encoder actors and one reader ('' if nothing)."""
@@ -101,10 +100,6 @@ class Watch:
         wants = ", ".join(f"{v:g} {k}" for k, v in self.actor.items() if v)
         return (f"{self.actors} encoder actor(s) of {wants} each and a reader of 1 CPU need more than "
                 f"the {have['CPU']:g} CPUs and {have['GPU']:g} GPUs they have")
-
-    def _lost(self) -> str:
-        names = [node_label(n) for n in self.lost.values()]
-        return f"Ray node{'s' * (len(names) > 1)} {', '.join(names)}"
 
 
 def node_label(node: dict) -> str:
