@@ -8,10 +8,11 @@ kernel kills the process that outgrows it). Without root the checks that need th
 - an encoder actor that cannot load its space fails the run at once, in one line;
 - the driver killed, then the node of the encoder lost: each run ends (the second one within
   ``VIDSONAR_RAY_LOST_NODE_SECONDS``, naming the node), nothing is left holding the cluster,
-  and the same command, run again each time, ends with the archive a clean run makes.
+  and the same command, run again each time, does only what is missing: in the end every
+  video once, under the ids a clean run gives.
 
-The head checks its nodes' health every second (Ray's default: every 3 s, 13 s to call a
-killed node dead), so a lost node is seen in a few seconds.
+The head checks its nodes' health every second, 3 misses making a node dead (Ray's default:
+every 3 s, 13 s to call a killed node dead here), so a lost node is seen in a few seconds.
 """
 
 from __future__ import annotations
@@ -38,12 +39,14 @@ from tests.ray_cluster import Cluster, ingest_cli, memory_cgroup, running_cluste
 from tests.test_ingest_resume import completed
 
 pytest.importorskip("ray", reason="ray[data] is not installed (pip install 'vidsonar[ray]')")
-NODE_MEMORY = 2048 * 1024 * 1024  # a node holds ~550 MB idle here, ~950 MB in a normal run
+NODE_MEMORY = 2048 * 1024 * 1024  # a node holds ~300 MB idle here, up to ~950 MB in a normal run
 CLIPS = 10  # clips of 10 s: 3 snippets each
 
 
 @pytest.fixture(scope="module")
 def places(tmp_path_factory, shared_cache) -> dict[str, Path]:
+    """Folders made before the cluster starts (so the nodes can be blind to one), after the
+    session's lite cache is set: the cluster's environment, and the CLI's, use it."""
     return {"homes": tmp_path_factory.mktemp("homes"), "footage": tmp_path_factory.mktemp("footage"),
             "driver_only": tmp_path_factory.mktemp("driver_only")}
 
@@ -124,35 +127,44 @@ def test_a_killed_driver_and_a_lost_node_each_end_and_the_same_command_finishes(
     command = [str(VIDSONAR), "--home", str(home), "ingest", *map(str, clips), "--runner",
                "ray", "--ray-address", cluster.address, "--gpus-per-encoder", "1", "--json"]
     env = dict(cluster.env, VIDSONAR_RAY_LOST_NODE_SECONDS="2")
+    runs = []
 
     def start() -> subprocess.Popen:
-        return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        """The command, its output to files (Ray's messages could fill a pipe no one reads)."""
+        out, err = (home.parent / f"chain{len(runs)}.{name}" for name in ("out", "err"))
+        with open(out, "w") as o, open(err, "w") as e:
+            runs.append((subprocess.Popen(command, cwd=REPO, env=env, stdout=o, stderr=e), out, err))
+        return runs[-1][0]
 
-    def when_completed(proc: subprocess.Popen, count: int) -> None:
+    def ended(timeout: float) -> tuple[int, str, str]:
+        proc, out, err = runs[-1]
+        proc.wait(timeout)
+        return proc.returncode, out.read_text(), err.read_text()
+
+    def when_completed(count: int) -> None:
         deadline = time.monotonic() + 180
         while completed(db) < count:
-            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            assert runs[-1][0].poll() is None, runs[-1][2].read_text()[-3000:]
             assert time.monotonic() < deadline, "the ingest made no progress"
             time.sleep(0.05)
 
     # 1. the driver killed: its actors go, and nothing of the job holds a CPU or the GPU
-    proc = start()
-    when_completed(proc, 1)
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=60)
+    start()
+    when_completed(1)
+    runs[-1][0].send_signal(signal.SIGKILL)
+    ended(60)
     assert wait_idle(cluster) == [], "the killed driver's job still holds the cluster"
     done = [ok_paths(db)]
 
     # 2. the same command; the node running its encoder lost: the run ends, naming the node
-    proc = start()
-    when_completed(proc, len(done[0]) + 1)
+    start()
+    when_completed(len(done[0]) + 1)
     os.killpg(cluster.nodes["gpu"].pid, signal.SIGKILL)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 1, out + err[-3000:]
+    code, out, err = ended(120)
+    assert code == 1, out + err[-3000:]
     last = err.splitlines()[-1]
-    assert re.match(r"error: Ray node \S+ \([0-9a-f]{12}\) was lost", last) and " was lost mid-run, and the nodes left " \
-        "cannot take up its work: 1 encoder actor(s) of 1 CPU, 1 GPU each" in last, err[-3000:]
+    assert re.match(r"error: Ray node \S+ \([0-9a-f]{12}\) was lost mid-run, and the nodes left cannot take "
+                    r"up its work: 1 encoder actor\(s\) of 1 CPU, 1 GPU each", last), err[-3000:]
     assert "the same command again does only what is missing" in last
     assert "was lost mid-run: Ray runs its work again on the nodes left, which lack" in err  # at once
     done.append(ok_paths(db) - done[0])
@@ -165,9 +177,9 @@ def test_a_killed_driver_and_a_lost_node_each_end_and_the_same_command_finishes(
     assert sorted(rows) == sorted([("ok", 3, 3)] * second + [("pending", 0, 0)] * (CLIPS - second))
 
     # 3. the same command: the rest, and only the rest, on the node left
-    proc = start()
-    out, err = proc.communicate(timeout=180)
-    assert proc.returncode == 0, err[-3000:]
+    start()
+    code, out, err = ended(180)
+    assert code == 0, err[-3000:]
     report = json.loads(out)
     assert (report["ingested"], report["skipped"], report["failed"]) == (CLIPS - second, second, [])
     assert "encoding on CPU" in err  # the GPU went with its node
@@ -190,7 +202,8 @@ ray.init(address=sys.argv[1], log_to_driver=False, configure_logging=False)
 deadline = time.monotonic() + float(sys.argv[2])
 while True:
     total, free = ray.cluster_resources(), ray.available_resources()
-    held = [f"{k}: {total[k] - free.get(k, 0.0):g}" for k in ("CPU", "GPU") if total.get(k, 0.0) - free.get(k, 0.0) > 1e-6]
+    held = [f"{k}: {total[k] - free.get(k, 0.0):g}" for k in ("CPU", "GPU")
+            if total.get(k, 0.0) - free.get(k, 0.0) > 1e-6]
     # Ray Data's own detached helpers (stats, autoscaling) stay for the next job, holding nothing
     held += [a["ActorClassName"] for a in state.actor_table(None).values()
              if a["State"] not in ("DEAD",) and not a["IsDetached"]]

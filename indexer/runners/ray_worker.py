@@ -3,12 +3,13 @@
 A worker node is another machine: it has the footage only where a shared file system puts it
 at the driver's paths, and it has neither the driver's home nor its cache. So:
 
-- ``read_on_node`` opens the file first, and a file this node cannot open fails alone with a
+- ``read_on_node`` has each file read in a task of its own (``read_here``, ``READ_TRIES``
+  tries) and waits for it: a file that kills the process reading it (the kernel's OOM killer
+  on a node short of memory, a crash in FFmpeg) fails alone, as a corrupt file does, where
+  Ray would retry it for ever;
+- ``read_here`` opens the file first, and a file this node cannot open fails alone with a
   message that names the node and says what a cluster needs (the driver found the file; a
   plain "no such file" would look like the file's own fault);
-- the decoding runs in a task of its own (``READ_TRIES`` tries), which ``read_on_node``
-  waits for: a file that kills the process reading it (the kernel's OOM killer, a crash in
-  FFmpeg) fails alone, as a corrupt file does, where Ray would otherwise retry it for ever;
 - ``RayEncoder`` that cannot load its space raises ``ClusterError`` naming the node and the
   real cause on one line, which the driver shows as it is (``indexer.runners.ray_faults``);
 - ``RayEncoder`` builds its space over the cache files the driver sent
@@ -66,9 +67,9 @@ def read_on_node(task: dict, spec: ReadSpec) -> list[dict]:
         path = str(task["path"])
         cause = " ".join(str(exc).strip().split("\n")[0].split())
         return [row(video_id=int(task["video_id"]), path=path, kind="error", read_node=here,
-                    error=f"{path}: the process reading it died {READ_TRIES} times (last seen from Ray "
-                          f"node {node_name()}: {type(exc).__name__}: {cause}): a file that crashes "
-                          "the decoder, or needs more memory than a node has, fails alone")]
+                    error=f"{path}: the process reading it died, in each of {READ_TRIES} tries "
+                          f"({type(exc).__name__}: {cause} [Ray node {node_name()}]); a file that "
+                          "crashes the decoder, or needs more memory than a node has, fails alone")]
 
 
 def read_here(task: dict, spec: ReadSpec) -> list[dict]:
