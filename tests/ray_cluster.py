@@ -115,6 +115,24 @@ def memory_cgroup(name: str, limit_bytes: int) -> Iterator[Path | None]:
                 time.sleep(0.2)
 
 
+def memory_used(group: Path) -> int:
+    """Bytes the processes of a memory cgroup use now (v1 or v2)."""
+    name = "memory.usage_in_bytes" if (group / "memory.usage_in_bytes").exists() else "memory.current"
+    return int((group / name).read_text())
+
+
+@contextlib.contextmanager
+def memory_limit(group: Path, limit_bytes: int) -> Iterator[None]:
+    """A memory cgroup's limit set to ``limit_bytes`` for a while: a node short of memory."""
+    name = "memory.limit_in_bytes" if (group / "memory.limit_in_bytes").exists() else "memory.max"
+    before = (group / name).read_text().strip()
+    (group / name).write_text(str(limit_bytes))
+    try:
+        yield
+    finally:
+        (group / name).write_text(before)
+
+
 def _make_memory_cgroup(name: str, limit_bytes: int) -> Path | None:
     if os.geteuid() != 0:
         return None

@@ -5,7 +5,8 @@ logical, GPU) and node ``cpu`` (2 CPUs), each in a mount namespace blind to the 
 kernel kills the process that outgrows it). Without root the checks that need those skip.
 
 - a file that kills the process reading it fails alone, and the batch goes on;
-- an encoder actor that cannot load its space fails the run at once, in one line;
+- an encoder actor that cannot load its space fails the run at once, in one line; one killed
+  each time it loads, on a node short of memory, fails it after a few restarts;
 - the driver killed, then the node of the encoder lost: each run ends (the second one within
   ``VIDSONAR_RAY_LOST_NODE_SECONDS``, naming the node), nothing is left holding the cluster,
   and the same command, run again each time, does only what is missing: in the end every
@@ -35,7 +36,8 @@ from storage.catalog import Catalog
 from storage.items import ItemStore
 from storage.jobs import JobStore
 from tests.conftest import REPO, VIDSONAR, moving_frames
-from tests.ray_cluster import Cluster, ingest_cli, memory_cgroup, running_cluster
+from tests.ray_cluster import (Cluster, ingest_cli, memory_cgroup, memory_limit, memory_used,
+                               running_cluster)
 from tests.test_ingest_resume import completed
 
 pytest.importorskip("ray", reason="ray[data] is not installed (pip install 'vidsonar[ray]')")
@@ -114,6 +116,25 @@ def test_an_encoder_that_cannot_load_its_space_fails_the_run_in_one_line(cluster
     assert "the 0 videos this run wrote are kept" in errors[0]
     job = JobStore(Catalog(f"sqlite:///{home / 'catalog.db'}")).list()[0]
     assert job.status == "failed" and job.error == "ClusterError: " + errors[0].removeprefix("error: ")
+
+
+def test_an_encoder_killed_as_it_loads_ends_the_run_naming_its_node(cluster, places, clips):
+    """The node of the one GPU left 150 MB of memory, too little for the model: the kernel
+    kills the encoder actor as it loads, and Ray starts it again there, for ever (a crash
+    in the model's runtime would loop alike). The run ends after a few such restarts, naming
+    the node, where it waited for ever."""
+    if cluster.cgroups.get("gpu") is None:
+        pytest.skip("needs a memory cgroup (root, cgroup v1 or v2 memory controller) for each node")
+    group = cluster.cgroups["gpu"]
+    kills = oom_kills(group)
+    with memory_limit(group, memory_used(group) + 150 * 1024 * 1024):
+        proc = ingest_cli(cluster, places["homes"] / "small", clips[:2], "--ray-address", cluster.address,
+                          "--gpus-per-encoder", "1", timeout=180)
+    assert proc.returncode == 1, proc.stdout + proc.stderr[-3000:]
+    assert re.match(r"error: the encoder actor on Ray node \S+ \([0-9a-f]{12}\) died 3 times in a row, "
+                    r"Ray starting it again each time: its process is killed as it loads or runs the model "
+                    r"there \(out of memory on that node", proc.stderr.splitlines()[-1]), proc.stderr[-3000:]
+    assert oom_kills(group) >= kills + 4  # the actor, then each of its 3 restarts
 
 
 def test_a_killed_driver_and_a_lost_node_each_end_and_the_same_command_finishes(cluster, places, clips):

@@ -214,8 +214,9 @@ def run_ray(plan: Iterable[PlanItem], space: SpaceSpec, spec: ReadSpec, writer: 
                       patience())
         with report.timed("ray"):
             try:
+                executors = _keep_executors(ds)
                 for batch in rows_of(ds.iter_batches(batch_size=None, batch_format="numpy"), watch,
-                                     functools.partial(_abandon, ds)):
+                                     functools.partial(_abandon, executors)):
                     names = list(batch)
                     for i in range(len(batch[names[0]])):
                         r = _as_given({k: _plain(batch[k][i]) for k in names}, given)
@@ -235,11 +236,24 @@ def run_ray(plan: Iterable[PlanItem], space: SpaceSpec, spec: ReadSpec, writer: 
             ray.shutdown()
 
 
-def _abandon(ds) -> None:
-    """Stop a dataset the driver gives up on before its end (Ray's executor, private: Ray is
-    pinned); a cluster this run joined stops its work anyway when the driver leaves it."""
-    executor = getattr(ds, "_current_executor", None)
-    if executor is not None:
+def _keep_executors(ds) -> list:
+    """Where the executors that run ``ds`` will be, for ``_abandon``: Ray Data hands its
+    executor to the dataset only once the first rows are out (private: Ray is pinned; should
+    that change, a run that gives up leaves its executor to stop with the driver)."""
+    made: list = []
+    create = getattr(ds, "_create_executor", None)
+    if create is not None:
+        def create_and_keep():
+            made.append(create())
+            return made[-1]
+        ds._create_executor = create_and_keep
+    return made
+
+
+def _abandon(executors: list) -> None:
+    """Stop the executors of a dataset the driver gives up on before its end, so that none
+    goes on calling Ray once the driver has left the cluster (Ray would start anew for it)."""
+    for executor in executors:
         executor.shutdown(force=True)
 
 

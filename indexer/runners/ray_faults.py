@@ -9,7 +9,12 @@ driver takes its rows through ``rows_of``, which watches the cluster while it wa
   what the nodes left lack, if anything;
 - once a node is lost, the run fails if no row has come back for ``patience`` seconds
   (``$VIDSONAR_RAY_LOST_NODE_SECONDS``, default ``LOST_NODE_SECONDS``: time for an
-  autoscaler to bring a replacement), naming the lost node and what the nodes left lack.
+  autoscaler to bring a replacement), naming the lost node and what the nodes left lack;
+- an encoder actor whose process dies (the kernel's OOM killer as it loads a model its node
+  has no memory for, a crash in its runtime) is restarted by Ray for ever, in a loop where it
+  dies each time: after ``ENCODER_RESTARTS`` restarts with no row back the run fails, naming
+  the node. (An actor whose model raises an error instead is not restarted: Ray Data ends the
+  run with it at once, and ``one_line`` says it.)
 
 Either way the error is a ``ClusterError``: the driver has written every video whose rows all
 came, and the next run does the rest. ``one_line`` turns Ray's errors that end a run (an actor
@@ -32,8 +37,12 @@ log = logging.getLogger(__name__)
 
 #: how long after a node is lost the run may go without a row before it fails
 LOST_NODE_SECONDS = 300.0
+#: restarts of the encoder actors, with no row back between them, that end the run
+ENCODER_RESTARTS = 3
 #: how often the driver looks at the cluster while it waits for rows
 POLL_SECONDS = 2.0
+#: how long a run that gives up waits for the thread taking its rows to stop
+JOIN_SECONDS = 15.0
 
 
 def patience() -> float:
@@ -52,12 +61,43 @@ class Watch:
         self.lost: dict[str, dict] = {}
         self.lost_at = 0.0
         self.last_rows = time.monotonic()
+        self.checked = time.monotonic()
+        self.restarts = 0  # the encoder actors' restarts when rows last came (as last seen)
+        self.job = ray.get_runtime_context().get_job_id()
 
     def rows_came(self) -> None:
         self.last_rows = time.monotonic()
 
     def check(self) -> None:
-        """Raise ``ClusterError`` where a lost node leaves the run stuck (see the module)."""
+        """Raise ``ClusterError`` where a lost node, or an encoder actor that keeps dying,
+        leaves the run stuck (see the module)."""
+        self._check_encoders()
+        self._check_nodes()
+        self.checked = time.monotonic()
+
+    def _check_encoders(self) -> None:
+        restarts, where = self._encoder_restarts()
+        if self.last_rows > self.checked:  # rows came since the last look: count from here
+            self.restarts = restarts
+        if restarts - self.restarts >= ENCODER_RESTARTS:
+            raise ClusterError(
+                f"the encoder actor on Ray node {where} died {restarts - self.restarts} times in a row, "
+                "Ray starting it again each time: its process is killed as it loads or runs the model "
+                "there (out of memory on that node, or a crash in its runtime: that node's Ray logs "
+                "say which)")
+
+    def _encoder_restarts(self) -> tuple[int, str]:
+        """The restarts of this run's encoder actors, and the node of the last that restarted
+        (the actors' table in the head, through Ray's debugging API: the state API needs the
+        dashboard, which a cluster may run without)."""
+        from ray._private.state import actors
+        table = actors(job_id=self.ray.JobID.from_hex(self.job)).values()
+        mine = [a for a in table if "RayEncoder" in a.get("ActorClassName", "")]
+        node = next((a["Address"].get("NodeID", "") for a in mine if a.get("NumRestarts")), "")
+        where = node_label(self.seen[node]) if node in self.seen else f"? ({node[:12]})"
+        return sum(int(a.get("NumRestarts", 0)) for a in mine), where
+
+    def _check_nodes(self) -> None:
         now = time.monotonic()
         alive = [n for n in self.ray.nodes() if n.get("Alive")]
         for n in alive:
@@ -154,6 +194,8 @@ def rows_of(batches: Iterator, watch: Watch, abandon=lambda: None) -> Iterator:
                 abandon()
             except Exception:  # noqa: BLE001 - the run's own error is the one to report
                 log.debug("could not stop the Ray dataset", exc_info=True)
+        # done with Ray before the caller disconnects: a call after it would start Ray anew
+        thread.join(JOIN_SECONDS)
 
 
 def one_line(exc: BaseException) -> ClusterError | None:
