@@ -134,7 +134,7 @@ def test_an_encoder_killed_as_it_loads_ends_the_run_naming_its_node(cluster, pla
     assert re.match(r"error: the encoder actor on Ray node \S+ \([0-9a-f]{12}\) died 3 times in a row, "
                     r"Ray starting it again each time: its process is killed as it loads or runs the model "
                     r"there \(out of memory on that node", proc.stderr.splitlines()[-1]), proc.stderr[-3000:]
-    assert oom_kills(group) >= kills + 4  # the actor, then each of its 3 restarts
+    assert oom_kills(group) >= kills + 3  # the actor, each of the 3 times it died
 
 
 def test_a_killed_driver_and_a_lost_node_each_end_and_the_same_command_finishes(cluster, places, clips):

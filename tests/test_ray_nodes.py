@@ -80,6 +80,7 @@ def test_ingest_on_three_nodes_equals_the_local_run(cluster, places, footage, li
 
     # where the work ran: nothing on the driver's node (the head), the encoder on the GPU node
     nodes = report["nodes"]
+    assert all(n["alive"] for n in nodes)
     driver = [n for n in nodes if n["driver"]]
     assert len(driver) == 1 and driver[0]["videos_read"] == driver[0]["snippets_encoded"] == 0
     encoders = [n for n in nodes if n["snippets_encoded"]]

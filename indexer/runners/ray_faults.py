@@ -50,7 +50,8 @@ def patience() -> float:
 
 
 class Watch:
-    """The cluster's nodes during a run: which were lost, and whether the rest can go on.
+    """The cluster during a run: the nodes lost, whether the rest can go on, and how often
+    the run's encoder actors were restarted.
 
     The run holds ``actors`` encoder actors of ``actor`` resources each (``{"CPU": 1, "GPU":
     g}``) and needs a reader of one CPU besides; ``patience``: see the module."""
@@ -76,7 +77,11 @@ class Watch:
         self.checked = time.monotonic()
 
     def _check_encoders(self) -> None:
-        restarts, where = self._encoder_restarts()
+        try:
+            restarts, where = self._encoder_restarts()
+        except Exception:  # noqa: BLE001 - Ray's debugging API: without it, no such check
+            log.debug("cannot read the encoder actors' restarts", exc_info=True)
+            return
         if self.last_rows > self.checked:  # rows came since the last look: count from here
             self.restarts = restarts
         if restarts - self.restarts >= ENCODER_RESTARTS:
