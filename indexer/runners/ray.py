@@ -20,6 +20,12 @@ where the work ran, and the run records what made its vectors.
 
 GPUs are requested only where the cluster has them: an actor asking ``num_gpus=1`` of a
 cluster without a GPU waits forever, so the request is dropped with a warning instead.
+
+When the cluster misbehaves mid-run (a node lost whose work the rest cannot take up, an
+encoder actor that cannot load its space or dies each time it does), the driver ends the run
+with one ``ClusterError`` line rather than wait for ever (``indexer.runners.ray_faults``),
+having written every video whose rows all came; a file that kills the process reading it
+fails alone (``ray_worker.read_on_node``).
 """
 
 from __future__ import annotations
