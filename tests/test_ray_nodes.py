@@ -11,7 +11,8 @@ its cache (lite's ONNX graphs) and one folder of footage are hidden under empty 
 mounts: what a worker machine without the driver's home, or without a share, sees. Without
 mount namespaces (not root, no ``unshare``) the nodes see everything and the checks that need
 a hidden path skip. The cluster uses token authentication (``ray start``'s default in Ray 2.60
-once a token exists), with its own token in the environment: nothing is written to ~/.ray.
+once a token exists), with its own token in the environment: nothing is written to ~/.ray
+(``tests.ray_cluster`` starts it; ``tests/test_ray_failures.py`` breaks one of its own).
 """
 
 from __future__ import annotations
@@ -19,14 +20,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,99 +31,12 @@ import pytest
 from samples.footage import write_video
 from storage.catalog import Catalog
 from storage.jobs import JobStore
-from tests.conftest import REPO, VIDSONAR, free_port, moving_frames
+from tests.conftest import REPO, free_port, moving_frames
+from tests.ray_cluster import Cluster, ingest_cli, running_cluster
 from tests.test_ingest_resume import lite_archive
 from tests.test_ingest_runners import assert_same, snapshot
 
 pytest.importorskip("ray", reason="ray[data] is not installed (pip install 'vidsonar[ray]')")
-RAY = Path(sys.executable).with_name("ray")
-STARTED = "Ray runtime started."
-
-
-@dataclass
-class Cluster:
-    address: str
-    env: dict  # what a process needs to join: the code's path and the cluster's token
-    isolated: bool  # whether the worker nodes have their own view of the files
-    procs: list[subprocess.Popen] = field(default_factory=list)
-
-
-def _mount_namespace() -> list[str] | None:
-    """The command prefix that runs a node in its own mount namespace, or None if this
-    machine cannot (it needs root and ``unshare``)."""
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        return None
-    probe = Path(tempfile.mkdtemp(prefix="vs-ns-"))
-    (probe / "seen").touch()
-    prefix = ["unshare", "--mount", "--propagation", "private"]
-    try:
-        ok = subprocess.run([*prefix, "sh", "-c", f"mount -t tmpfs -o ro none {probe} && test ! -e {probe}/seen"],
-                            capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        ok = False
-    shutil.rmtree(probe, ignore_errors=True)
-    return prefix if ok else None
-
-
-def _node_ports() -> list[str]:
-    """Every port a node opens, free ones: three nodes share this host, and other test files'
-    clusters may run beside them."""
-    return [arg for name in ("node-manager", "object-manager", "dashboard-agent-listen",
-                             "dashboard-agent-grpc", "metrics-export", "runtime-env-agent")
-            for arg in (f"--{name}-port", str(free_port()))]
-
-
-def _launch(args: list[str], env: dict, log: Path, prefix: list[str] | None = None,
-            hide: list[Path] = ()) -> subprocess.Popen:
-    """``ray start --block`` in its own process group (stopped by its id at the end), inside a
-    mount namespace with ``hide`` covered by empty read-only mounts when ``prefix`` is given."""
-    command = [str(RAY), "start", "--block", "--disable-usage-stats", "--object-store-memory",
-               str(96 * 1024 * 1024), "--node-ip-address", "127.0.0.1", *_node_ports(), *args]
-    if prefix:
-        mounts = " && ".join(f"mount -t tmpfs -o ro,size=64k vidsonar-hidden '{p}'" for p in hide)
-        command = [*prefix, "sh", "-c", f'{mounts} && exec "$@"', "sh", *command]
-    with open(log, "w") as out:
-        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _start_node(args: list[str], env: dict, log: Path, prefix: list[str] | None = None,
-                hide: list[Path] = ()) -> subprocess.Popen:
-    """Start a node and return once it has registered with the head (``ray start`` prints
-    STARTED then). One at a time: nodes on one host number their sockets and logs by what
-    they find in the session folder, so two starting together can take the same socket."""
-    for attempt in range(2):
-        proc = _launch(args, env, log, prefix, hide)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None and STARTED not in log.read_text():
-            time.sleep(0.2)
-        if STARTED in log.read_text():
-            return proc
-        _stop([proc])
-        # Ray gives a raylet 30 s to register; on 2 busy cores it once never did: one more try
-        if attempt or "timed out during startup" not in log.read_text():
-            raise AssertionError(f"ray start {' '.join(args)} failed:\n{log.read_text()[-3000:]}")
-    raise AssertionError("unreachable")
-
-
-def _stop(procs: list[subprocess.Popen]) -> None:
-    """Stop nodes' process groups: SIGTERM to all, then SIGKILL what is left a few seconds later."""
-    for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 10.0)):
-        for proc in procs:
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + wait
-        for proc in procs:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-    for proc in procs:  # a node's own children that outlived it
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 @pytest.fixture(scope="module")
@@ -139,28 +48,10 @@ def places(tmp_path_factory, shared_cache) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def cluster(places) -> Cluster:
-    # not under tmp_path: Ray's socket paths live under it, and a Unix socket's path is short
-    temp = Path(tempfile.mkdtemp(prefix="vsray-", dir="/tmp"))
-    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env.update(PYTHONPATH=path, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32),
-               RAY_USAGE_STATS_ENABLED="0")
-    prefix = _mount_namespace()
-    hidden = [places["homes"], places["cache"], places["driver_only"]]
-    port = free_port()
-    made = Cluster(f"127.0.0.1:{port}", env, prefix is not None)
-    try:
-        made.procs.append(_start_node(["--head", "--port", str(port), "--num-cpus", "0", "--num-gpus", "0",
-                                       "--include-dashboard", "false", "--temp-dir", str(temp)],
-                                      env, temp / "head.log"))
-        for name, extra in (("gpu", ["--num-cpus", "1", "--num-gpus", "1"]), ("cpu", ["--num-cpus", "1"])):
-            made.procs.append(_start_node(["--address", made.address, *extra, "--resources",
-                                           json.dumps({f"vidsonar_test_{name}": 1})],
-                                          env, temp / f"{name}.log", prefix, hidden))
+    with running_cluster([places["homes"], places["cache"], places["driver_only"]]) as made:
+        made.add("gpu", ["--num-cpus", "1", "--num-gpus", "1"])
+        made.add("cpu", ["--num-cpus", "1"])
         yield made
-    finally:
-        _stop(made.procs)
-        shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -172,13 +63,6 @@ def footage(places, bad_files) -> list[Path]:
             write_video(d / "b_tall.mp4", moving_frames(50, 64, 96, seed=12), fps=10),
             write_video(d / "c_square.mp4", moving_frames(40, 80, 80, seed=13), fps=10),
             bad_files["text"]]
-
-
-def ingest_cli(cluster: Cluster, home: Path, files, *options: str, env: dict | None = None,
-               cwd: Path = REPO, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([str(VIDSONAR), "--home", str(home), "ingest", *map(str, files), "--runner", "ray",
-                           *options], capture_output=True, text=True, cwd=cwd, env=env or cluster.env,
-                          timeout=timeout)
 
 
 def test_ingest_on_three_nodes_equals_the_local_run(cluster, places, footage, lite_space):
@@ -196,6 +80,7 @@ def test_ingest_on_three_nodes_equals_the_local_run(cluster, places, footage, li
 
     # where the work ran: nothing on the driver's node (the head), the encoder on the GPU node
     nodes = report["nodes"]
+    assert all(n["alive"] for n in nodes)
     driver = [n for n in nodes if n["driver"]]
     assert len(driver) == 1 and driver[0]["videos_read"] == driver[0]["snippets_encoded"] == 0
     encoders = [n for n in nodes if n["snippets_encoded"]]

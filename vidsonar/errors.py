@@ -22,6 +22,7 @@
     │   └── CatalogRefusedError        its server refuses the connection: user, password (HTTP 503)
     ├── UnreachableError               the base of both ...UnreachableError: wait, nothing is lost
     ├── ReadOnlyArchiveError           a write asked of an archive opened read-only (HTTP 409)
+    ├── ClusterError                   the Ray cluster cannot finish a run (a node lost, an encoder that cannot load)
     └── MissingDependencyError         an optional package (extra) is not installed
 
 Messages name the problem and, where possible, what to do about it.
@@ -180,6 +181,12 @@ class ReadOnlyArchiveError(VidsonarError):
         self.where, self.action, self.reason = str(where), action, reason
         super().__init__(f"cannot {action}: the archive at {where} is read-only ({reason}); "
                          "do it on a writable copy of the home, or where this one can be written")
+
+
+class ClusterError(VidsonarError):
+    """The Ray cluster cannot finish an ingest: a node lost mid-run whose work the nodes left
+    cannot take up, or an encoder actor that cannot load its space there. What the run wrote
+    before is kept; the same command, once the cluster is mended, does the rest."""
 
 
 class MissingDependencyError(VidsonarError, ImportError):

@@ -20,6 +20,12 @@ where the work ran, and the run records what made its vectors.
 
 GPUs are requested only where the cluster has them: an actor asking ``num_gpus=1`` of a
 cluster without a GPU waits forever, so the request is dropped with a warning instead.
+
+When the cluster misbehaves mid-run (a node lost whose work the rest cannot take up, an
+encoder actor that cannot load its space or dies each time it does), the driver ends the run
+with one ``ClusterError`` line rather than wait for ever (``indexer.runners.ray_faults``),
+having written every video whose rows all came; a file that kills the process reading it
+fails alone (``ray_worker.read_on_node``).
 """
 
 from __future__ import annotations
@@ -35,12 +41,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from indexer.runners.ray_faults import Watch, one_line, patience, rows_of
 from indexer.runners.ray_worker import RayEncoder, files_key, read_on_node
 from indexer.stages.encode import SpaceSpec
 from indexer.stages.plan import READ, PlanItem
 from indexer.stages.read import ReadSpec
 from indexer.stages.write import Writer
-from vidsonar.errors import InputError, MissingDependencyError
+from vidsonar.errors import ClusterError, InputError, MissingDependencyError
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +102,7 @@ def check_address(address: str) -> None:
 def start_cluster(options: RayOptions):
     """Connect to (or start) a cluster; returns (ray, whether this call started it)."""
     ray = import_ray()
+    _cluster_messages_to_stderr()
     if options.address:
         check_address(options.address)
     if ray.is_initialized():
@@ -113,6 +121,21 @@ def start_cluster(options: RayOptions):
     # machine names another (ray.init() would join that one, and refuse num_cpus there)
     ray.init(address="local", num_cpus=os.cpu_count(), object_store_memory=store_mb * 1024 * 1024, **quiet)
     return ray, True
+
+
+def _cluster_messages_to_stderr() -> None:
+    """Ray prints what the cluster tells a driver (a worker that died, a task it retries) on
+    stdout, where ``ingest --json`` prints its report: those lines go to stderr instead. Ray's
+    own function (private; Ray is pinned), wrapped once per process."""
+    from ray._private import worker
+    printer = worker.print_to_stdstream
+    if getattr(printer, "vidsonar", False):
+        return
+
+    def to_stderr(data, ignore_prefix: bool):
+        return printer(dict(data, is_err=True), ignore_prefix)
+    to_stderr.vidsonar = True
+    worker.print_to_stdstream = to_stderr
 
 
 def _check_head(address: str) -> None:
@@ -193,18 +216,51 @@ def run_ray(plan: Iterable[PlanItem], space: SpaceSpec, spec: ReadSpec, writer: 
         ds = ds.map_batches(RayEncoder, fn_constructor_kwargs={"spec": space, "shipped": shipped},
                             compute=ActorPoolStrategy(size=options.encoders),
                             num_gpus=gpus or None, batch_size=batch_snippets, batch_format="numpy", **env)
+        watch = Watch(ray, {"CPU": 1.0, "GPU": gpus} if gpus else {"CPU": 1.0}, options.encoders,
+                      patience())
         with report.timed("ray"):
-            for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-                names = list(batch)
-                for i in range(len(batch[names[0]])):
-                    r = _as_given({k: _plain(batch[k][i]) for k in names}, given)
-                    tally.add(r)
-                    writer.accept(r)
+            try:
+                executors = _keep_executors(ds)
+                for batch in rows_of(ds.iter_batches(batch_size=None, batch_format="numpy"), watch,
+                                     functools.partial(_abandon, executors)):
+                    names = list(batch)
+                    for i in range(len(batch[names[0]])):
+                        r = _as_given({k: _plain(batch[k][i]) for k in names}, given)
+                        tally.add(r)
+                        writer.accept(r)
+            except Exception as exc:
+                failure = one_line(exc)
+                if failure is None:
+                    raise
+                log.debug("the Ray run failed", exc_info=True)
+                raise ClusterError(f"{failure}; the {report.ingested} videos this run wrote are kept, "
+                                   "and the same command again does only what is missing") from None
         report.nodes = tally.nodes(ray)
         report.encoder = tally.encoder()
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _keep_executors(ds) -> list:
+    """Where the executors that run ``ds`` will be, for ``_abandon``: Ray Data hands its
+    executor to the dataset only once the first rows are out (private: Ray is pinned; should
+    that change, a run that gives up leaves its executor to stop with the driver)."""
+    made: list = []
+    create = getattr(ds, "_create_executor", None)
+    if create is not None:
+        def create_and_keep():
+            made.append(create())
+            return made[-1]
+        ds._create_executor = create_and_keep
+    return made
+
+
+def _abandon(executors: list) -> None:
+    """Stop the executors of a dataset the driver gives up on before its end, so that none
+    goes on calling Ray once the driver has left the cluster (Ray would start anew for it)."""
+    for executor in executors:
+        executor.shutdown(force=True)
 
 
 def _ship(ray, space: SpaceSpec, paths: list[Path]) -> dict | None:
@@ -244,12 +300,14 @@ class _Tally:
         return "; ".join(s for s, _ in self.encoders.most_common())
 
     def nodes(self, ray) -> list[dict]:
-        """The driver's node and every node that did work: address, resources, work done."""
+        """The driver's node and every node that did work: address, resources, work done, and
+        whether it is still alive (a node lost mid-run did its part before it went)."""
         driver = ray.get_runtime_context().get_node_id()
         known = {n["NodeID"]: n for n in ray.nodes()}
         ids = [driver] + sorted((set(self.read) | set(self.encoded)) - {driver})
         return [{"node": i, "address": known.get(i, {}).get("NodeManagerAddress", ""),
-                 "driver": i == driver, "videos_read": self.read[i], "snippets_encoded": self.encoded[i],
+                 "driver": i == driver, "alive": bool(known.get(i, {}).get("Alive")),
+                 "videos_read": self.read[i], "snippets_encoded": self.encoded[i],
                  "resources": {k: v for k, v in known.get(i, {}).get("Resources", {}).items()
                                if not k.startswith("node:")}}
                 for i in ids]
@@ -270,11 +328,17 @@ def _dataset(ray, tasks: list[dict], manifest_rows: int):
 
 
 def _quiet_progress(ray) -> None:
-    """No progress bars or per-operator logs on the driver's terminal unless asked (-vv)."""
+    """No progress bars or per-operator logs on the driver's terminal unless asked (-vv); nor
+    Ray Data's tracebacks of a failed run, which the run's own error (one line) replaces: they
+    stay in its log file in the Ray session folder."""
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     if not log.isEnabledFor(logging.DEBUG):
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        logger = logging.getLogger("ray.data")
+        logger.setLevel(logging.WARNING)
+        for handler in logger.handlers:
+            if type(handler).__name__ != "SessionFileHandler":  # the terminal's
+                handler.setLevel(logging.CRITICAL)
 
 
 def _as_given(r: dict, given: dict[str, str]) -> dict:

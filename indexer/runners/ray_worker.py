@@ -3,9 +3,15 @@
 A worker node is another machine: it has the footage only where a shared file system puts it
 at the driver's paths, and it has neither the driver's home nor its cache. So:
 
-- ``read_on_node`` opens the file first, and a file this node cannot open fails alone with a
+- ``read_on_node`` has each file read in a task of its own (``read_here``, ``READ_TRIES``
+  tries) and waits for it: a file that kills the process reading it (the kernel's OOM killer
+  on a node short of memory, a crash in FFmpeg) fails alone, as a corrupt file does, where
+  Ray would retry it for ever;
+- ``read_here`` opens the file first, and a file this node cannot open fails alone with a
   message that names the node and says what a cluster needs (the driver found the file; a
   plain "no such file" would look like the file's own fault);
+- ``RayEncoder`` that cannot load its space raises ``ClusterError`` naming the node and the
+  real cause on one line, which the driver shows as it is (``indexer.runners.ray_faults``);
 - ``RayEncoder`` builds its space over the cache files the driver sent
   (``ConceptSpace.cache_files``: lite's ONNX graphs), so it runs the driver's graph, not an
   export of its own (which needs a writable cache, and failing that falls back to torch): in
@@ -17,6 +23,7 @@ at the driver's paths, and it has neither the driver's home nor its cache. So:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import replace
@@ -26,6 +33,11 @@ import numpy as np
 
 from indexer.stages.encode import Encoder, SpaceSpec
 from indexer.stages.read import ReadSpec, read_video_rows, row
+from vidsonar.errors import ClusterError, VidsonarError
+
+#: tries of a read whose worker process dies: a node lost (Ray runs it again elsewhere), or a
+#: file that kills its reader each time (it then fails alone)
+READ_TRIES = 3
 
 
 def node_id() -> str:
@@ -40,6 +52,27 @@ def node_name() -> str:
 
 
 def read_on_node(task: dict, spec: ReadSpec) -> list[dict]:
+    """``read_here`` in a task of its own on this node, waited for: where its worker process
+    dies ``READ_TRIES`` times, the file fails alone, with one error row that says so."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    here = node_id()
+    # soft: where this node is gone, a retry runs elsewhere; while this task waits, its CPU is
+    # lent to the read
+    read = _remote_read().options(max_retries=READ_TRIES - 1, scheduling_strategy=
+                                  NodeAffinitySchedulingStrategy(here, soft=True))
+    try:
+        return ray.get(read.remote(task, spec))
+    except _worker_deaths() as exc:
+        path = str(task["path"])
+        cause = " ".join(str(exc).strip().split("\n")[0].split())
+        return [row(video_id=int(task["video_id"]), path=path, kind="error", read_node=here,
+                    error=f"{path}: the process reading it died, in each of {READ_TRIES} tries "
+                          f"({type(exc).__name__}: {cause} [Ray node {node_name()}]); a file that "
+                          "crashes the decoder, or needs more memory than a node has, fails alone")]
+
+
+def read_here(task: dict, spec: ReadSpec) -> list[dict]:
     """``read_video_rows`` on this node, each row marked with it; a file this node cannot open
     is one error row that says where and why."""
     path = str(task["path"])
@@ -55,6 +88,18 @@ def read_on_node(task: dict, spec: ReadSpec) -> list[dict]:
         rows = read_video_rows(task, spec)
     here = node_id()
     return [dict(r, read_node=here) for r in rows]
+
+
+@functools.cache
+def _remote_read():
+    import ray
+    return ray.remote(read_here)
+
+
+def _worker_deaths() -> tuple[type[BaseException], ...]:
+    """Ray's errors for a task whose process, or node, died under it (not a Python error)."""
+    from ray import exceptions as e
+    return (e.WorkerCrashedError, e.OutOfMemoryError, e.NodeDiedError, e.ObjectLostError)
 
 
 def files_key(files: dict[str, bytes]) -> str:
@@ -82,13 +127,20 @@ def cache_for(shipped: dict, driver_cache: str | None) -> Path:
     files = ray.get(shipped["data"][0])
     for name, data in files.items():
         path = folder / name
-        if path.is_file() and path.stat().st_size == len(data):
+        if _holds(path, data):  # a damaged copy (a disk fault, a write cut short) is made again
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_bytes(data)
         tmp.replace(path)
     return folder
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 class RayEncoder(Encoder):
@@ -100,7 +152,15 @@ class RayEncoder(Encoder):
             kwargs = dict(spec.kwargs)
             kwargs["cache_dir"] = str(cache_for(shipped, kwargs.get("cache_dir")))
             spec = replace(spec, kwargs=tuple(sorted(kwargs.items())))
-        super().__init__(spec=spec)  # builds and loads the model
+        try:
+            super().__init__(spec=spec)  # builds and loads the model
+        except Exception as exc:
+            # one line with the real cause: Ray hands the driver a creation task's traceback
+            cause = str(exc) if isinstance(exc, VidsonarError) else f"{type(exc).__name__}: {exc}"
+            cause = " ".join(cause.split())
+            raise ClusterError(f"the encoder actor on Ray node {node_name()} cannot load concept space "
+                               f"{spec.config.name!r}: {cause} (every node that runs an encoder needs "
+                               "the space's weights at the paths its config names)") from exc
         self.node = node_id()
         self.summary = self.space.encoder_summary  # loaded: what runs, not what was asked
 
