@@ -40,6 +40,7 @@ class Cluster:
     nodes: dict[str, subprocess.Popen] = field(default_factory=dict)  # worker nodes by name
     prefix: list[str] | None = None  # how a worker node gets its own mount namespace
     cgroups: dict[str, Path | None] = field(default_factory=dict)  # worker nodes' memory cgroups
+    args: dict[str, list[str]] = field(default_factory=dict)  # each worker node's `ray start` options
 
     def add(self, name: str, args: list[str], cgroup: Path | None = None) -> subprocess.Popen:
         """Start worker node ``name`` (``ray start`` options ``args``, a custom resource
@@ -47,8 +48,17 @@ class Cluster:
         proc = start_node(["--address", self.address, *args, "--resources", json.dumps({f"vidsonar_test_{name}": 1})],
                           self.env, self.temp / f"{name}.log", self.prefix, self.hidden, cgroup)
         self.procs.append(proc)
-        self.nodes[name], self.cgroups[name] = proc, cgroup
+        self.nodes[name], self.cgroups[name], self.args[name] = proc, cgroup, list(args)
         return proc
+
+    def restart(self, name: str) -> subprocess.Popen:
+        """Worker node ``name`` stopped with every process it left (its idle workers hold what
+        earlier runs loaded), and started anew with the same options: a node with no past."""
+        stop([self.nodes[name]])
+        group = self.cgroups[name]
+        if group is not None:
+            kill_all_in(group)
+        return self.add(name, self.args[name], group)
 
 
 @contextlib.contextmanager
@@ -105,20 +115,37 @@ def memory_cgroup(name: str, limit_bytes: int) -> Iterator[Path | None]:
     finally:
         if group is not None:
             for _ in range(50):
-                pids = [int(p) for p in (group / "cgroup.procs").read_text().split()]
-                for pid in pids:  # every process in it is one this test started
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
+                kill_all_in(group)
                 with contextlib.suppress(OSError):
                     group.rmdir()
                     break
                 time.sleep(0.2)
 
 
+def kill_all_in(group: Path) -> None:
+    """SIGKILL every process of a memory cgroup (each one a test started), and wait until it
+    is empty (a few seconds at most)."""
+    deadline = time.monotonic() + 10
+    while True:
+        pids = [int(p) for p in (group / "cgroup.procs").read_text().split()]
+        if not pids or time.monotonic() > deadline:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.1)
+
+
 def memory_used(group: Path) -> int:
-    """Bytes the processes of a memory cgroup use now (v1 or v2)."""
-    name = "memory.usage_in_bytes" if (group / "memory.usage_in_bytes").exists() else "memory.current"
-    return int((group / name).read_text())
+    """Bytes the processes of a memory cgroup hold that the kernel cannot reclaim: anonymous
+    and shared memory (Ray's object store), not the file cache, which the usage counters
+    include (v1 or v2). A limit that many bytes above this leaves a new process that room,
+    however much footage the node read before (a limit above usage let a cache-heavy node
+    evict its cache and load the model in the room meant to be too small)."""
+    stat = dict(line.split() for line in (group / "memory.stat").read_text().splitlines())
+    if "total_rss" in stat or "rss" in stat:  # v1, hierarchical where it says so
+        return int(stat.get("total_rss", stat.get("rss", 0))) + int(stat.get("total_shmem", stat.get("shmem", 0)))
+    return int(stat.get("anon", 0)) + int(stat.get("shmem", 0))
 
 
 @contextlib.contextmanager
