@@ -285,11 +285,19 @@ def test_page_and_static_files(client):
     assert client.get("/static/app.js").status_code == 200
 
 
+def reachable(metrics: str) -> dict[str, float]:
+    """``vidsonar_reachable`` of a /metrics page, by store."""
+    from prometheus_client.parser import text_string_to_metric_families
+    return {s.labels["store"]: s.value for f in text_string_to_metric_families(metrics)
+            if f.name == "vidsonar_reachable" for s in f.samples}
+
+
 def test_metrics(client):
     client.get("/api/search", params={"q": "red"})
     text = client.get("/metrics").text
     assert 'vidsonar_http_requests_total{method="GET",route="/api/search",status="200"}' in text
     assert "vidsonar_search_seconds_bucket" in text and "vidsonar_index_vectors" in text
+    assert reachable(text) == {"catalog": 1.0, "index": 1.0}
 
 
 # --- errors and keys ---------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from storage.jobs import JobStore
 from storage.outage import unreachable
 from tests.conftest import REPO, VIDSONAR, free_port
 from tests.pg import PgCluster, running_cluster
-from tests.test_api import KEY, SPACE, settings_for, write_clip
+from tests.test_api import KEY, SPACE, reachable, settings_for, write_clip
 from tests.test_api_ingest import wait_for
 from tests.test_backends import DIM, commit_video, unit
 from vidsonar.errors import CatalogRefusedError, CatalogUnreachableError
@@ -338,8 +338,11 @@ def test_the_server_answers_503_while_the_catalog_is_down_and_carries_on_after(c
                 "upload": client.put("/api/uploads/up.mp4", content=green.read_bytes(),
                                      headers={**AUTH, "Content-Type": "video/mp4"}),
                 "delete": client.delete(f"/api/videos/{video}", headers=AUTH),
-                "metrics": client.get("/metrics"),
             }
+            scraped = client.get("/metrics")  # an outage is a reading, not a failed scrape
+            assert scraped.status_code == 200, scraped.text[:300]
+            assert reachable(scraped.text) == {"catalog": 0.0, "index": 1.0}, scraped.text
+            assert 'route="/api/videos",status="503"' in scraped.text  # the counters go on
             for name, resp in replies.items():
                 assert resp.status_code == 503, (name, resp.status_code, resp.text[:300])
                 assert resp.json()["error"] == UNREACHABLE and resp.headers["Retry-After"], name
@@ -350,6 +353,7 @@ def test_the_server_answers_503_while_the_catalog_is_down_and_carries_on_after(c
             assert not list((home / "uploads").iterdir())  # the refused upload left no file
         health = client.get("/api/health").json()  # the database is back: no restart needed
         assert health["status"] == "ok" and health["videos"] == 2, health
+        assert reachable(client.get("/metrics").text) == {"catalog": 1.0, "index": 1.0}
         assert health["index_vectors"] == health["snippets"]  # the refused delete removed nothing
         # the index follower lives: another process's commit reaches this server's index
         other = Archive(home, SPACE)

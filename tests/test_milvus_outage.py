@@ -33,7 +33,7 @@ from storage.ids import pack_snippet_id
 from storage.index_store import IndexStore
 from storage.jobs import JobStore
 from tests.conftest import REPO, VIDSONAR, free_port
-from tests.test_api import KEY, SPACE, settings_for, write_clip
+from tests.test_api import KEY, SPACE, reachable, settings_for, write_clip
 from tests.test_api_ingest import wait_for
 
 pytestmark = pytest.mark.usefixtures("registered_hash_space")
@@ -204,11 +204,15 @@ def test_the_server_answers_503_while_milvus_is_frozen_or_down_and_carries_on_af
                 assert client.get(needs_no_index).status_code == 200, needs_no_index
             assert not list((home / "uploads").iterdir())  # the refused upload left no file
             assert [j["kind"] for j in client.get("/api/jobs").json()] == ["cli"]  # nor a job
+            scraped = client.get("/metrics")  # an outage is a reading, not a failed scrape
+            assert scraped.status_code == 200, scraped.text[:300]
+            assert reachable(scraped.text) == {"catalog": 1.0, "index": 0.0}, scraped.text
         # back, a new process that has not loaded the collection: no restart of ours needed
         wait_until(lambda: client.get("/api/health").status_code == 200, "health")
         health = client.get("/api/health").json()
         assert health["status"] == "ok" and health["videos"] == 2, health
         assert health["index_vectors"] == health["snippets"]  # the refused delete removed nothing
+        assert reachable(client.get("/metrics").text) == {"catalog": 1.0, "index": 1.0}
         hits = client.get("/api/search", params={"q": "red"}).json()["hits"]
         assert hits[0]["snippet_id"] == snippet
         # another process's commit reaches this server's searches

@@ -135,13 +135,28 @@ def _system_routes(app: FastAPI) -> None:
     @app.get("/metrics", tags=["system"], summary="Prometheus metrics",
              response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
     def metrics(state: StateDep) -> Response:
+        """Always answered: where the catalog or the index cannot be reached, its
+        ``vidsonar_reachable`` reads 0 and its gauges keep their last reading, so a scrape
+        during an outage still gets the request counters that show what it costs."""
         m = state.metrics
-        for status, n in state.jobs.counts().items():
-            m.jobs.labels(status).set(n)
-        counts = state.catalog.counts()
-        for status in ("videos", "failed", "pending"):
-            m.videos.labels("ok" if status == "videos" else status).set(counts[status])
-        m.vectors.set(state.store.index.count)
+
+        def catalog() -> None:
+            for status, n in state.jobs.counts().items():
+                m.jobs.labels(status).set(n)
+            counts = state.catalog.counts()
+            for status in ("videos", "failed", "pending"):
+                m.videos.labels("ok" if status == "videos" else status).set(counts[status])
+
+        def index() -> None:
+            m.vectors.set(state.store.index.count)
+        for store, read in (("catalog", catalog), ("index", index)):
+            try:
+                read()
+            except UnreachableError as exc:
+                log.debug("/metrics: %s", exc)
+                m.reachable.labels(store).set(0)
+            else:
+                m.reachable.labels(store).set(1)
         return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
 

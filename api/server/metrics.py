@@ -33,6 +33,10 @@ class Metrics:
                             registry=r)
         self.upload_bytes = Counter("vidsonar_upload_bytes_total", "Bytes received in uploads",
                                     registry=r)
+        # an outage is a reading, not a failed scrape: the counters above say what it cost
+        self.reachable = Gauge("vidsonar_reachable", "Whether the server reached a store at the "
+                               "last scrape (1) or not (0); while not, the gauges of that store keep "
+                               "their last reading", ["store"], registry=r)
 
 
 class MetricsMiddleware:
