@@ -12,7 +12,9 @@ vidsonar runs (SQLite, a file, cannot go away this way and gets none of this).
   what to do, with the driver's error as its cause: one line for the CLI, a 503 for the
   server, and a type that the ingest worker and the index follower wait out;
 - the pooled connections of a server that went away are dropped (``pool_pre_ping`` tests the
-  others on checkout), so the first use after it is back reconnects on its own.
+  others on checkout), so the first use after it is back reconnects on its own;
+- a server that drops off the network without a word is found by TCP keepalives within
+  about a minute (``connect_args``), where the system's defaults wait up to two hours.
 """
 
 from __future__ import annotations
@@ -28,6 +30,14 @@ log = logging.getLogger(__name__)
 RETRY_SECONDS = 2.0
 #: libpq waits this long for a server that does not answer (its own default is forever)
 CONNECT_TIMEOUT = 10
+#: a TCP connection to the server is probed after this long idle, every ``KEEPALIVE_INTERVAL``
+#: s, and given up after ``KEEPALIVE_COUNT`` probes unanswered; data sent and not acknowledged
+#: for ``TCP_USER_TIMEOUT_MS`` gives it up too. The system's defaults (2 h idle, then 9 probes
+#: 75 s apart; about 15 min of retransmissions) leave a process waiting that long on a server
+#: that dropped off the network without a word (a partition, a firewall forgetting an idle
+#: connection), and let such firewalls forget pooled connections in the first place.
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 30, 10, 3
+TCP_USER_TIMEOUT_MS = 60_000
 #: SQLSTATEs of a server that is going or not there yet: admin/crash shutdown, cannot connect now
 _GOING = ("57P01", "57P02", "57P03")
 #: libpq's words for a server that answered only to say it is not available
@@ -91,8 +101,13 @@ def _first_line(err: BaseException) -> str:
 
 
 def connect_args(url) -> dict:
-    """Connection options a PostgreSQL engine gets unless its URL sets them."""
-    return {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT}
+    """Connection options a PostgreSQL engine gets unless its URL sets them (libpq's names:
+    ``?keepalives_idle=60`` in ``VIDSONAR_DB_URL`` overrides one). libpq applies the TCP ones
+    to TCP connections only, not to a Unix socket."""
+    ours = {"connect_timeout": CONNECT_TIMEOUT, "keepalives": 1, "keepalives_idle": KEEPALIVE_IDLE,
+            "keepalives_interval": KEEPALIVE_INTERVAL, "keepalives_count": KEEPALIVE_COUNT,
+            "tcp_user_timeout": TCP_USER_TIMEOUT_MS}
+    return {k: v for k, v in ours.items() if k not in url.query}
 
 
 def guard(engine, display_url: str) -> None:

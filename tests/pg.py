@@ -50,8 +50,8 @@ class PgCluster:
     """One initdb'd cluster, started with ``start()`` and stopped (by its pid) with ``stop()``;
     ``halt()`` and ``resume()`` stop and start its server in between, as an outage would."""
 
-    def __init__(self, bin_dir: Path):
-        self.bin_dir = bin_dir
+    def __init__(self, bin_dir: Path, tcp_port: int | None = None):
+        self.bin_dir, self.tcp_port = bin_dir, tcp_port  # a loopback TCP port as well, if given
         self.as_root = os.geteuid() == 0
         self.root = Path(tempfile.mkdtemp(prefix="vidsonar-pg-"))
         self.data = self.root / "data"
@@ -80,7 +80,8 @@ class PgCluster:
 
     def resume(self) -> None:
         """Start the server on the cluster's data (again, after ``halt``)."""
-        options = (f"-k {self.root} -c listen_addresses='' -c fsync=off "
+        listen = f"-c listen_addresses=127.0.0.1 -p {self.tcp_port}" if self.tcp_port else "-c listen_addresses=''"
+        options = (f"-k {self.root} {listen} -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100")
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w",
                   "-t", "60", "-o", options, "start")
@@ -103,7 +104,8 @@ class PgCluster:
         self.pid = None
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql+psycopg://{SERVER_USER}@/{database}?host={self.root}"
+        port = f"&port={self.tcp_port}" if self.tcp_port else ""  # names the socket file too
+        return f"postgresql+psycopg://{SERVER_USER}@/{database}?host={self.root}{port}"
 
     def new_database(self) -> str:
         """A new empty database; its SQLAlchemy URL."""
@@ -161,13 +163,13 @@ def _skip_reason() -> str | None:
     return None
 
 
-def running_cluster():
+def running_cluster(tcp_port: int | None = None):
     """A started throwaway cluster, stopped when the generator ends (skips where the server
     binaries are missing): a fixture's body."""
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    cluster = PgCluster(find_bin_dir())
+    cluster = PgCluster(find_bin_dir(), tcp_port)
     try:
         cluster.start()
         yield cluster

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import threading
@@ -49,8 +50,9 @@ UNREACHABLE = "CatalogUnreachableError"
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A cluster of this file's own, which its tests stop and start again."""
-    yield from running_cluster()
+    """A cluster of this file's own, which its tests stop and start again; on a loopback TCP
+    port as well as its socket."""
+    yield from running_cluster(tcp_port=free_port())
 
 
 @pytest.fixture
@@ -136,6 +138,33 @@ def test_a_closed_port_is_unreachable_but_a_server_refusing_us_is_not(cluster, d
     with pytest.raises(CatalogRefusedError, match='database "nope" does not exist') as caught:
         Catalog(cluster.url("nope"))
     assert not isinstance(caught.value, CatalogUnreachableError)
+
+
+def tcp_options(catalog: Catalog) -> dict[str, int]:
+    """The kernel's keepalive and user-timeout settings of a pooled connection's socket."""
+    names = {"keepalive": (socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+             "idle": (socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+             "interval": (socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+             "count": (socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+             "user_timeout_ms": (socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT)}
+    with catalog.engine.connect() as conn:
+        sock = socket.fromfd(conn.connection.dbapi_connection.fileno(), socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            return {name: sock.getsockopt(*where) for name, where in names.items()}
+        finally:
+            sock.close()  # the duplicate
+
+
+def test_a_tcp_connection_gives_up_on_a_silent_server_within_a_minute(cluster, db):
+    """A server that drops off the network sends nothing: only TCP keepalives (probes after 30 s
+    idle, 3 unanswered 10 s apart) and the user timeout (60 s of data unacknowledged) end the
+    wait, where the system's defaults wait up to 2 hours. Set on the socket itself; a URL's own
+    value wins."""
+    name = sa.engine.make_url(db).database
+    tcp = f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:{cluster.tcp_port}/{name}"
+    assert tcp_options(Catalog(tcp)) == {"keepalive": 1, "idle": 30, "interval": 10, "count": 3,
+                                         "user_timeout_ms": 60_000}
+    assert tcp_options(Catalog(f"{tcp}?keepalives_idle=300"))["idle"] == 300
 
 
 @pytest.mark.parametrize("error", [sqlite3.OperationalError("database is locked"),
