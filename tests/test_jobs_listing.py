@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 
 import pytest
@@ -41,6 +42,7 @@ def test_cli_runs_are_jobs_the_server_lists_but_never_resumes(tmp_path):
     assert "missing.mp4" in first["errors"][0]["error"]
     assert by_id[stale.id]["status"] == "running"  # listed, and not picked up by the worker
     assert by_id[stale.id]["interrupted"] is True  # its process is gone
+    assert by_id[stale.id]["owner"] == GONE  # where it ran
     assert not by_id[stale.id - 1]["interrupted"]
     assert jobs.get(stale.id).attempts == 1
 
@@ -65,7 +67,7 @@ def test_a_running_job_whose_process_is_gone_lists_as_interrupted_whatever_its_k
     assert "[interrupted: its process is gone; the next `vidsonar ingest`" in lines[killed["cli"]]
     for kind in ("paths", "upload"):
         assert "[interrupted: its process is gone; the server runs it again" in lines[killed[kind]]
-    assert lines[live.id].endswith("[running]")
+    assert lines[live.id].endswith(f"[running on {socket.gethostname()}, pid {os.getpid()}]")
     listed = {j["id"]: j for j in json.loads(CliRunner().invoke(main, [*cli, "--json"]).output)["jobs"]}
     assert all(listed[i]["interrupted"] and listed[i]["status"] == "running" for i in killed.values())
     assert not listed[live.id]["interrupted"]

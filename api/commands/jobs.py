@@ -55,9 +55,16 @@ def jobs(ctx: click.Context, limit: int, status: str | None, as_json: bool) -> N
     click.echo(f"files: {items['done']} done, {items['failed']} failed, {items['pending']} pending")
     for j in rows:
         state = (f"interrupted: its process is gone; {TAKEN_UP_BY[j.kind]}" if j.interrupted(liveness)
-                 else j.status)
+                 else f"running {where(j.owner)}" if j.status == RUNNING else j.status)
         when = j.started_at.strftime("%Y-%m-%d %H:%M:%S") if j.started_at else "-"
         click.echo(f"{j.id:>5}  {j.kind:<6} {when}  {j.done}/{j.total} files: {j.ingested} ingested, "
                    f"{j.skipped} skipped, {j.failed} failed  [{state}]")
         for e in j.errors[:5]:
             click.echo(f"         failed: {e.get('error')}")
+
+
+def where(owner: str | None) -> str:
+    """Which machine and process run a job, for a reader: ``on HOST, pid N``."""
+    from storage.owners import Owner
+    parsed = Owner.parse(owner)
+    return f"on {parsed.host}, pid {parsed.pid}" if parsed else "(its process unknown)"

@@ -115,6 +115,8 @@ class JobOut(Reply):
     errors: list[dict[str, str]] = Field(description="One {path, error} per file that failed")
     error: str | None = Field(description="Why the job itself failed, if it did")
     attempts: int
+    owner: str | None = Field(None, description="The process that queued or runs it, "
+                              "`host:pid:start:space` (storage.owners): which machine to look at")
     interrupted: bool = Field(False, description="Marked running, but the process running it "
                               "is gone (killed; on another machine: its lease expired): it runs "
                               "again when taken up (a server start, or the next `vidsonar "
