@@ -77,13 +77,13 @@ def down(cluster: PgCluster):
 
 
 @contextmanager
-def commits_held(url: str):
-    """Hold the change log so that the next video commit waits (readers pass); the lock goes
-    with the transaction, or with the server when the test halts it."""
+def in_open_transaction(url: str, statement):
+    """``statement`` run in a transaction held open for the block; it ends with the block, or
+    with the server where the test halts it."""
     engine = sa.create_engine(url, poolclass=NullPool)
     conn = engine.connect()
     try:
-        conn.execute(sa.text("LOCK TABLE vector_changes IN EXCLUSIVE MODE"))
+        conn.execute(statement)
         yield
     finally:
         try:
@@ -91,6 +91,11 @@ def commits_held(url: str):
         except sa.exc.DBAPIError:  # its server was halted under it
             pass
         engine.dispose()
+
+
+def commits_held(url: str):
+    """Hold the change log so that the next video commit waits (readers pass)."""
+    return in_open_transaction(url, sa.text("LOCK TABLE vector_changes IN EXCLUSIVE MODE"))
 
 
 def wait_until(check, what: str):
@@ -263,23 +268,12 @@ def ok_videos(catalog: Catalog) -> dict[int, tuple]:
     return {row[0]: tuple(row[1:]) for row in rows}
 
 
-@contextmanager
 def file_held(url: str, path: Path):
     """An uncommitted ingestion item for ``path``: a run that plans the file waits on its
     unique key (``ItemStore.claim``) until the transaction ends, or its server does."""
     from storage.items import IngestItem
-    engine = sa.create_engine(url, poolclass=NullPool)
-    conn = engine.connect()
-    try:
-        conn.execute(sa.insert(IngestItem).values(path=str(path.resolve()), size_bytes=0,
-                                                  mtime_ns=0, status="failed"))
-        yield
-    finally:
-        try:
-            conn.close()
-        except sa.exc.DBAPIError:  # its server was halted under it
-            pass
-        engine.dispose()
+    return in_open_transaction(url, sa.insert(IngestItem).values(
+        path=str(path.resolve()), size_bytes=0, mtime_ns=0, status="failed"))
 
 
 @pytest.mark.slow
