@@ -147,6 +147,49 @@ def in_thread(call):
     return answer["value"]
 
 
+def test_after_a_call_finds_the_server_silent_one_call_at_a_time_waits_on_it(milvus, monkeypatch):
+    """A frozen server: the first call waits its timeout; calls after it fail at once (not a
+    timeout each, one after another) until the quiet time is over; then one goes through to
+    see, the others still failing at once; once it answers, calls go through again. The quiet
+    time runs on the test's clock."""
+    from storage.backends import parse_index_url
+    from storage.backends.milvus_backend import MilvusBackend
+    from storage.backends.milvus_outage import Silence
+    from vidsonar.errors import IndexUnreachableError
+    monkeypatch.setenv("VIDSONAR_MILVUS_TIMEOUT", "1")
+    backend = MilvusBackend(parse_index_url(milvus.url), "silence-test", 8)
+    backend.open()
+    now = [0.0]
+    backend._silence = Silence(quiet=5.0, clock=lambda: now[0])
+
+    def count() -> str:
+        try:
+            return f"counted {backend.count}"
+        except IndexUnreachableError as exc:
+            check_unreachable(str(exc), milvus)
+            return "at once" if "calls fail at once" in str(exc) else str(exc)
+    assert count() == "counted 0"
+    milvus.freeze()
+    try:
+        assert "no answer within 1 s" in in_thread(count)  # waited its timeout
+        now[0] += 4.9
+        assert in_thread(count) == "at once"
+        now[0] += 0.2  # the quiet time is over: of two calls, one goes through and waits
+        answers = []
+        calls = [threading.Thread(target=lambda: answers.append(count())) for _ in range(2)]
+        for t in calls:
+            t.start()
+        for t in calls:
+            t.join(WAIT)
+        assert answers.count("at once") == 1 and any("no answer within 1 s" in a for a in answers), answers
+        now[0] += 5.1
+    finally:
+        milvus.thaw()
+    assert in_thread(count) == "counted 0"  # the one through found it back
+    assert in_thread(count) == "counted 0"
+    backend.close()
+
+
 # --- the server ---------------------------------------------------------------------------
 @pytest.fixture
 def served(milvus, tmp_path) -> tuple[Path, Path]:

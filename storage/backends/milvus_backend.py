@@ -171,6 +171,7 @@ class MilvusBackend(VectorBackend):
         self._seq = 0
         self._builds = 0
         self._kind, self._build = "", {}
+        self._silence = milvus_outage.Silence()
 
     # --- calls --------------------------------------------------------------------------
     def _rpc(self, method: str, *args, **kwargs):
@@ -180,15 +181,16 @@ class MilvusBackend(VectorBackend):
         if self.client is None:
             self.client = connect(self.url, self.read_only)
         shown, bounded = self.url.redacted(), not self.url.lite
+        silence = self._silence if bounded else None
         try:
-            return call(self.client, method, shown, *args, bounded=bounded, **kwargs)
+            return call(self.client, method, shown, *args, bounded=bounded, silence=silence, **kwargs)
         except Exception as exc:
             if method == "load_collection" or not milvus_outage.not_loaded(exc):
                 raise
             log.warning("Milvus collection %s at %s was not loaded (the server restarted?): "
                         "loading it", self.collection, shown)
-        call(self.client, "load_collection", shown, self.collection, bounded=bounded)
-        return call(self.client, method, shown, *args, bounded=bounded, **kwargs)
+        call(self.client, "load_collection", shown, self.collection, bounded=bounded, silence=silence)
+        return call(self.client, method, shown, *args, bounded=bounded, silence=silence, **kwargs)
 
     def ping(self) -> None:
         """IndexUnreachableError (or IndexRefusedError) unless the server answers now."""

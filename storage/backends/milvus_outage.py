@@ -16,17 +16,27 @@ Every call vidsonar makes of pymilvus's ``MilvusClient`` goes through ``call``, 
 A call is never retried here: one cut off mid-way may or may not have been applied. pymilvus
 itself reconnects on the next call once the server is back, and the backend loads a
 collection that the restarted server has not loaded yet (``not_loaded``).
+
+A server that stopped answering would still cost every call its whole timeout, one after the
+other behind the server's index lock: request N waits N timeouts. So after a call gets no
+answer in time, a backend's ``Silence`` fails its calls at once for ``QUIET_SECONDS``, then
+lets one through to see whether the server answers again (the others still failing at once
+while it waits): at most one call at a time waits on a silent server.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from collections.abc import Iterator
 
 from vidsonar.errors import IndexRefusedError, IndexUnreachableError, InputError
 
 TIMEOUT_SECONDS = 30.0
+#: after a call got no answer in time, how long calls fail at once before one goes through
+QUIET_SECONDS = 5.0
 #: loading a collection (after a restart) takes a healthy server longer than any other call
 LOAD_FACTOR = 10
 #: pymilvus's code for a connection it could not make (``Status.CONNECT_FAILED``)
@@ -58,18 +68,65 @@ def quiet_loggers() -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-def call(client, method: str, shown: str, *args, bounded: bool = True, **kwargs):
+class Silence:
+    """Whether a server has stopped answering, as one backend's calls found it (see the
+    module's docstring): ``enter`` before a call, ``leave`` after it."""
+
+    def __init__(self, quiet: float = QUIET_SECONDS, clock=time.monotonic):
+        self.quiet, self.clock = quiet, clock
+        self._lock = threading.Lock()
+        self._since: float | None = None  # when a call last got no answer; None: it answers
+        self._reason = ""
+        self._probing = False
+
+    def enter(self, shown: str) -> bool:
+        """Whether this call goes through as the one that sees if the server answers again;
+        ``IndexUnreachableError`` at once where another call just found it silent, or is
+        finding out."""
+        with self._lock:
+            if self._since is None:
+                return False
+            if self._probing or self.clock() - self._since < self.quiet:
+                raise IndexUnreachableError(shown, f"{self._reason} (until it answers again, calls "
+                                                   f"fail at once, one every {self.quiet:g} s going "
+                                                   "through to see)")
+            self._probing = True
+            return True
+
+    def leave(self, probe: bool, silent_reason: str | None) -> None:
+        """After a call: ``silent_reason`` where it got no answer in time, else None (any
+        answer, an error too, says the server is there)."""
+        with self._lock:
+            if probe:
+                self._probing = False
+            if silent_reason is not None:
+                self._since, self._reason = self.clock(), silent_reason
+            else:
+                self._since = None
+
+
+def call(client, method: str, shown: str, *args, bounded: bool = True, silence: Silence | None = None,
+         **kwargs):
     """``client.<method>(*args, **kwargs)`` bounded in time (unless not ``bounded``: Milvus
     Lite, in this process, whose pure-Python inserts and index builds take what they take),
     its failures told as what they are (see the module's docstring); ``shown`` is the index
-    URL to name in them."""
+    URL to name in them; ``silence``, where given, fails the call at once on a server another
+    call just found silent."""
     if bounded:
         timeout = timeout_seconds()
         kwargs.setdefault("timeout", timeout * LOAD_FACTOR if method == "load_collection" else timeout)
+    probe = silence.enter(shown) if silence is not None else False
+    silent = None
     try:
         return getattr(client, method)(*args, **kwargs)
     except Exception as exc:
-        raise told(exc, shown, kwargs.get("timeout")) from exc
+        error = told(exc, shown, kwargs.get("timeout"))
+        if _timed_out(exc):
+            silent = error.reason if isinstance(error, IndexUnreachableError) else "no answer in time"
+        raise error from exc
+    finally:
+        if silence is not None:
+            silence.leave(probe, silent)
 
 
 def told(exc: BaseException, shown: str, timeout: float | None = None) -> BaseException:
@@ -96,6 +153,11 @@ def unreachable(exc: BaseException, timeout: float | None = None) -> str | None:
         if _milvus_code(err) == _CONNECT_FAILED:
             return getattr(err, "message", "") or str(err)
     return None
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether ``exc`` says the server gave no answer in time (gRPC's DEADLINE_EXCEEDED)."""
+    return any(getattr(_grpc_code(err), "name", None) == "DEADLINE_EXCEEDED" for err in _chain(exc))
 
 
 def refused(exc: BaseException) -> str | None:
