@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from storage.leases import Liveness
-from storage.owners import this_owner
+from storage.owners import Owner, this_owner
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 #: ``storage.owners``; ``@host@pid@`` before), so one left by a killed writer can be told from
 #: one being written now (``sweep_stale_temps``)
 _WRITER = re.compile(r"@(?P<host>[^@/]*)@(?P<pid>\d+)@(?:(?P<start>\d+)@(?P<space>[0-9a-f]+)@)?")
-#: temporary files of the older, unnamed form are taken as stale after this many seconds
-UNNAMED_STALE_SECONDS = 24 * 3600
+#: a temporary file untouched this long is stale when its writer cannot be checked here (the
+#: older, unnamed form; a writer on another host): no write takes that long
+IDLE_STALE_SECONDS = 24 * 3600
 
 
 def _umask() -> int:
@@ -93,19 +94,22 @@ def atomic_write_files(files: Mapping[Path, bytes]) -> None:
 def sweep_stale_temps(directory: Path) -> list[Path]:
     """Delete the temporary files of ``atomic_write`` that writers killed mid-write left in
     ``directory`` (each may be a whole copy of an index). A file of a writer still running on
-    this host, or of one on another host (a shared folder), is left alone: without the
-    catalog, another machine's writer cannot be told gone (``Liveness``)."""
+    this host is left alone; so is one of a writer on another host (a shared folder), since
+    without the catalog another machine's writer cannot be told gone (``Liveness``), until
+    the file has not been written for ``IDLE_STALE_SECONDS``: no write takes that long."""
     removed = []
     liveness = Liveness()
     for tmp in Path(directory).glob(".*.tmp"):
         m = _WRITER.search(tmp.name)
         try:
+            idle = time.time() - tmp.stat().st_mtime > IDLE_STALE_SECONDS
             if m is None:
-                stale = time.time() - tmp.stat().st_mtime > UNNAMED_STALE_SECONDS
+                stale = idle
             else:
                 writer = ":".join(m.group(*(("host", "pid", "start", "space") if m["start"]
                                             else ("host", "pid"))))
-                stale = not liveness.alive(writer)
+                elsewhere = not Owner.parse(writer).checkable_here()
+                stale = (elsewhere and idle) or not liveness.alive(writer)
             if stale:
                 tmp.unlink()
                 removed.append(tmp)

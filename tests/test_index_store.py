@@ -145,7 +145,7 @@ def test_temporary_files_of_killed_writers_are_swept_on_open(archive, tmp_path):
     import sys
     import time
 
-    from storage.atomic import UNNAMED_STALE_SECONDS
+    from storage.atomic import IDLE_STALE_SECONDS
     catalog, _, _, _ = archive
     directory = tmp_path / "index"
     host = socket.gethostname()
@@ -154,13 +154,15 @@ def test_temporary_files_of_killed_writers_are_swept_on_open(archive, tmp_path):
     killed = directory / f".index.faiss.@{host}@{dead}@abc123.tmp"
     running = directory / f".index.faiss.@{host}@{os.getpid()}@def456.tmp"
     elsewhere = directory / f".index.faiss.@another-host@{dead}@ghi789.tmp"
+    elsewhere_idle = directory / f".index.faiss.@another-host@{dead}@jkl012.tmp"
     old, recent = directory / ".manifest.json.x1y2.tmp", directory / ".manifest.json.z3w4.tmp"
-    for f in (killed, running, elsewhere, old, recent):
+    for f in (killed, running, elsewhere, elsewhere_idle, old, recent):
         f.write_bytes(b"part of an index")
-    past = time.time() - UNNAMED_STALE_SECONDS - 60
-    os.utime(old, (past, past))
+    past = time.time() - IDLE_STALE_SECONDS - 60
+    for f in (old, elsewhere_idle):  # not written for a day: no writer is still at it
+        os.utime(f, (past, past))
     IndexStore(catalog, "test", DIM, directory).index  # opening sweeps
-    assert not killed.exists() and not old.exists()
+    assert not killed.exists() and not old.exists() and not elsewhere_idle.exists()
     assert running.exists() and elsewhere.exists() and recent.exists()
 
 
