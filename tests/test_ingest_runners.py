@@ -242,3 +242,61 @@ def test_ray_runner_takes_long_plans_in_blocks_of_many_files(tmp_path, footage, 
     assert_same(snapshot(loc_cat, tmp_path / "loc" / "thumbs"),
                 snapshot(ray_cat, tmp_path / "ray" / "thumbs"), atol=1e-3)
     assert ray_report.failed == loc.failed and ray_report.ingested == 2
+
+
+def test_a_read_started_again_passes_on_only_the_rows_after_those_passed(footage, ray_cluster, monkeypatch):
+    """``read_here`` as a try after one whose worker died: the snippets passed on before are
+    decoded again but not sent, and only where they are the same (their digest); a file that
+    now gives other snippets, or fewer, fails instead of mixing two reads. Parts of one row
+    each here, so that a part boundary falls between every row."""
+    from indexer.runners import ray_worker
+    from indexer.stages.read import ReadSpec
+    monkeypatch.setattr(ray_worker, "PART_BYTES", 1)
+    task, spec = {"video_id": 7, "path": str(footage[7])}, ReadSpec.of(4, 8, 32)
+    parts = list(ray_worker.read_here(task, spec))
+    rows = [r for part in parts for r in part]
+    assert [r["kind"] for r in rows] == ["snippet"] * 3 + ["end"] and len(parts) == 4
+    assert {r["read_node"] for r in rows} == {ray_cluster.get_runtime_context().get_node_id()}
+    passed = ray_worker.Passed()
+    for r in rows[:2]:
+        passed.add(r)
+    again = [r for part in ray_worker.read_here(task, spec, passed.count, passed.digest) for r in part]
+    assert again == rows[2:]
+    other = ray_worker.Passed()
+    other.add(rows[1])  # not the first snippet: another file's
+    changed = [r for part in ray_worker.read_here(task, spec, 1, other.digest) for r in part]
+    assert [(r["kind"], r["error"]) for r in changed] == \
+        [("error", f"{footage[7]}: changed while it was read: a read started again after its reader "
+                   "died did not find the snippets passed on before")]
+    fewer = [r for part in ray_worker.read_here(task, spec, 4, passed.digest) for r in part]
+    assert [r["kind"] for r in fewer] == ["error"] and "changed while it was read" in fewer[0]["error"]
+
+
+def test_the_writer_takes_a_row_sent_twice_once_and_fails_a_video_whose_reads_disagree(tmp_path, footage):
+    """What a runner that reads a file again may send: rows that came before. A row that comes
+    twice counts once (the video is written whole, once); one that differs from the row it
+    repeats fails its video alone, with nothing of it written."""
+    from indexer.report import IngestReport
+    from indexer.stages import Encoder, Planner, ReadSpec, Writer, read_video
+    catalog = Catalog(f"sqlite:///{tmp_path}/catalog.db")
+    space = HashSpace(hash_config())
+    store = IndexStore(catalog, space.name, space.dim, tmp_path / "index")
+    items, report = ItemStore(catalog), IngestReport()
+    writer = Writer(catalog, store, tmp_path / "thumbs", space.name, items, report, None)
+    planner, encoder = Planner(catalog, items, None, None, report), Encoder(space=space)
+    spec = ReadSpec.of(4, 8, space.frame_size)
+    same, differs = planner.plan_one(0, footage[0]), planner.plan_one(1, footage[7])
+    for item in (same, differs):
+        writer.planned(item)
+    rows = {item.video_id: encoder.encode_rows(list(read_video(item.task(), spec))) for item in (same, differs)}
+    *snippets, end = rows[same.video_id]
+    for r in snippets + snippets[:2] + [end] + snippets[1:]:
+        writer.accept(r)
+    *snippets, end = rows[differs.video_id]
+    for r in snippets[:2] + [dict(snippets[1], start=snippets[1]["start"] + 0.5)] + snippets[2:] + [end]:
+        writer.accept(r)
+    assert report.ingested == 1 and report.snippets == len(rows[same.video_id]) - 1
+    assert report.failed == [{"path": str(footage[7]), "error": f"{footage[7]}: two reads of it gave different "
+                              "snippets at 1: it changed while it was read"}]
+    assert catalog.video(differs.video_id).status != "ok" and not (tmp_path / "thumbs" / str(differs.video_id)).exists()
+    assert store.index.count == len(rows[same.video_id]) - 1 and not writer.unfinished()
