@@ -161,9 +161,9 @@ def _skip_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def pg_cluster():
-    """A running throwaway PostgreSQL cluster for the whole session."""
+def running_cluster():
+    """A started throwaway cluster, stopped when the generator ends (skips where the server
+    binaries are missing): a fixture's body."""
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
@@ -173,6 +173,12 @@ def pg_cluster():
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A running throwaway PostgreSQL cluster for the whole session."""
+    yield from running_cluster()
 
 
 @pytest.fixture

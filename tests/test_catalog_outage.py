@@ -32,7 +32,7 @@ from storage.index_store import IndexStore
 from storage.jobs import JobStore
 from storage.outage import unreachable
 from tests.conftest import REPO, VIDSONAR, free_port
-from tests.pg import PgCluster, _skip_reason, find_bin_dir
+from tests.pg import PgCluster, running_cluster
 from tests.test_api import KEY, SPACE, settings_for, write_clip
 from tests.test_api_ingest import wait_for
 from tests.test_backends import DIM, commit_video, unit
@@ -50,15 +50,7 @@ UNREACHABLE = "CatalogUnreachableError"
 @pytest.fixture(scope="module")
 def cluster():
     """A cluster of this file's own, which its tests stop and start again."""
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
-    cluster = PgCluster(find_bin_dir())
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.stop()
+    yield from running_cluster()
 
 
 @pytest.fixture
