@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_OBJECT_STORE_MB = 1024  # Ray's default is 30% of RAM: too much on a shared machine
 #: the blocks of the run's dataset (Ray Data's default, 128 MiB, is ~100 snippets of frames):
-#: a read holds about two, an encoder actor those it was given
+#: a read task holds the one it fills and the two it may send ahead, an encoder actor a batch's
 READ_BLOCK_BYTES = 8 * 1024 * 1024
 #: how long the driver waits for a TCP answer at --ray-address before calling it unreachable
 #: (``ray.init`` itself retries for minutes)
@@ -333,7 +333,8 @@ def _dataset(ray, tasks: list[dict], manifest_rows: int):
         blocks = min(len(tasks), max(1, int(ray.cluster_resources().get("CPU", 1)) * 4))
         size = -(-len(tasks) // blocks)
         ds = ray.data.from_arrow([table.slice(i, size) for i in range(0, len(tasks), size)])
-    ds.context.target_max_block_size = READ_BLOCK_BYTES  # this run's dataset, and those made from it
+    # the dataset's own copy of Ray Data's context: this run's datasets, not the process's others
+    ds.context.target_max_block_size = READ_BLOCK_BYTES
     return ds
 
 

@@ -9,11 +9,10 @@ at the driver's paths, and it has neither the driver's home nor its cache. So:
   reading it (the kernel's OOM killer on a node short of memory, a crash in FFmpeg) is read
   again, ``READ_TRIES`` tries in all, and then fails alone, as a corrupt file does, where Ray
   would retry it for ever. The tries are its own, not Ray's: Ray's retry of a streaming task
-  goes on from the caller's place in the stream, taking for granted that the new attempt
-  yields what the dead one did (and ends the stream without a word where it yields less); a
-  try here reads the file again, skips the rows already passed on, and checks by their digest
-  that they are the same, so the writer never gets a row twice, nor rows of two reads that
-  differ;
+  replays it and drops the parts the caller already took, checking only how many there were,
+  not what they held; a try here reads the file again, skips the snippet rows already passed
+  on, and checks by their digest that they are the same, so the writer never gets a row
+  twice, nor rows of two reads that differ;
 - ``read_here`` opens the file first, and a file this node cannot open fails alone with a
   message that names the node and says what a cluster needs (the driver found the file; a
   plain "no such file" would look like the file's own fault);
