@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -242,3 +244,148 @@ def test_ray_runner_takes_long_plans_in_blocks_of_many_files(tmp_path, footage, 
     assert_same(snapshot(loc_cat, tmp_path / "loc" / "thumbs"),
                 snapshot(ray_cat, tmp_path / "ray" / "thumbs"), atol=1e-3)
     assert ray_report.failed == loc.failed and ray_report.ingested == 2
+
+
+def test_a_read_started_again_passes_on_only_the_rows_after_those_passed(footage, ray_cluster, monkeypatch):
+    """``read_here`` as a try after one whose worker died: the snippets passed on before are
+    decoded again but not sent, and only where they are the same (their digest); a file that
+    now gives other snippets, or fewer, fails instead of mixing two reads. Parts of one row
+    each here, so that a part boundary falls between every row."""
+    from indexer.runners import ray_worker
+    from indexer.stages.read import ReadSpec
+    monkeypatch.setattr(ray_worker, "PART_BYTES", 1)
+    task, spec = {"video_id": 7, "path": str(footage[7])}, ReadSpec.of(4, 8, 32)
+    parts = list(ray_worker.read_here(task, spec))
+    rows = [r for part in parts for r in part]
+    assert [r["kind"] for r in rows] == ["snippet"] * 3 + ["end"] and len(parts) == 4
+    assert {r["read_node"] for r in rows} == {ray_cluster.get_runtime_context().get_node_id()}
+    passed = ray_worker.Passed()
+    for r in rows[:2]:
+        passed.add(r)
+    again = [r for part in ray_worker.read_here(task, spec, passed.count, passed.digest) for r in part]
+    assert again == rows[2:]
+    other = ray_worker.Passed()
+    other.add(rows[1])  # not the first snippet: another file's
+    changed = [r for part in ray_worker.read_here(task, spec, 1, other.digest) for r in part]
+    assert [(r["kind"], r["error"]) for r in changed] == \
+        [("error", f"{footage[7]}: changed while it was read: a read started again after its reader "
+                   "died did not find the snippets passed on before")]
+    fewer = [r for part in ray_worker.read_here(task, spec, 4, passed.digest) for r in part]
+    assert [r["kind"] for r in fewer] == ["error"] and "changed while it was read" in fewer[0]["error"]
+
+
+def test_the_writer_takes_a_row_sent_twice_once_and_fails_a_video_whose_reads_disagree(tmp_path, footage):
+    """What a runner that reads a file again may send: rows that came before. A row that comes
+    twice counts once (the video is written whole, once); one that differs from the row it
+    repeats fails its video alone, with nothing of it written."""
+    from indexer.report import IngestReport
+    from indexer.stages import Encoder, Planner, ReadSpec, Writer, read_video
+    catalog = Catalog(f"sqlite:///{tmp_path}/catalog.db")
+    space = HashSpace(hash_config())
+    store = IndexStore(catalog, space.name, space.dim, tmp_path / "index")
+    items, report = ItemStore(catalog), IngestReport()
+    writer = Writer(catalog, store, tmp_path / "thumbs", space.name, items, report, None)
+    planner, encoder = Planner(catalog, items, None, None, report), Encoder(space=space)
+    spec = ReadSpec.of(4, 8, space.frame_size)
+    same, differs = planner.plan_one(0, footage[0]), planner.plan_one(1, footage[7])
+    for item in (same, differs):
+        writer.planned(item)
+    rows = {item.video_id: encoder.encode_rows(list(read_video(item.task(), spec))) for item in (same, differs)}
+    *snippets, end = rows[same.video_id]
+    for r in snippets + snippets[:2] + [end] + snippets[1:]:
+        writer.accept(r)
+    *snippets, end = rows[differs.video_id]
+    for r in snippets[:2] + [dict(snippets[1], start=snippets[1]["start"] + 0.5)] + snippets[2:] + [end]:
+        writer.accept(r)
+    assert report.ingested == 1 and report.snippets == len(rows[same.video_id]) - 1
+    assert report.failed == [{"path": str(footage[7]), "error": f"{footage[7]}: two reads of it gave different "
+                              "snippets at 1: it changed while it was read"}]
+    assert catalog.video(differs.video_id).status != "ok" and not (tmp_path / "thumbs" / str(differs.video_id)).exists()
+    assert store.index.count == len(rows[same.video_id]) - 1 and not writer.unfinished()
+
+
+def ray_workers() -> dict[int, tuple[str, int]]:
+    """The worker processes of this process's Ray cluster (its descendants whose title Ray set
+    to ``ray::...``): pid -> (title, the memory it holds of its own now, ``RssAnon``: not the
+    object store's shared pages, which each worker that reads an object maps)."""
+    psutil = pytest.importorskip("psutil", reason="psutil (a dependency of Ray) is not installed")
+    found = {}
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            title = proc.cmdline()[0]
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+        except (psutil.Error, IndexError, OSError):
+            continue
+        held = next((line.split()[1] for line in status.splitlines() if line.startswith("RssAnon:")), None)
+        if title.startswith("ray::") and held is not None:
+            found[proc.pid] = (title, int(held) * 1024)
+    return found
+
+
+class PeakMemory:
+    """The most memory (``ray_workers``) a worker of this process's Ray cluster held during a
+    ``with`` block, and the titles its workers had, looked at every 50 ms from a thread."""
+
+    def __init__(self):
+        self.most, self.titles = 0, set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while True:
+            for title, held in ray_workers().values():
+                self.most, self.titles = max(self.most, held), self.titles | {title}
+            if self._stop.wait(0.05):
+                return
+
+    def __enter__(self):
+        ray_workers()  # skips the test here where psutil is missing
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def test_the_memory_of_a_ray_ingest_does_not_grow_with_the_videos_length(tmp_path, ray_cluster):
+    """A video of 25 snippets, then one of 500 (33 min of 1 fps frames, read at 224 px: 574 MiB
+    of frames), each through the whole Ray run: the most memory a worker of the cluster held
+    grew by less than a quarter of the long video's frames (the read passes them on in parts
+    and blocks of ~8 MB, as they come: 200 -> 235 MiB here), where a read that gives a video's
+    rows at once holds them all, and more (200 -> 1,802 MiB)."""
+    from indexer.runners.ray import RayOptions
+    space = HashSpace(hash_config())
+    space.frame_size = 224  # what the real spaces read (the actors' copies take any size)
+    peaks = []
+    for seconds in (100, 2000):
+        video = write_video(tmp_path / f"{seconds}.mp4", moving_frames(seconds, 32, 32, seed=11), fps=1)
+        with PeakMemory() as memory:
+            report, _, _, _ = ingest(tmp_path / str(seconds), [video], "ray", space=space,
+                                     ray_options=RayOptions(encoders=1))
+        assert (report.ingested, report.snippets) == (1, seconds // 4)
+        assert any("read_here" in title for title in memory.titles)  # the reader was seen
+        peaks.append(memory.most)
+    frames = 500 * 8 * 224 * 224 * 3
+    assert peaks[1] - peaks[0] < frames / 4, f"the most a worker held: {peaks[0] >> 20} MiB (25 " \
+        f"snippets), {peaks[1] >> 20} MiB (500 snippets, {frames >> 20} MiB of frames)"
+
+
+def test_a_read_whose_reader_is_killed_goes_on_from_the_rows_it_passed_on(tmp_path, ray_cluster):
+    """The process reading a video (``read_here``, 40 snippets at 224 px: 6 parts) killed once
+    its first part was taken: ``read_on_node`` reads the file again, skips the snippets it
+    passed on (the same ones, by their digest) and gives the rest: every row once, as one read
+    gives them. The reader is still at work when it is killed, since it may run only
+    ``PARTS_AHEAD`` parts ahead of what was taken."""
+    from indexer.runners import ray_worker
+    from indexer.stages.read import ReadSpec, read_video
+    video = write_video(tmp_path / "v.mp4", moving_frames(160, 32, 32, seed=12), fps=1)
+    task, spec = {"video_id": 5, "path": str(video)}, ReadSpec.of(4, 8, 224)
+    rows = ray_worker.read_on_node(task, spec)
+    got = [next(rows)]
+    readers = [pid for pid, (title, _) in ray_workers().items() if title == "ray::read_here"]
+    assert len(readers) == 1
+    os.kill(readers[0], signal.SIGKILL)
+    got += list(rows)
+    assert [{k: v for k, v in r.items() if k != "read_node"} for r in got] == list(read_video(task, spec))
+    assert readers[0] not in ray_workers()

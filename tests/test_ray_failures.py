@@ -27,10 +27,13 @@ import sqlite3
 import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from indexer.decode import pyav
 from samples.footage import write_video
 from storage.catalog import Catalog
 from storage.items import ItemStore
@@ -70,13 +73,37 @@ def clips(places) -> list[Path]:
             for i in range(CLIPS)]
 
 
+def burst_video(path: Path, burst: int = 7000) -> Path:
+    """40 s of 250 px frames at 4 fps, then ``burst`` more in 3.5 s (2,000 fps). A snippet's
+    window keeps every frame it shows until it closes (``indexer.decode``), these as decoded
+    (10-bit 4:4:4, ~300 KB each): the window of the burst holds 2 GB, however the video's
+    rows stream. Its 10 snippets before it are passed on first (a part of 7 of them)."""
+    av = pyav()
+    frame = np.zeros((250, 250, 3), np.uint8)
+    frame[..., 0] = np.arange(250)[None, :]
+    times = [i * 500 for i in range(160)] + [80_000 + i for i in range(burst)]  # in 1/2000 s
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=4)
+        stream.width = stream.height = 250
+        stream.pix_fmt, stream.codec_context.time_base = "yuv444p10le", Fraction(1, 2000)
+        stream.options = {"preset": "ultrafast"}
+        for i, pts in enumerate(times):
+            frame[:40, :40] = 255 * (i % 2)
+            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            picture.pts, picture.time_base = pts, stream.codec_context.time_base
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode())
+    return path
+
+
 def test_a_file_that_kills_its_reader_fails_alone(cluster, places, clips):
-    """A long video (100 min of tiny frames: 1,500 snippets of 224 px, 1.8 GB as rows) read on
-    a node of 2 GB: the kernel kills the process reading it, each of its tries, where Ray
-    would retry it for ever. The file fails alone, naming what happened; the others go on."""
+    """A video whose one snippet needs 2 GB (``burst_video``) read on a node of 2 GB: the kernel
+    kills the process reading it, in each of its tries (each one after the first skipping the
+    snippets passed on), where Ray would retry it for ever. The file fails alone, naming what
+    happened; the others go on."""
     if None in cluster.cgroups.values():
         pytest.skip("needs a memory cgroup (root, cgroup v1 or v2 memory controller) for each node")
-    long = write_video(places["footage"] / "long.mp4", moving_frames(6000, 32, 32, seed=70), fps=1)
+    long = burst_video(places["footage"] / "burst.mp4")
     try:
         proc = ingest_cli(cluster, places["homes"] / "oom", [clips[0], long, clips[1]], "--ray-address",
                           cluster.address, timeout=180)

@@ -3,6 +3,10 @@
     plan (driver) -> from_items (one block per video) -> flat_map(read_on_node)
       -> map_batches(RayEncoder, compute=ActorPoolStrategy(size=N), num_gpus=G) -> Writer (driver)
 
+A video's rows stream: its read yields them as they are decoded, and Ray Data passes them on
+in blocks of ``READ_BLOCK_BYTES``, so the read of a video of any length holds a few blocks of
+frames, as the local runner's does, and the writer takes its rows in any order.
+
 ``ray.data.read_videos`` is not used: it yields one row per frame (decord) and cannot give
 exact 8-frame windows; the read stage is vidsonar's own PyAV decoder. Each encoder actor
 builds its model once from a ``SpaceSpec``. With no address a local cluster is started
@@ -52,6 +56,9 @@ from vidsonar.errors import ClusterError, InputError, MissingDependencyError
 log = logging.getLogger(__name__)
 
 DEFAULT_OBJECT_STORE_MB = 1024  # Ray's default is 30% of RAM: too much on a shared machine
+#: the blocks of the run's dataset (Ray Data's default, 128 MiB, is ~100 snippets of frames):
+#: a read task holds the one it fills and the two it may send ahead, an encoder actor a batch's
+READ_BLOCK_BYTES = 8 * 1024 * 1024
 #: how long the driver waits for a TCP answer at --ray-address before calling it unreachable
 #: (``ray.init`` itself retries for minutes)
 CONNECT_SECONDS = 5.0
@@ -319,12 +326,16 @@ def _dataset(ray, tasks: list[dict], manifest_rows: int):
     way it travels in Ray's object store, which every node reads; a file on the driver's disk
     would not be there on the others."""
     if len(tasks) <= manifest_rows:
-        return ray.data.from_items(tasks, override_num_blocks=len(tasks))
-    import pyarrow as pa
-    table = pa.Table.from_pylist(tasks)
-    blocks = min(len(tasks), max(1, int(ray.cluster_resources().get("CPU", 1)) * 4))
-    size = -(-len(tasks) // blocks)
-    return ray.data.from_arrow([table.slice(i, size) for i in range(0, len(tasks), size)])
+        ds = ray.data.from_items(tasks, override_num_blocks=len(tasks))
+    else:
+        import pyarrow as pa
+        table = pa.Table.from_pylist(tasks)
+        blocks = min(len(tasks), max(1, int(ray.cluster_resources().get("CPU", 1)) * 4))
+        size = -(-len(tasks) // blocks)
+        ds = ray.data.from_arrow([table.slice(i, size) for i in range(0, len(tasks), size)])
+    # the dataset's own copy of Ray Data's context: this run's datasets, not the process's others
+    ds.context.target_max_block_size = READ_BLOCK_BYTES
+    return ds
 
 
 def _quiet_progress(ray) -> None:

@@ -3,10 +3,16 @@
 A worker node is another machine: it has the footage only where a shared file system puts it
 at the driver's paths, and it has neither the driver's home nor its cache. So:
 
-- ``read_on_node`` has each file read in a task of its own (``read_here``, ``READ_TRIES``
-  tries) and waits for it: a file that kills the process reading it (the kernel's OOM killer
-  on a node short of memory, a crash in FFmpeg) fails alone, as a corrupt file does, where
-  Ray would retry it for ever;
+- ``read_on_node`` has each file read in a task of its own (``read_here``) and passes its rows
+  on as they come, so a video of any length is read in the memory of a few parts
+  (``PART_BYTES``, ``PARTS_AHEAD``) and Ray Data's blocks. A file that kills the process
+  reading it (the kernel's OOM killer on a node short of memory, a crash in FFmpeg) is read
+  again, ``READ_TRIES`` tries in all, and then fails alone, as a corrupt file does, where Ray
+  would retry it for ever. The tries are its own, not Ray's: Ray's retry of a streaming task
+  replays it and drops the parts the caller already took, checking only how many there were,
+  not what they held; a try here reads the file again, skips the snippet rows already passed
+  on, and checks by their digest that they are the same, so the writer never gets a row
+  twice, nor rows of two reads that differ;
 - ``read_here`` opens the file first, and a file this node cannot open fails alone with a
   message that names the node and says what a cluster needs (the driver found the file; a
   plain "no such file" would look like the file's own fault);
@@ -26,18 +32,25 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from indexer.stages.encode import Encoder, SpaceSpec
-from indexer.stages.read import ReadSpec, read_video_rows, row
+from indexer.stages.read import ReadSpec, read_video, row
 from vidsonar.errors import ClusterError, VidsonarError
 
-#: tries of a read whose worker process dies: a node lost (Ray runs it again elsewhere), or a
-#: file that kills its reader each time (it then fails alone)
+#: tries of a read whose worker process dies: a node lost, or a file that kills its reader
+#: each time (it then fails alone)
 READ_TRIES = 3
+#: a read task sends its rows in parts of about this many bytes (each one object in Ray's
+#: store): a few snippets of 224 px frames (about 1.2 MB each)
+PART_BYTES = 8 * 1024 * 1024
+#: parts a read task may have sent that were not taken yet: it waits beyond this (Ray's
+#: generator backpressure), so decoding keeps pace with what takes the rows
+PARTS_AHEAD = 2
 
 
 def node_id() -> str:
@@ -51,43 +64,99 @@ def node_name() -> str:
     return f"{ray.util.get_node_ip_address()} ({node_id()[:12]})"
 
 
-def read_on_node(task: dict, spec: ReadSpec) -> list[dict]:
-    """``read_here`` in a task of its own on this node, waited for: where its worker process
-    dies ``READ_TRIES`` times, the file fails alone, with one error row that says so."""
+def read_on_node(task: dict, spec: ReadSpec) -> Iterator[dict]:
+    """The rows of ``read_here``, run in a task of its own on this node, as they come. Where its
+    worker process dies, the file is read again (``READ_TRIES`` tries in all) from the row after
+    the last one passed on; where it dies each time, the file fails alone with one error row,
+    the rows passed on before it dropped by the writer. Ray Data streams what this yields in
+    blocks, so memory does not grow with the video's length."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-    here = node_id()
-    # soft: where this node is gone, a retry runs elsewhere; while this task waits, its CPU is
-    # lent to the read
-    read = _remote_read().options(max_retries=READ_TRIES - 1, scheduling_strategy=
-                                  NodeAffinitySchedulingStrategy(here, soft=True))
-    try:
-        return ray.get(read.remote(task, spec))
-    except _worker_deaths() as exc:
-        path = str(task["path"])
-        cause = " ".join(str(exc).strip().split("\n")[0].split())
-        return [row(video_id=int(task["video_id"]), path=path, kind="error", read_node=here,
-                    error=f"{path}: the process reading it died, in each of {READ_TRIES} tries "
-                          f"({type(exc).__name__}: {cause} [Ray node {node_name()}]); a file that "
-                          "crashes the decoder, or needs more memory than a node has, fails alone")]
+    here, path = node_id(), str(task["path"])
+    # soft: where this node is gone, a try runs elsewhere; while this task waits, its CPU is lent
+    # to the read. Ray's own retries are off: see the module.
+    read = _remote_read().options(max_retries=0, _generator_backpressure_num_objects=PARTS_AHEAD,
+                                  scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True))
+    passed = Passed()
+    for _ in range(READ_TRIES):
+        try:
+            for part in read.remote(task, spec, passed.count, passed.digest):
+                for r in ray.get(part):
+                    yield r
+                    if r["kind"] != "snippet":
+                        return  # the video's last row: its end, or why it failed
+                    passed.add(r)
+        except _worker_deaths() as exc:
+            death = exc
+            continue
+        # read_video always ends with an end or an error row: never here but by a bug
+        yield row(video_id=int(task["video_id"]), path=path, kind="error", read_node=here,
+                  error=f"{path}: its read on Ray node {node_name()} ended without the video's end")
+        return
+    cause = " ".join(str(death).strip().split("\n")[0].split())
+    yield row(video_id=int(task["video_id"]), path=path, kind="error", read_node=here,
+              error=f"{path}: the process reading it died, in each of {READ_TRIES} tries "
+                    f"({type(death).__name__}: {cause} [Ray node {node_name()}]); a file that "
+                    "crashes the decoder, or needs more memory than a node has, fails alone")
 
 
-def read_here(task: dict, spec: ReadSpec) -> list[dict]:
-    """``read_video_rows`` on this node, each row marked with it; a file this node cannot open
-    is one error row that says where and why."""
+def read_here(task: dict, spec: ReadSpec, skip: int = 0, digest: str = "") -> Iterator[list[dict]]:
+    """``read_video`` on this node in parts of about ``PART_BYTES``, each row marked with the
+    node, after the first ``skip`` snippet rows (a try after one that died: their ``digest``,
+    ``Passed``, must match, or the file fails, having changed under the reads). A file this node
+    cannot open is one error row that says where and why."""
     path = str(task["path"])
+    here = node_id()
+
+    def failed(error: str) -> list[dict]:
+        return [row(video_id=int(task["video_id"]), path=path, kind="error", error=error, read_node=here)]
     try:
         with open(path, "rb"):
             pass
     except OSError as exc:
-        rows = [row(video_id=int(task["video_id"]), path=path, kind="error",
-                    error=f"{path}: cannot be opened on Ray node {node_name()} ({exc.strerror or exc}), "
-                          "though the driver found it: a cluster needs the footage at the same path on "
-                          "every node (a shared file system)")]
-    else:
-        rows = read_video_rows(task, spec)
-    here = node_id()
-    return [dict(r, read_node=here) for r in rows]
+        yield failed(f"{path}: cannot be opened on Ray node {node_name()} ({exc.strerror or exc}), "
+                     "though the driver found it: a cluster needs the footage at the same path on "
+                     "every node (a shared file system)")
+        return
+    skipped, part, size = Passed(), [], 0
+    changed = (f"{path}: changed while it was read: a read started again after its reader died "
+               "did not find the snippets passed on before")
+    for r in read_video(task, spec):
+        r["read_node"] = here
+        if skipped.count < skip and r["kind"] != "error":
+            if r["kind"] != "snippet":  # fewer snippets than were passed on
+                yield failed(changed)
+                return
+            skipped.add(r)
+            if skipped.count == skip and skipped.digest != digest:
+                yield failed(changed)
+                return
+            continue
+        if r["kind"] == "error":
+            part = []  # the video fails: its snippets not yet sent need no encoding
+        part.append(r)
+        size += len(r["frames"]) + len(r["thumb"])
+        if size >= PART_BYTES or r["kind"] != "snippet":
+            yield part
+            part, size = [], 0
+
+
+class Passed:
+    """The snippet rows of a read so far: how many, and a digest of their times and thumbnails,
+    by which a read started again knows it finds the same rows."""
+
+    def __init__(self):
+        self.count = 0
+        self._hash = hashlib.blake2b(digest_size=16)
+
+    def add(self, r: dict) -> None:
+        self.count += 1
+        self._hash.update(f"{r['idx']}|{r['start']!r}|{r['end']!r}|{r['frame_times']}|{len(r['thumb'])}|".encode())
+        self._hash.update(r["thumb"])
+
+    @property
+    def digest(self) -> str:
+        return self._hash.hexdigest()
 
 
 @functools.cache

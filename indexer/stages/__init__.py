@@ -6,9 +6,9 @@ encode (a callable class, model built once per worker) -> write (driver: idempot
 
 from indexer.stages.encode import Encoder, SpaceSpec
 from indexer.stages.plan import FAIL, READ, SKIP, PlanItem, Planner, sweep_incomplete
-from indexer.stages.read import ReadSpec, read_video, read_video_rows
+from indexer.stages.read import ReadSpec, read_video
 from indexer.stages.write import Checkpoints, Writer, checkpoint_index
 
 __all__ = ["Encoder", "SpaceSpec", "PlanItem", "Planner", "sweep_incomplete", "READ", "SKIP",
-           "FAIL", "ReadSpec", "read_video", "read_video_rows", "Checkpoints", "Writer",
+           "FAIL", "ReadSpec", "read_video", "Checkpoints", "Writer",
            "checkpoint_index"]

@@ -108,12 +108,6 @@ def read_video(task: dict, spec: ReadSpec) -> Iterator[dict]:
               hop_seconds=float(hop if hop is not None else window), **shots)
 
 
-def read_video_rows(task: dict, spec: ReadSpec) -> list[dict]:
-    """``read_video`` as a list, where a failure is ONE error row (for Ray's ``flat_map``)."""
-    rows = list(read_video(task, spec))
-    return rows[-1:] if rows and rows[-1]["kind"] == "error" else rows
-
-
 def frames_of(r: dict) -> np.ndarray:
     """A snippet row's frames as an (f, h, w, 3) uint8 array (no copy)."""
     shape = tuple(int(x) for x in str(r["shape"]).split(","))

@@ -1,7 +1,9 @@
 """The write stage (on the driver): per video, thumbnails, then catalog rows and vectors, then the index.
 
 Rows arrive in any order (Ray) or in file order (local); a video is written once its end row
-and all ``n`` of its snippet rows are in. Writing is idempotent per video: thumbnails are
+and all ``n`` of its snippet rows are in. A row that comes twice counts once, and two that
+disagree (reads of a file that changed between them) fail the video, so what a runner sends
+again never makes a video whole that is not. Writing is idempotent per video: thumbnails are
 overwritten, ``complete_video`` replaces the video's snippets in one transaction (with its
 shots and its ingest item's ``done``: one commit a video), and the index gets the vectors only
 after that commit. Thumbnails go first, while the video is still ``pending``, each renamed
@@ -70,6 +72,12 @@ def _unchanged(item) -> bool:
     return (st.st_size, st.st_mtime_ns) == (item.size_bytes, item.mtime_ns)
 
 
+def _differ(a: dict, b: dict) -> bool:
+    """Whether two rows of one snippet came from reads that disagree (a row seen twice, as a
+    runner that reads a file again may send it, is the same where its times and thumbnail are)."""
+    return a is not b and any(a[k] != b[k] for k in ("start", "end", "frame_times", "thumb"))
+
+
 class Writer:
     def __init__(self, catalog: Catalog, store: IndexStore, thumbs: Path, space: str,
                  items: ItemStore, report, run_id: int | None, job_id: int | None = None,
@@ -79,7 +87,7 @@ class Writer:
         self.items, self.report, self.run_id, self.job_id = items, report, run_id, job_id
         self.checkpoints, self.progress = checkpoints, progress
         self.plans: dict[int, PlanItem] = {}  # video id -> what the plan said, for files in flight
-        self._rows: dict[int, list[dict]] = {}
+        self._rows: dict[int, dict[int, dict]] = {}  # video id -> snippet idx -> row
         self._ends: dict[int, dict] = {}
         self._failures: list[tuple[int, dict]] = []
         self._twins: dict[int, list[PlanItem]] = {}  # video id -> later files with the same bytes
@@ -128,13 +136,23 @@ class Writer:
             return  # a late row of a video that already failed
         if r["kind"] == "error" or r.get("error"):
             self._fail(item, r["error"])
-        elif r["kind"] == "end":
-            self._ends[video_id] = r
+            return
+        if r["kind"] == "end":
+            before = self._ends.setdefault(video_id, r)
+            if int(before["n"]) != int(r["n"]):
+                self._fail(item, f"{item.path}: two reads of it ended differently ({before['n']} and "
+                                 f"{r['n']} snippets): it changed while it was read")
+                return
         else:
-            self._rows.setdefault(video_id, []).append(r)
+            rows = self._rows.setdefault(video_id, {})
+            before = rows.setdefault(int(r["idx"]), r)
+            if _differ(before, r):
+                self._fail(item, f"{item.path}: two reads of it gave different snippets at {r['idx']}: "
+                                 "it changed while it was read")
+                return
         end = self._ends.get(video_id)
         if end is not None and len(self._rows.get(video_id, ())) == int(end["n"]):
-            self._complete(item, sorted(self._rows.pop(video_id, []), key=lambda x: int(x["idx"])),
+            self._complete(item, sorted(self._rows.pop(video_id, {}).values(), key=lambda x: int(x["idx"])),
                            self._ends.pop(video_id))
 
     def _complete(self, item: PlanItem, rows: list[dict], end: dict) -> None:
