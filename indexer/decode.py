@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from encoders.frames import scaled_size
+from indexer.discover import not_a_file
 from indexer.sampling import (DEFAULT_WINDOW, FRAMES_PER_SNIPPET, Window, as_fraction, frame_times,
                               min_tail)
 from indexer.stills import animated_webp, picture_demuxer, picture_kind, still_image_kind
@@ -69,7 +70,7 @@ def _open(path: Path):
     oversized frames, a still image)."""
     path = Path(path)
     if not path.is_file():
-        raise DecodeError(str(path), "not a regular file" if path.exists() else "no such file")
+        raise DecodeError(str(path), not_a_file(path))
     if path.stat().st_size == 0:
         raise DecodeError(str(path), "empty file (0 bytes)")
     container = _container(path)

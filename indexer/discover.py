@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -35,14 +36,32 @@ def discover(paths: Iterable[str | os.PathLike], within: Sequence[Path] | None =
         path = Path(raw).expanduser()
         if path.is_dir():
             for p in _video_files(path, within):
-                real = p.resolve()
+                real = real_path(p)
                 if within is not None and not inside(real, within):
                     log.warning("skipped %s: it resolves to %s, outside the allowed folders", p, real)
                     continue
                 found.setdefault(str(real), p)
         else:
-            found.setdefault(str(path.resolve()), path)
+            found.setdefault(str(real_path(path)), path)
     return list(found.values())
+
+
+def real_path(path: str | os.PathLike) -> Path:
+    """``path`` absolute with its links resolved; a link loop (a.mp4 -> b.mp4 -> a.mp4) is
+    resolved as far as it goes, where ``Path.resolve`` raises, so that it fails alone."""
+    return Path(os.path.realpath(path))
+
+
+def not_a_file(path: Path) -> str:
+    """Why ``path``, which is no regular file, cannot be read: what a failure says."""
+    if path.is_symlink() and not path.exists():
+        try:
+            path.stat()
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return "a symbolic link loop (it leads back to itself)"
+        return f"a symbolic link to {os.readlink(path)}, which does not exist"
+    return "not a regular file" if path.exists() else "no such file"
 
 
 def inside(real: Path, folders: Sequence[Path]) -> bool:

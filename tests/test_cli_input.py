@@ -167,3 +167,24 @@ def test_still_images_fail_alone_by_name_and_moving_pictures_ingest(tmp_path):
     videos = Archive(tmp_path / "home", HASH_SPACE).catalog.videos()
     assert {v.path: v.status for v in videos} == {**{str(p): "ok" for p in good},
                                                    **{str(p): "failed" for p in stills}}
+
+
+def test_links_to_nothing_in_a_folder_fail_alone_by_name(tmp_path):
+    """A link loop (a.mp4 -> b.mp4 -> a.mp4) and a dangling link beside a good clip: the clip is
+    ingested, each link fails naming what it is (not "no such file"), and the failures are in
+    the catalog. A loop used to end the whole ingest with a traceback from Path.resolve."""
+    home, media = tmp_path / "home", tmp_path / "media"
+    write_clip(media / "red.mp4", (200, 30, 30))
+    (media / "a.mp4").symlink_to(media / "b.mp4")
+    (media / "b.mp4").symlink_to(media / "a.mp4")
+    (media / "gone.mp4").symlink_to(media / "nothing-here.mp4")
+    out = cli(home, "ingest", str(media), "--json", space=HASH_SPACE)
+    assert out.exit_code == FILES_FAILED, out.output
+    report = json.loads(out.stdout)
+    assert report["ingested"] == 1
+    errors = {f["path"]: f["error"] for f in report["failed"]}
+    assert set(errors) == {str(media / n) for n in ("a.mp4", "b.mp4", "gone.mp4")}
+    assert "link loop" in errors[str(media / "a.mp4")], errors
+    assert "nothing-here.mp4" in errors[str(media / "gone.mp4")] and "does not exist" in errors[str(media / "gone.mp4")]
+    failed = Archive(home, HASH_SPACE).catalog.videos(status="failed")
+    assert sorted(v.path for v in failed) == sorted(errors)

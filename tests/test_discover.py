@@ -42,3 +42,15 @@ def test_folders_give_videos_and_gifs_not_photos(tmp_path):
         touch(tmp_path / "media" / name)
     assert [p.name for p in discover([tmp_path / "media"])] == ["anim.gif", "clip.mp4"]
     assert discover([tmp_path / "media" / "photo.jpg"]) == [tmp_path / "media" / "photo.jpg"]
+
+
+def test_a_file_link_loop_in_a_folder_is_handed_on_not_raised(tmp_path):
+    """A link loop named like a video (a -> b -> a) beside good footage: discovery returns it
+    (the ingest fails that one path by name) instead of raising and losing the whole batch."""
+    good = touch(tmp_path / "media" / "good.mp4")
+    (tmp_path / "media" / "loop1.mp4").symlink_to(tmp_path / "media" / "loop2.mp4")
+    (tmp_path / "media" / "loop2.mp4").symlink_to(tmp_path / "media" / "loop1.mp4")
+    found = discover([tmp_path / "media"])
+    assert sorted(p.name for p in found) == ["good.mp4", "loop1.mp4", "loop2.mp4"]
+    assert discover([tmp_path / "media" / "loop1.mp4"]) == [tmp_path / "media" / "loop1.mp4"]
+    assert good in found

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from indexer.discover import content_hash
+from indexer.discover import content_hash, not_a_file, real_path
 from indexer.stages.read import FILE_ERRORS, error_message
 from storage.catalog import Catalog, Video
 from storage.items import DONE, FAILED, PENDING, ItemStore
@@ -54,7 +54,7 @@ class PlanItem:
     @property
     def key(self) -> str:
         """The ingestion item's key: the absolute path."""
-        return str(self.path.resolve())
+        return str(real_path(self.path))
 
     def task(self) -> dict:
         """What the read stage needs (plain data, for any runner)."""
@@ -80,10 +80,10 @@ class Planner:
         try:
             with self.report.timed("hash"):
                 if not path.is_file():
-                    raise MediaError(str(path), "not a regular file" if path.exists() else "no such file")
+                    raise MediaError(str(path), not_a_file(path))
                 st = path.stat()
                 size, mtime = st.st_size, st.st_mtime_ns
-                key = str(path.resolve())
+                key = str(real_path(path))
                 item = self.items.get(key)
                 if self._unchanged_and_done(item, size, mtime):
                     self.items.put(key, size=size, mtime_ns=mtime, status=DONE, job_id=self.job_id)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.discover import real_path
 from indexer.stages.plan import DUPLICATE, FAIL, SKIP, PlanItem
 from indexer.thumbs import thumbnail_path
 from storage.atomic import atomic_write_files
@@ -116,7 +117,7 @@ class Writer:
         old = self.catalog.video(item.replaces)
         if old is None or old.status != "ok" or old.id == item.video_id:
             return
-        if str(Path(old.path).resolve()) != item.key:
+        if str(real_path(old.path)) != item.key:
             return
         holder = next((i for i in self.items.holders(old.id) if i.path != item.key and _unchanged(i)), None)
         if holder is not None:
@@ -211,7 +212,7 @@ class Writer:
         if item.video_id is not None:
             shutil.rmtree(self.thumbs / str(item.video_id), ignore_errors=True)
         try:
-            key = item.digest or f"unreadable:{item.path.resolve()}"  # unique even without content
+            key = item.digest or f"unreadable:{real_path(item.path)}"  # unique even without content
             self.catalog.record_failure(str(item.path), key, item.size, message, self.run_id)
             self.items.put(item.key, size=item.size, mtime_ns=item.mtime_ns, status=FAILED,
                            job_id=self.job_id, error=message)
