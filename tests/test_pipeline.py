@@ -76,3 +76,45 @@ def test_first_ingest_into_a_new_home_adds_each_vector_once(home, clips, space):
     archive = Archive(home, space)
     report = archive.ingestor().ingest(clips)
     assert archive.store.index.count == report.snippets == archive.catalog.embedding_count(HASH_SPACE)
+
+
+def test_a_twin_planned_after_its_original_was_written_is_still_counted(tmp_path, clips, space):
+    """The same bytes at three paths: the planner calls the later ones duplicates while the first
+    is in flight, but the local runner's encoder thread passes plan items on ahead of batched
+    rows, so a duplicate's plan may reach the writer after the first was written (or failed).
+    It was then kept for a completion that had passed: the file counted nowhere (a finished job
+    at 11/13 files) and its item never done. It is settled as it comes now."""
+    import shutil
+    from indexer.report import IngestReport
+    from indexer.stages import Encoder, Planner, ReadSpec, Writer, read_video
+    from storage.catalog import Catalog
+    from storage.index_store import IndexStore
+    from storage.items import DONE, FAILED, ItemStore
+    catalog = Catalog(f"sqlite:///{tmp_path}/catalog.db")
+    store = IndexStore(catalog, space.name, space.dim, tmp_path / "index")
+    items, report = ItemStore(catalog), IngestReport()
+    writer = Writer(catalog, store, tmp_path / "thumbs", space.name, items, report, None)
+    planner, encoder = Planner(catalog, items, None, None, report), Encoder(space=space)
+    spec = ReadSpec.of(4, 8, space.frame_size)
+    twins = [shutil.copy(clips[0], tmp_path / f"twin{i}.mp4") for i in range(2)]
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video" * 100)
+    bad_twin = shutil.copy(bad, tmp_path / "bad-twin.mp4")
+    first, twin, other = (planner.plan_one(i, p) for i, p in enumerate([clips[0], twins[0], twins[1]]))
+    broken, broken_twin = planner.plan_one(3, bad), planner.plan_one(4, bad_twin)
+    assert [i.action for i in (first, twin, other, broken, broken_twin)] == \
+        ["read", "duplicate", "duplicate", "read", "duplicate"]
+    writer.planned(first)
+    writer.planned(twin)  # before: settled when the first completes
+    writer.planned(broken)
+    for item in (first, broken):
+        for r in encoder.encode_rows(list(read_video(item.task(), spec))):
+            writer.accept(r)
+    writer.planned(other)  # after the first was written
+    writer.planned(broken_twin)  # after the first failed
+    assert report.ingested == 1 and report.skipped == 2, (report.ingested, report.skipped)
+    assert [f["path"] for f in report.failed] == [str(bad), str(bad_twin)]
+    assert f"the same bytes as {bad}, which failed" in report.failed[1]["error"]
+    assert [items.get(i.key).status for i in (first, twin, other, broken, broken_twin)] == \
+        [DONE, DONE, DONE, FAILED, FAILED]
+    assert items.get(other.key).video_id == first.video_id

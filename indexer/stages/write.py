@@ -92,6 +92,9 @@ class Writer:
         self._ends: dict[int, dict] = {}
         self._failures: list[tuple[int, dict]] = []
         self._twins: dict[int, list[PlanItem]] = {}  # video id -> later files with the same bytes
+        #: video id -> (its path, None once written or its failure): a twin whose plan comes
+        #: after that (the local runner passes plan items on ahead of batched rows) is settled then
+        self._settled: dict[int, tuple[Path, str | None]] = {}
         self._since_checkpoint, self._last_checkpoint = 0, time.monotonic()
 
     # --- what the plan decided ---------------------------------------------------------
@@ -104,6 +107,8 @@ class Writer:
             self._tell(item.path, "skipped")
         elif item.action == FAIL:
             self._fail(item, item.error or "failed")
+        elif item.action == DUPLICATE and item.video_id in self._settled:
+            self._settle_twin(item, *self._settled[item.video_id])
         elif item.action == DUPLICATE:
             self._twins.setdefault(item.video_id, []).append(item)
         else:
@@ -197,11 +202,21 @@ class Writer:
         self._since_checkpoint += 1
         self._maybe_checkpoint()
         self._tell(item.path, "ingested")
+        self._settled[item.video_id] = (item.path, None)
         for twin in self._twins.pop(item.video_id, []):
-            self.items.put(twin.key, size=twin.size, mtime_ns=twin.mtime_ns, status=DONE,
-                           job_id=self.job_id, content_hash=twin.digest, video_id=item.video_id)
-            self.report.skipped += 1
-            self._tell(twin.path, "skipped")
+            self._settle_twin(twin, item.path, None)
+
+    def _settle_twin(self, twin: PlanItem, first: Path, error: str | None) -> None:
+        """A file with the same bytes as ``first``, whose video was written (``error`` None)
+        or failed: skipped as ingested, or failed with it."""
+        if error is not None:
+            self._fail(replace(twin, video_id=None),
+                       f"{twin.path}: the same bytes as {first}, which failed: {error}")
+            return
+        self.items.put(twin.key, size=twin.size, mtime_ns=twin.mtime_ns, status=DONE,
+                       job_id=self.job_id, content_hash=twin.digest, video_id=twin.video_id)
+        self.report.skipped += 1
+        self._tell(twin.path, "skipped")
 
     def _fail(self, item: PlanItem, message: str) -> None:
         log.warning("failed: %s", message)
@@ -220,9 +235,10 @@ class Writer:
             log.exception("could not record the failure of %s", item.path)
         self.report.failed = [f for _, f in sorted(self._failures, key=lambda x: x[0])]
         self._tell(item.path, "failed")
-        for twin in self._twins.pop(item.video_id, []) if item.video_id is not None else []:
-            self._fail(replace(twin, video_id=None),
-                       f"{twin.path}: the same bytes as {item.path}, which failed: {message}")
+        if item.video_id is not None:
+            self._settled[item.video_id] = (item.path, message)
+            for twin in self._twins.pop(item.video_id, []):
+                self._settle_twin(twin, item.path, message)
 
     def _tell(self, path: Path, outcome: str) -> None:
         if self.progress:
