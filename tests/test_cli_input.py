@@ -188,3 +188,17 @@ def test_links_to_nothing_in_a_folder_fail_alone_by_name(tmp_path):
     assert "nothing-here.mp4" in errors[str(media / "gone.mp4")] and "does not exist" in errors[str(media / "gone.mp4")]
     failed = Archive(home, HASH_SPACE).catalog.videos(status="failed")
     assert sorted(v.path for v in failed) == sorted(errors)
+
+
+def test_a_relative_path_is_recorded_absolute(tmp_path, monkeypatch):
+    """``vidsonar ingest clips/red.mp4`` recorded the video at 'clips/red.mp4': a server or a
+    thumbnail repair started from another folder then found the file "gone" (and re-ingesting
+    it, as that message says, skipped it as unchanged). The catalog holds absolute paths."""
+    home = tmp_path / "home"
+    clip = write_clip(tmp_path / "clips" / "red.mp4", (200, 30, 30))
+    (tmp_path / "clips" / "bad.mp4").write_bytes(b"not a video" * 10)
+    monkeypatch.chdir(tmp_path)
+    out = cli(home, "ingest", "clips/red.mp4", "clips/bad.mp4", "--json", space=HASH_SPACE)
+    assert out.exit_code == FILES_FAILED and json.loads(out.stdout)["ingested"] == 1, out.output
+    videos = {v.status: v.path for v in Archive(home, HASH_SPACE).catalog.videos()}
+    assert videos == {"ok": str(clip), "failed": str(tmp_path / "clips" / "bad.mp4")}

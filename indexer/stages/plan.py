@@ -116,7 +116,8 @@ class Planner:
             self._reserved.add(digest)
             # claimed first: a run killed here leaves a pending item of a dead job (and maybe a
             # pending video no live item holds), both of which the next sweep clears
-            video_id = self.catalog.reserve_video(str(path), digest, size, self.run_id)
+            # absolute: a server or a repair run from another folder must find the file
+            video_id = self.catalog.reserve_video(str(path.absolute()), digest, size, self.run_id)
             self.items.set_status(key, PENDING, video_id=video_id)
             return PlanItem(order, path, READ, size, mtime, digest, video_id, replaces=replaces)
         except CatalogUnreachableError:

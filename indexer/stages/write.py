@@ -228,7 +228,7 @@ class Writer:
             shutil.rmtree(self.thumbs / str(item.video_id), ignore_errors=True)
         try:
             key = item.digest or f"unreadable:{real_path(item.path)}"  # unique even without content
-            self.catalog.record_failure(str(item.path), key, item.size, message, self.run_id)
+            self.catalog.record_failure(str(item.path.absolute()), key, item.size, message, self.run_id)
             self.items.put(item.key, size=item.size, mtime_ns=item.mtime_ns, status=FAILED,
                            job_id=self.job_id, error=message)
         except Exception:  # noqa: BLE001 - the report still carries the failure
