@@ -209,7 +209,8 @@ def search(ctx: click.Context, query: str | None, lang: str | None, k: int, imag
                f"{', ' + lang_note if lang_note else ''})")
     for hit in result.hits:
         click.echo(f"{hit.rank:>3}  {hit.score:6.3f}  {timecode(hit.start)}-{timecode(hit.end)}  "
-                   f"{hit.video_path}  [snippet {hit.snippet_id}{', snapped to shot' if hit.snapped else ''}]")
+                   f"{hit.video_path}  [video {hit.video_id}, snippet {hit.snippet_id}"
+                   f"{', snapped to shot' if hit.snapped else ''}]")
         if hit.summary:
             click.echo(f"       {hit.summary['text']}")
 

@@ -202,3 +202,13 @@ def test_a_relative_path_is_recorded_absolute(tmp_path, monkeypatch):
     assert out.exit_code == FILES_FAILED and json.loads(out.stdout)["ingested"] == 1, out.output
     videos = {v.status: v.path for v in Archive(home, HASH_SPACE).catalog.videos()}
     assert videos == {"ok": str(clip), "failed": str(tmp_path / "clips" / "bad.mp4")}
+
+
+def test_the_video_ids_that_tag_and_delete_take_are_shown(lite_home):
+    """``tag`` and ``delete`` take a video id, which the CLI's text output showed nowhere (the
+    delete error sent the user to ``info``, which lists no video): each hit names its video."""
+    home, video_id, snippet_id = lite_home
+    out = cli(home, "search", "--like", str(snippet_id), "-k", "1")
+    assert out.exit_code == 0 and f"[video {video_id}, snippet " in out.output, out.output
+    missing = cli(home, "delete", "4242")
+    assert missing.exit_code == 1 and "info" not in missing.output and "vidsonar search" in missing.output

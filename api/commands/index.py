@@ -21,7 +21,7 @@ def register(main: click.Group) -> None:
         from vidsonar.errors import NotFoundError
         archive = archive_from(ctx, writes=f"delete video {video_id}")
         if archive.catalog.video(video_id) is None:
-            raise NotFoundError(f"no video with id {video_id}; `vidsonar info` lists the archive")
+            raise NotFoundError(f"no video with id {video_id}; `vidsonar search` shows each hit's video id")
         removed, deleted = archive.delete_video(video_id)
         data = {"video_id": video_id, "vectors_removed": removed, "deleted": deleted}
         click.echo(json.dumps(data) if as_json else
