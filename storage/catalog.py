@@ -20,7 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 from storage import outage, schema
 from storage.ids import video_id_range
 from storage.sqlite_read_only import read_only_url
-from vidsonar.errors import InputError
+from vidsonar.errors import InputError, NotFoundError
 
 
 def utcnow() -> dt.datetime:
@@ -300,6 +300,9 @@ class Catalog:
             raise ValueError(f"{len(snippets)} snippets but {len(vectors)} vectors")
         with self.session() as s:
             video = s.get(Video, video_id)
+            if video is None:  # deleted by another process while its file was read
+                raise NotFoundError(f"video {video_id} was deleted while it was ingested; "
+                                    "ingest the file again to add it")
             for key, value in info.items():
                 setattr(video, key, value)
             s.execute(sa.delete(Snippet).where(Snippet.video_id == video_id))

@@ -118,3 +118,31 @@ def test_a_twin_planned_after_its_original_was_written_is_still_counted(tmp_path
     assert [items.get(i.key).status for i in (first, twin, other, broken, broken_twin)] == \
         [DONE, DONE, DONE, FAILED, FAILED]
     assert items.get(other.key).video_id == first.video_id
+
+
+def test_a_video_deleted_while_it_is_ingested_fails_alone(tmp_path, clips, space):
+    """``DELETE /api/videos/N`` (or ``vidsonar delete N``) of a video another run is still
+    reading: its row is gone when the writer completes it. That raised AttributeError from the
+    catalog and failed the whole job, the other files with it; now that file fails alone."""
+    from indexer.report import IngestReport
+    from indexer.stages import Encoder, Planner, ReadSpec, Writer, read_video
+    from storage.catalog import Catalog
+    from storage.index_store import IndexStore
+    from storage.items import ItemStore
+    catalog = Catalog(f"sqlite:///{tmp_path}/catalog.db")
+    store = IndexStore(catalog, space.name, space.dim, tmp_path / "index")
+    items, report = ItemStore(catalog), IngestReport()
+    writer = Writer(catalog, store, tmp_path / "thumbs", space.name, items, report, None)
+    planner, encoder = Planner(catalog, items, None, None, report), Encoder(space=space)
+    spec = ReadSpec.of(4, 8, space.frame_size)
+    gone, kept = planner.plan_one(0, clips[0]), planner.plan_one(1, clips[1])
+    for item in (gone, kept):
+        writer.planned(item)
+    assert catalog.delete_video(gone.video_id)  # as another process's delete does
+    for item in (gone, kept):
+        for r in encoder.encode_rows(list(read_video(item.task(), spec))):
+            writer.accept(r)
+    assert report.ingested == 1 and catalog.video(kept.video_id).status == "ok"
+    assert [f["path"] for f in report.failed] == [str(clips[0])]
+    assert "deleted while it was ingested" in report.failed[0]["error"]
+    assert store.index.count == report.snippets and not writer.unfinished()

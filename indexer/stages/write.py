@@ -38,6 +38,7 @@ from storage.ids import pack_snippet_id
 from storage.index_store import IndexStore
 from storage.items import DONE, FAILED, ItemStore
 from storage.shots import write_shots
+from vidsonar.errors import NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +193,10 @@ class Writer:
                                                   snippets=records, vectors=vectors,
                                                   keep_vectors=self.store.catalog_vectors, also=also)
                 self.store.add(ids, vectors, seq=seq)
+        except NotFoundError as exc:  # its row was deleted meanwhile: this file alone fails
+            self.plans[item.video_id] = item
+            self._fail(item, f"{item.path}: {exc}")
+            return
         except (OSError, ValueError, RuntimeError) as exc:
             self.plans[item.video_id] = item
             self._fail(item, f"{item.path}: {type(exc).__name__}: {exc}")
