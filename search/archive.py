@@ -22,6 +22,9 @@ from storage.backends import parse_index_url
 from storage.catalog import Catalog
 from storage.ids import unpack_snippet_id
 from storage.index_store import IndexStore
+from storage.items import ItemStore
+from storage.jobs import JobStore
+from vidsonar.errors import BusyError
 from vidsonar.home import Home
 
 DEFAULT_SPACE = "lite"
@@ -103,9 +106,23 @@ class Archive:
         deleted)."""
         import shutil
         self.require_writable(f"delete video {video_id}")
+        self._refuse_if_in_flight(video_id)
         removed, deleted = self.store.delete_video(video_id)
         shutil.rmtree(self.home.thumbs / str(video_id), ignore_errors=True)
         return removed, deleted
+
+    def _refuse_if_in_flight(self, video_id: int) -> None:
+        """BusyError when a live run is still ingesting the video: with its row gone, SQLite
+        gives its id to the next video reserved, and that run would mix the two files' rows.
+        A pending video that no live run holds (a killed run's) may go."""
+        video = self.catalog.video(video_id)
+        if video is None or video.status != "pending":
+            return
+        live = set(JobStore(self.catalog).live_running())
+        holders = sorted({i.job_id for i in ItemStore(self.catalog).pending_for(video_id)} & live)
+        if holders:
+            raise BusyError(f"video {video_id} is still being ingested by job {holders[0]}; "
+                            "delete it once that job is done (`vidsonar jobs`, GET /api/jobs)")
 
     def thumbnail(self, snippet_id: int) -> Path:
         """A snippet's thumbnail file, made again from its video if it went missing or is not

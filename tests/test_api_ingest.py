@@ -278,3 +278,25 @@ def test_a_job_stopped_with_the_server_goes_back_to_the_queue(tmp_path, media):
     after = jobs.get(job.id)
     assert after.status == "queued" and after.done == 1
     assert [j.id for j in jobs.unfinished()] == [job.id]  # the next start resumes it
+
+
+def test_a_video_another_run_is_ingesting_cannot_be_deleted(client, media):
+    """A video still pending in a live run (a CLI ingest beside the server) is a 409 naming the
+    job: deleting its row let SQLite give its id to the run's next file while the first was
+    still read, mixing the two files' rows. Once no live run holds it, the delete goes through."""
+    from indexer.report import IngestReport
+    from indexer.stages import Planner
+    from storage.items import ItemStore
+    from storage.leases import take as take_lease
+    catalog = client.app.state.server.archive.catalog
+    jobs = JobStore(catalog)
+    with take_lease(catalog):
+        job = jobs.create("cli", [str(media)], SPACE)
+        jobs.start(job.id, total=1)
+        item = Planner(catalog, ItemStore(catalog), None, job.id, IngestReport()).plan_one(0, media / "green.mp4")
+        assert item.action == "read" and catalog.video(item.video_id).status == "pending"
+        resp = client.delete(f"/api/videos/{item.video_id}", headers=AUTH)
+        assert resp.status_code == 409 and f"job {job.id}" in detail(resp), resp.text
+        assert catalog.video(item.video_id) is not None
+        jobs.finish(job.id)
+    assert client.delete(f"/api/videos/{item.video_id}", headers=AUTH).status_code == 200

@@ -22,6 +22,7 @@
     │   └── CatalogRefusedError        its server refuses the connection: user, password (HTTP 503)
     ├── UnreachableError               the base of both ...UnreachableError: wait, nothing is lost
     ├── ReadOnlyArchiveError           a write asked of an archive opened read-only (HTTP 409)
+    ├── BusyError                      a video a live run is still ingesting (HTTP 409)
     ├── ClusterError                   the Ray cluster cannot finish a run (a node lost, an encoder that cannot load)
     └── MissingDependencyError         an optional package (extra) is not installed
 
@@ -88,6 +89,10 @@ class DecodeError(MediaError):
 
 class NotFoundError(VidsonarError, LookupError):
     pass
+
+
+class BusyError(VidsonarError):
+    """What is asked of a video waits on a run still ingesting it (a delete)."""
 
 
 class UnknownSpaceError(NotFoundError):

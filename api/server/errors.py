@@ -55,6 +55,7 @@ STATUS: dict[type[BaseException], int] = {
     e.IndexError_: 409,
     e.MissingDependencyError: 501,
     e.ReadOnlyArchiveError: 409,
+    e.BusyError: 409,
     e.CatalogUnreachableError: 503,
     e.CatalogRefusedError: 503,  # the server's settings or the database's: not the client's doing
     e.VidsonarError: 500,

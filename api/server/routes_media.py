@@ -93,7 +93,7 @@ def stream(state: StateDep, video_id: VideoId,
 
 @router.delete("/{video_id}", response_model=DeletedOut, dependencies=[Depends(require_write)],
                summary="Remove a video: catalog rows, index vectors, thumbnails, and its "
-                       "file when it was uploaded", responses=error_responses(507))
+                       "file when it was uploaded", responses=error_responses(409, 507))
 def delete(state: StateDep, video_id: VideoId) -> dict:
     with state.index_lock:  # one writer at a time: the ingest worker takes this lock too
         found = state.catalog.video(video_id)

@@ -230,7 +230,8 @@ _ERROR_MEANING = {
     401: "An API key is needed and none was sent",
     403: "The API key is not accepted, or a path is outside the ingest roots",
     404: "No such snippet, video, job or file",
-    409: "The index is empty or was built for another concept space",
+    409: "The index is empty or was built for another concept space, the archive is "
+         "read-only, or the video is still being ingested",
     413: "Upload larger than the server's limit",
     415: "Not an accepted video (or image) type",
     422: "Malformed request (a parameter out of range or of the wrong type), or media "
