@@ -300,3 +300,15 @@ def test_a_video_another_run_is_ingesting_cannot_be_deleted(client, media):
         assert catalog.video(item.video_id) is not None
         jobs.finish(job.id)
     assert client.delete(f"/api/videos/{item.video_id}", headers=AUTH).status_code == 200
+
+
+def test_a_failed_video_at_a_link_loop_can_be_deleted(client, tmp_path):
+    """A file that failed because it is a link loop is listed (``GET /api/videos``) with that
+    path; deleting it answered 500 (Path.resolve raises on a loop) after the row was gone."""
+    loop = tmp_path / "a.mp4"
+    loop.symlink_to(tmp_path / "b.mp4")
+    (tmp_path / "b.mp4").symlink_to(loop)
+    catalog = client.app.state.server.archive.catalog
+    video_id = catalog.record_failure(str(loop), f"unreadable:{loop}", 0, "a symbolic link loop", None)
+    resp = client.delete(f"/api/videos/{video_id}", headers=AUTH)
+    assert resp.status_code == 200 and resp.json()["file_removed"] is False, resp.text

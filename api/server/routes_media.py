@@ -18,6 +18,7 @@ from api.server.routes_search import video_url
 from api.server.schemas import DeletedOut, ErrorOut, VideoOut, error_responses
 from storage.shots import shots_of
 from api.server.validation import VideoId
+from indexer.discover import real_path
 from vidsonar.errors import NotFoundError
 
 router = APIRouter(prefix="/api/videos", tags=["videos"], responses=error_responses(401, 403, 404, 503))
@@ -103,7 +104,7 @@ def delete(state: StateDep, video_id: VideoId) -> dict:
         removed, _ = state.archive.delete_video(video_id)
         (state.archive.home.previews / f"{video_id}.mp4").unlink(missing_ok=True)
     file_removed = False
-    path = Path(found.path).resolve()
+    path = real_path(found.path)  # a failed video's path may be a link loop: no raise
     if path.is_relative_to(state.upload_dir) and path.is_file():
         path.unlink()
         if path.parent != state.upload_dir:  # the upload's own folder (see uploads.save_stream)
