@@ -94,7 +94,9 @@ def _open(path: Path):
 def _container(path: Path):
     av = pyav()
     try:
-        return av.open(str(path), metadata_errors="ignore")
+        # absolute: FFmpeg reads a relative name such as '2024-01-01T10:30:00.mp4' as a URL
+        # of protocol '2024-01-01T10'; one that starts with '/' is always a file
+        return av.open(str(Path(path).absolute()), metadata_errors="ignore")
     except av.FFmpegError as exc:
         raise DecodeError(str(path), f"not a readable media file ({exc.strerror or exc})") from exc
 

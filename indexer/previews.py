@@ -86,5 +86,5 @@ def _out_of_space(stderr: str) -> int | None:
 
 def _has_audio(path: Path) -> bool:
     av = pyav()
-    with av.open(str(path)) as container:
+    with av.open(str(Path(path).absolute())) as container:  # a file, never a URL (decode._container)
         return bool(container.streams.audio)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import subprocess
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -274,3 +275,13 @@ def test_sources_kept_as_decoded_give_the_frames_of_eager_scaling(tmp_path, monk
     assert lazy_shots == eager_shots and len(lazy) == len(eager) > 2
     for a, b in zip(lazy, eager):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_relative_name_with_a_colon_is_a_file_not_a_protocol(tmp_path, monkeypatch):
+    """``vidsonar ingest 2024-01-01T10:30:00.mp4`` (a camera's time-stamped name, given from
+    its folder): FFmpeg read '2024-01-01T10' as a URL protocol and the file failed with
+    'Protocol not found'."""
+    write_video(tmp_path / "2024-01-01T10:30:00.mp4", moving_frames(24, seed=3), fps=12)
+    monkeypatch.chdir(tmp_path)
+    assert probe(Path("2024-01-01T10:30:00.mp4")).duration == pytest.approx(2.0, abs=0.1)
+    assert len(list(iter_snippets(Path("2024-01-01T10:30:00.mp4")))) == 1
