@@ -62,19 +62,21 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def running_cluster(hidden: list[Path], head_env: dict[str, str] | None = None) -> Iterator[Cluster]:
+def running_cluster(hidden: list[Path], head_env: dict[str, str] | None = None,
+                    port: int | None = None) -> Iterator[Cluster]:
     """A head node with no CPU (it holds the driver: ``ray.init`` picks the head node on its
     host, so every read task and encoder actor runs on a worker node; ``Cluster.add`` starts
     those), with token authentication (``ray start``'s default in Ray 2.60 once a token exists)
     and its own token in the environment: nothing is written to ~/.ray. ``head_env``: more
-    variables for the head alone (Ray's ``RAY_<setting>`` system settings)."""
+    variables for the head alone (Ray's ``RAY_<setting>`` system settings); ``port``: the head's
+    (a free one by default; a cluster started again where a lost one was takes its port)."""
     # not under tmp_path: Ray's socket paths live under it, and a Unix socket's path is short
     temp = Path(tempfile.mkdtemp(prefix="vsray-", dir="/tmp"))
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update(PYTHONPATH=path, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32),
                RAY_USAGE_STATS_ENABLED="0")
-    port, prefix = free_port(), mount_namespace()
+    port, prefix = port or free_port(), mount_namespace()
     made = Cluster(f"127.0.0.1:{port}", env, prefix is not None, temp=temp, hidden=list(hidden), prefix=prefix)
     try:
         made.procs.append(start_node(["--head", "--port", str(port), "--num-cpus", "0", "--num-gpus", "0",

@@ -25,11 +25,11 @@ where the work ran, and the run records what made its vectors.
 GPUs are requested only where the cluster has them: an actor asking ``num_gpus=1`` of a
 cluster without a GPU waits forever, so the request is dropped with a warning instead.
 
-When the cluster misbehaves mid-run (a node lost whose work the rest cannot take up, an
-encoder actor that cannot load its space or dies each time it does), the driver ends the run
-with one ``ClusterError`` line rather than wait for ever (``indexer.runners.ray_faults``),
-having written every video whose rows all came; a file that kills the process reading it
-fails alone (``ray_worker.read_on_node``).
+When the cluster misbehaves mid-run (a node lost whose work the rest cannot take up, the head
+lost, an encoder actor that cannot load its space or dies each time it does), the driver ends
+the run with one ``ClusterError`` line rather than wait for ever, or be ended by Ray
+(``indexer.runners.ray_faults``), having written every video whose rows all came; a file
+that kills the process reading it fails alone (``ray_worker.read_on_node``).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.runners.ray_faults import Watch, one_line, patience, rows_of
+from indexer.runners.ray_faults import Watch, bound_ray_head_wait, head_patience, one_line, patience, rows_of
 from indexer.runners.ray_worker import RayEncoder, files_key, read_on_node
 from indexer.stages.encode import SpaceSpec
 from indexer.stages.plan import READ, PlanItem
@@ -108,6 +108,8 @@ def check_address(address: str) -> None:
 
 def start_cluster(options: RayOptions):
     """Connect to (or start) a cluster; returns (ray, whether this call started it)."""
+    if options.address:
+        bound_ray_head_wait(head_patience())
     ray = import_ray()
     _cluster_messages_to_stderr()
     if options.address:
@@ -153,6 +155,7 @@ def _check_head(address: str) -> None:
     takes minutes). Anything else is left to ``ray.init``."""
     if address.startswith("ray://") or address in ("auto", "local"):
         return
+    bound_ray_head_wait(head_patience())  # often the first use of Ray in the process
     try:
         from ray._raylet import GcsClient  # Ray's client of the head (private; Ray is pinned)
         from ray.exceptions import AuthenticationError, RpcError
@@ -224,7 +227,7 @@ def run_ray(plan: Iterable[PlanItem], space: SpaceSpec, spec: ReadSpec, writer: 
                             compute=ActorPoolStrategy(size=options.encoders),
                             num_gpus=gpus or None, batch_size=batch_snippets, batch_format="numpy", **env)
         watch = Watch(ray, {"CPU": 1.0, "GPU": gpus} if gpus else {"CPU": 1.0}, options.encoders,
-                      patience())
+                      patience(), head_patience(), _head(ray, options.address))
         with report.timed("ray"):
             try:
                 executors = _keep_executors(ds)
@@ -240,13 +243,29 @@ def run_ray(plan: Iterable[PlanItem], space: SpaceSpec, spec: ReadSpec, writer: 
                 if failure is None:
                     raise
                 log.debug("the Ray run failed", exc_info=True)
+                again = "the same command, once the cluster is back," if watch.head_lost else \
+                    "the same command again"
                 raise ClusterError(f"{failure}; the {report.ingested} videos this run wrote are kept, "
-                                   "and the same command again does only what is missing") from None
+                                   f"and {again} does only what is missing") from None
         report.nodes = tally.nodes(ray)
         report.encoder = tally.encoder()
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _head(ray, address: str | None) -> str | None:
+    """The head's GCS for ``Watch`` to knock at: HOST:PORT as --ray-address gave it, else as
+    Ray found it. None for a Ray Client (ray://): the address Ray has there is the one the head
+    has on its own network, which this machine may not reach."""
+    if address and address.startswith("ray://"):
+        return None
+    if address and address not in ("auto", "local"):
+        return address
+    try:
+        return ray.get_runtime_context().gcs_address or None
+    except Exception:  # noqa: BLE001 - a driver that cannot say goes without the head's watch
+        return None
 
 
 def _keep_executors(ds) -> list:

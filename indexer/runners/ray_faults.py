@@ -16,6 +16,17 @@ driver takes its rows through ``rows_of``, which watches the cluster while it wa
   the node. (An actor whose model raises an error instead is not restarted: Ray Data ends the
   run with it at once, and ``one_line`` says it.)
 
+The head lost (its GCS, the cluster's control plane, and its raylet) is another matter: a call
+to the head blocks until it comes back, and Ray itself ends a driver whose head has not
+answered for ``gcs_rpc_server_reconnect_timeout_s`` (60 s) with a line of its own
+(``std::_Exit``: no Python code runs, the job is left running). So the driver knocks at the
+head's port while it takes rows, and fails the run once the head has not answered for
+``head_patience`` seconds (``$VIDSONAR_RAY_LOST_HEAD_SECONDS``, default ``LOST_HEAD_SECONDS``,
+Ray's own; a head back sooner, as with Ray's GCS fault tolerance, lets the run go on), having
+set Ray's wait ``HEAD_GRACE_SECONDS`` longer (``bound_ray_head_wait``). Where Ray ends the
+driver anyway (the head lost while the driver was in a call to it, as it starts the run), its
+job is left as a killed driver's is: the next run marks it failed and does the rest.
+
 Either way the error is a ``ClusterError``: the driver has written every video whose rows all
 came, and the next run does the rest. ``one_line`` turns Ray's errors that end a run (an actor
 that could not start, a worker that died) into such an error, keeping the real cause where a
@@ -27,6 +38,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -39,6 +51,12 @@ log = logging.getLogger(__name__)
 LOST_NODE_SECONDS = 300.0
 #: restarts of the encoder actors, with no row back between them, that end the run
 ENCODER_RESTARTS = 3
+#: how long the run waits for a Ray head that stopped answering before it fails
+LOST_HEAD_SECONDS = 60.0
+#: how much longer than that Ray itself waits before it ends the driver: time to end the run
+HEAD_GRACE_SECONDS = 30.0
+#: how long one knock at the head's port may take
+HEAD_CONNECT_SECONDS = 2.0
 #: how often the driver looks at the cluster while it waits for rows
 POLL_SECONDS = 2.0
 #: how long a run that gives up waits for the thread taking its rows to stop
@@ -49,15 +67,44 @@ def patience() -> float:
     return float(os.environ.get("VIDSONAR_RAY_LOST_NODE_SECONDS", LOST_NODE_SECONDS))
 
 
+def head_patience() -> float:
+    return float(os.environ.get("VIDSONAR_RAY_LOST_HEAD_SECONDS", LOST_HEAD_SECONDS))
+
+
+def bound_ray_head_wait(head_patience: float) -> None:
+    """Ray's own wait for a lost head, after which it ends the driver's process, set
+    ``HEAD_GRACE_SECONDS`` longer than the run's, unless the user set it (then it is theirs to
+    keep longer than ``$VIDSONAR_RAY_LOST_HEAD_SECONDS``). Called before this process first
+    uses Ray (``ray._raylet``, as the address is checked): set later, before ``ray.init`` but
+    after that, Ray's message named the new value and it still ended a driver at 60 s."""
+    wait = str(int(head_patience + HEAD_GRACE_SECONDS))
+    os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", wait)
+
+
+def answers(address: str, timeout: float = HEAD_CONNECT_SECONDS) -> bool:
+    """Whether something accepts a TCP connection at ``address`` (HOST:PORT) within ``timeout``."""
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 class Watch:
     """The cluster during a run: the nodes lost, whether the rest can go on, and how often
     the run's encoder actors were restarted.
 
     The run holds ``actors`` encoder actors of ``actor`` resources each (``{"CPU": 1, "GPU":
-    g}``) and needs a reader of one CPU besides; ``patience``: see the module."""
+    g}``) and needs a reader of one CPU besides; ``patience``, ``head_patience``: see the
+    module; ``head``: the head's GCS, HOST:PORT (None: not watched)."""
 
-    def __init__(self, ray, actor: dict[str, float], actors: int, patience: float):
+    def __init__(self, ray, actor: dict[str, float], actors: int, patience: float,
+                 head_patience: float = LOST_HEAD_SECONDS, head: str | None = None):
         self.ray, self.actor, self.actors, self.patience = ray, actor, actors, patience
+        self.head, self.head_patience = head, head_patience
+        self.head_lost_at: float | None = None
+        self.head_looked = time.monotonic()
         self.seen = {n["NodeID"]: n for n in ray.nodes() if n.get("Alive")}
         self.lost: dict[str, dict] = {}
         self.lost_at = 0.0
@@ -71,10 +118,39 @@ class Watch:
 
     def check(self) -> None:
         """Raise ``ClusterError`` where a lost node, or an encoder actor that keeps dying,
-        leaves the run stuck (see the module)."""
+        leaves the run stuck, or the head has been lost too long (see the module)."""
+        if not self.head_answers():
+            return  # a call to the head would block until it came back
         self._check_encoders()
         self._check_nodes()
         self.checked = time.monotonic()
+
+    def head_answers(self) -> bool:
+        """Whether the head's GCS port answers; raise ``ClusterError`` once it has not for
+        ``head_patience`` seconds. Rows may still come from the workers meanwhile (to a driver
+        not on the head's machine), but Ray ends the driver soon after: so rows or none."""
+        now = self.head_looked = time.monotonic()
+        if self.head is None or answers(self.head):
+            if self.head_lost_at is not None:
+                log.warning("the Ray head at %s answers again, after %.0f s: the run goes on", self.head,
+                            now - self.head_lost_at)
+                self.head_lost_at = None
+            return True
+        if self.head_lost_at is None:
+            self.head_lost_at = now
+            log.warning("the Ray head at %s does not answer: the run fails in %.0f s unless it comes back",
+                        self.head, self.head_patience)
+        if now - self.head_lost_at >= self.head_patience:
+            raise self.head_error()
+        return False
+
+    def head_error(self) -> ClusterError:
+        return ClusterError(f"the Ray head at {self.head} was lost mid-run: it has not answered for "
+                            f"{time.monotonic() - self.head_lost_at:.0f} s (VIDSONAR_RAY_LOST_HEAD_SECONDS)")
+
+    @property
+    def head_lost(self) -> bool:
+        return self.head_lost_at is not None
 
     def _check_encoders(self) -> None:
         try:
@@ -154,8 +230,10 @@ def node_label(node: dict) -> str:
 
 def rows_of(batches: Iterator, watch: Watch, abandon=lambda: None) -> Iterator:
     """The batches of a Ray Data iterator, taken in a thread of their own so that the caller
-    can look at the cluster while none comes (``Watch.check``, every ``POLL_SECONDS``).
-    ``abandon`` stops the dataset where the caller gives up before its end."""
+    can look at the cluster while none comes (``Watch.check``, every ``POLL_SECONDS``), and at
+    the head while they do. ``abandon`` stops the dataset where the caller gives up before its
+    end (not where the head is lost: it would call the head, and log each task it could not
+    stop)."""
     pipe: queue.Queue = queue.Queue(maxsize=2)
     stop = threading.Event()
 
@@ -189,18 +267,23 @@ def rows_of(batches: Iterator, watch: Watch, abandon=lambda: None) -> Iterator:
                 return
             if kind == "error":
                 finished = True
+                if watch.head_lost:  # what failed in Ray then is the head's going
+                    raise watch.head_error() from value
                 raise value
             watch.rows_came()
+            if time.monotonic() - watch.head_looked >= POLL_SECONDS:
+                watch.head_answers()
             yield value
     finally:
         stop.set()
-        if not finished:
+        if not finished and not watch.head_lost:
             try:
                 abandon()
             except Exception:  # noqa: BLE001 - the run's own error is the one to report
                 log.debug("could not stop the Ray dataset", exc_info=True)
         # done with Ray before the caller disconnects: a call after it would start Ray anew
-        thread.join(JOIN_SECONDS)
+        # (where the head is lost the thread waits in a call to it, as long as Ray lets it)
+        thread.join(0 if watch.head_lost else JOIN_SECONDS)
 
 
 def one_line(exc: BaseException) -> ClusterError | None:
