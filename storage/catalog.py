@@ -18,9 +18,9 @@ from sqlalchemy import event
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 from storage import outage, schema
-from storage.ids import video_id_range
+from storage.ids import MAX_VIDEO_ID, video_id_range
 from storage.sqlite_read_only import read_only_url
-from vidsonar.errors import InputError, NotFoundError
+from vidsonar.errors import CatalogError, InputError, NotFoundError
 
 
 def utcnow() -> dt.datetime:
@@ -134,6 +134,17 @@ class SnippetRecord:
 SQLITE_BUSY_SECONDS = 30
 
 
+def _next_video_id(s: Session) -> int:
+    """SQLite: the id of a new video, one past the largest ever given out (``id_marks``,
+    migration 10) or held, raising the mark in the caller's transaction. Without it SQLite
+    takes max(rowid) + 1, so deleting the newest video would give its id, and its saved
+    snippet ids, to the next one. The UPDATE reads and raises the mark in one statement under
+    SQLite's write lock, held to the commit, so two processes never get the same id."""
+    s.execute(sa.text("UPDATE id_marks SET value = max(value, coalesce((SELECT max(id) FROM videos), 0)) + 1 "
+                      "WHERE name = 'videos'"))
+    return s.execute(sa.text("SELECT value FROM id_marks WHERE name = 'videos'")).scalar_one()
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
@@ -211,6 +222,7 @@ class Catalog:
         # first migration on a busy 2-core machine held it longer, and a second process opening
         # the new catalog at once failed with "database is locked")
         connect_args = {"timeout": SQLITE_BUSY_SECONDS} if sqlite else outage.connect_args(parsed)
+        self._marks_video_ids = sqlite  # _next_video_id: PostgreSQL's sequence never goes back
         if read_only and sqlite:
             parsed = read_only_url(parsed)
         elif read_only and parsed.get_backend_name() == "postgresql":
@@ -274,11 +286,17 @@ class Catalog:
                     if video is None:
                         video = Video(path=path, content_hash=content_hash, size_bytes=size,
                                       status=status)
+                        if self._marks_video_ids:
+                            video.id = _next_video_id(s)
                         s.add(video)
                     video.status, video.error, video.path, video.run_id = status, error, path, run_id
                     if stamp:
                         video.ingested_at = utcnow()
                     s.flush()
+                    if video.id > MAX_VIDEO_ID:  # rolled back: a wrapped snippet id would name another video
+                        raise CatalogError(
+                            f"the catalog has given out every video id a snippet id can hold "
+                            f"(1..{MAX_VIDEO_ID}); {path} cannot be added: start a new catalog")
                     return video.id
             except sa.exc.IntegrityError:
                 # another process inserted these bytes between our select and insert: the
@@ -340,6 +358,9 @@ class Catalog:
             deleted = s.execute(sa.delete(Video).where(Video.id == video_id)).rowcount > 0
             if deleted:
                 record_change(s, video_id, DELETE)
+                if self._marks_video_ids:  # a row written by other means than _put_video too
+                    s.execute(sa.text("UPDATE id_marks SET value = max(value, :id) WHERE name = 'videos'"),
+                              {"id": video_id})
             return deleted
 
     # --- snippets and embeddings --------------------------------------------------------

@@ -223,6 +223,26 @@ def _v9_owner_leases(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _v10_video_id_mark(conn: Connection) -> None:
+    """The largest video id the catalog ever gave out (``id_marks``, row ``videos``), so SQLite
+    never gives a deleted video's id to the next one (it would take max(rowid) + 1, and a saved
+    snippet id would then name another video; ``Catalog._put_video``). Seeded from every table
+    that holds video ids: the change log keeps the ids of videos deleted before this
+    revision. PostgreSQL's sequence never goes back; the row is written there too, unused."""
+    md = sa.MetaData()
+    marks = sa.Table(
+        "id_marks", md,
+        sa.Column("name", sa.String(32), primary_key=True),
+        sa.Column("value", sa.BigInteger, nullable=False),
+    )
+    marks.create(conn)
+    held = [("videos", "id"), ("vector_changes", "video_id"), ("snippets", "video_id"),
+            ("ingest_items", "video_id"), ("tags", "video_id"), ("shots", "video_id")]
+    top = max(conn.execute(sa.text(f"SELECT max({column}) FROM {table}")).scalar() or 0
+              for table, column in held)
+    conn.execute(marks.insert().values(name="videos", value=top))
+
+
 # every numbered migration; each has its Alembic revision (tests/test_catalog.py checks)
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "initial: videos, snippets, embeddings, ingest runs", _v1_initial),
@@ -234,6 +254,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (7, "video snippet grid: window and hop", _v7_video_grid),
     (8, "the encoder that made each run's vectors", _v8_run_encoders),
     (9, "owner leases: heartbeats of the processes owning work", _v9_owner_leases),
+    (10, "the largest video id given out, never given again", _v10_video_id_mark),
 ]
 
 

@@ -99,15 +99,15 @@ def test_every_numbered_migration_has_its_revision():
 #: every revision, oldest first: one per numbered migration
 ALL = [migrations.revision_id(v) for v, _, _ in migrations.MIGRATIONS]
 #: tables the revisions after 0003 add
-LATER_TABLES = {"vector_changes", "ingest_items", "shots", "owner_leases"}
+LATER_TABLES = {"vector_changes", "ingest_items", "shots", "owner_leases", "id_marks"}
 
 
 def test_new_catalog_migrates_once(engine):
     assert schema.upgrade(engine) == ALL == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008",
-                                             "0009"]
+                                             "0009", "0010"]
     assert schema.upgrade(engine) == []
     with engine.connect() as conn:
-        assert schema.current(conn) == schema.head() == "0009"
+        assert schema.current(conn) == schema.head() == "0010"
         names = set(sa.inspect(conn).get_table_names())
         video_columns = {c["name"] for c in sa.inspect(conn).get_columns("videos")}
         run_columns = {c["name"] for c in sa.inspect(conn).get_columns("ingest_runs")}
