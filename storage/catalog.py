@@ -142,7 +142,12 @@ def _next_video_id(s: Session) -> int:
     SQLite's write lock, held to the commit, so two processes never get the same id."""
     s.execute(sa.text("UPDATE id_marks SET value = max(value, coalesce((SELECT max(id) FROM videos), 0)) + 1 "
                       "WHERE name = 'videos'"))
-    return s.execute(sa.text("SELECT value FROM id_marks WHERE name = 'videos'")).scalar_one()
+    mark = s.execute(sa.text("SELECT value FROM id_marks WHERE name = 'videos'")).scalar()
+    if mark is None:
+        raise CatalogError("the catalog's id_marks table has lost its 'videos' row (the largest video "
+                           "id given out; migration 10): put it back as the largest video id the "
+                           "catalog ever held, or a deleted video's id could be given again")
+    return mark
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

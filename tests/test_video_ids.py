@@ -146,3 +146,12 @@ def test_the_last_video_id_a_snippet_id_holds_is_given_then_refused(tmp_path):
         catalog.reserve_video("/v/over.mp4", "over", 1, None)
     assert catalog.video_by_hash("over") is None  # nothing written
     catalog.engine.dispose()
+
+
+def test_a_lost_mark_is_an_error_naming_it_not_a_reused_id(tmp_path):
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    with catalog.session() as s:
+        s.execute(sa.text("DELETE FROM id_marks"))
+    with pytest.raises(CatalogError, match="id_marks table has lost its 'videos' row"):
+        catalog.reserve_video("/v/a.mp4", "a", 1, None)
+    catalog.engine.dispose()
