@@ -155,3 +155,33 @@ def test_a_lost_mark_is_an_error_naming_it_not_a_reused_id(tmp_path):
     with pytest.raises(CatalogError, match="id_marks table has lost its 'videos' row"):
         catalog.reserve_video("/v/a.mp4", "a", 1, None)
     catalog.engine.dispose()
+
+
+def test_a_run_out_of_video_ids_stops_in_one_line_not_a_failure_a_file(tmp_path, registered_hash_space):
+    """The catalog's error, not the files': the run stops, saying it once, and records no file
+    as failed (each would fail with it, and be skipped as failed by the next run)."""
+    from click.testing import CliRunner
+
+    from api.cli import main
+    from tests.fakes import HASH_SPACE
+    from tests.test_api import write_clip
+    home = tmp_path / "home"
+    clips = [write_clip(tmp_path / f"{name}.mp4", colour)
+             for name, colour in (("red", (200, 30, 30)), ("blue", (30, 30, 200)), ("green", (30, 200, 30)))]
+
+    def ingest(*paths: Path):
+        return CliRunner().invoke(main, ["--home", str(home), "--space", HASH_SPACE, "ingest",
+                                         *map(str, paths)])
+    assert ingest(clips[0]).exit_code == 0
+    catalog = Catalog(f"sqlite:///{home / 'catalog.db'}")
+    with catalog.session() as s:
+        s.execute(sa.text("UPDATE id_marks SET value = :v WHERE name = 'videos'"), {"v": MAX_VIDEO_ID})
+    out = ingest(*clips[1:])
+    assert out.exit_code == 1, out.output
+    said = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(said) == 1 and "every video id a snippet id can hold" in said[0], out.stderr
+    assert "Traceback" not in out.output
+    with catalog.session() as s:
+        assert s.scalar(sa.text("SELECT count(*) FROM videos WHERE status = 'failed'")) == 0
+        assert s.scalar(sa.text("SELECT count(*) FROM ingest_items WHERE status = 'failed'")) == 0
+    catalog.engine.dispose()

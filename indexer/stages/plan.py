@@ -28,7 +28,7 @@ from indexer.stages.read import FILE_ERRORS, error_message
 from storage.catalog import Catalog, Video
 from storage.items import DONE, FAILED, PENDING, ItemStore
 from storage.jobs import JobStore
-from vidsonar.errors import CatalogUnreachableError, MediaError
+from vidsonar.errors import CatalogError, MediaError
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +120,10 @@ class Planner:
             video_id = self.catalog.reserve_video(str(path.absolute()), digest, size, self.run_id)
             self.items.set_status(key, PENDING, video_id=video_id)
             return PlanItem(order, path, READ, size, mtime, digest, video_id, replaces=replaces)
-        except CatalogUnreachableError:
-            raise  # the catalog's, not this file's: the run stops, and the next one resumes
+        except CatalogError:
+            # the catalog's, not this file's (unreachable, refusing us, out of video ids): the
+            # run stops in one line, where each file would fail with it; the next run resumes
+            raise
         except FILE_ERRORS as exc:
             return PlanItem(order, path, FAIL, size, mtime, digest, None, error_message(path, exc))
 
