@@ -31,6 +31,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -220,16 +221,30 @@ def stem_on_raw_pixels(path: Path) -> str:
     return f"int8 on raw pixels (zero point {int(mean)}, scale 1/{std:g})"
 
 
+class _ThreadBelowError(logging.Filter):
+    """Drops the records under ERROR that one thread logs."""
+
+    def __init__(self):
+        super().__init__()
+        self.thread = threading.get_ident()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or record.thread != self.thread
+
+
 @contextmanager
 def _quiet_root_logger():
-    """The quantizer logs warnings on the root logger for the uint8 input it leaves alone."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(max(level, logging.ERROR))
+    """The quantizer logs warnings on the root logger itself (``logging.warning``) for the
+    uint8 input it leaves alone: those of this thread are dropped. A filter on the root logger
+    sees only what is logged on it, not what other loggers pass up; lowering the root's level
+    instead silenced every logger of every thread meanwhile (a server's warm-up quantizing
+    while its worker warned), and two threads quantizing at once could leave it lowered."""
+    root, quiet = logging.getLogger(), _ThreadBelowError()
+    root.addFilter(quiet)
     try:
         yield
     finally:
-        root.setLevel(level)
+        root.removeFilter(quiet)
 
 
 def int8_path(float_path: Path) -> Path:

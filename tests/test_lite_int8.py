@@ -156,3 +156,35 @@ def test_share_cores_sizes_the_session_and_keeps_the_vectors(cache, crops):
     fixed = load_space(type(cfg)(**{**cfg.__dict__, "vision": {**cfg.vision, "threads": 3}}), cache_dir=cache)
     fixed.share_cores(1)
     assert fixed.vision.threads == 3  # the config's count wins
+
+
+def test_quieting_the_quantizer_silences_no_other_thread_nor_logger(caplog):
+    """While one thread quantizes, its own warnings on the root logger (the quantizer's) are
+    dropped; another thread's warnings, and any named logger's, still come through, and two
+    quantizations overlapping leave the root logger as they found it."""
+    import logging
+    import threading
+    caplog.set_level(logging.WARNING)
+    level = logging.getLogger().level
+    inside, done = threading.Event(), threading.Event()
+
+    def quantizing():
+        with lite_int8._quiet_root_logger():
+            logging.warning("quantizer: left uint8 input alone")
+            inside.set()
+            done.wait(30)
+
+    worker = threading.Thread(target=quantizing)
+    worker.start()
+    assert inside.wait(30)
+    logging.getLogger("storage.index_store").warning("warned while another thread quantizes")
+    with lite_int8._quiet_root_logger():  # a second quantization, overlapping the first
+        done.set()
+        worker.join(30)
+    logging.getLogger("storage.index_store").warning("index rebuilt")
+    logging.warning("a root warning of this thread")
+    heard = [r.getMessage() for r in caplog.records]
+    assert "warned while another thread quantizes" in heard, heard
+    assert "index rebuilt" in heard and "a root warning of this thread" in heard, heard
+    assert "quantizer: left uint8 input alone" not in heard, heard
+    assert logging.getLogger().level == level and not logging.getLogger().filters
