@@ -246,6 +246,23 @@ def test_ray_runner_takes_long_plans_in_blocks_of_many_files(tmp_path, footage, 
     assert ray_report.failed == loc.failed and ray_report.ingested == 2
 
 
+def test_a_ray_run_leaves_other_handlers_of_ray_datas_logger_as_they_were(tmp_path, footage, ray_cluster):
+    """The Ray runner quiets Ray Data's terminal handler. It set CRITICAL on every handler of
+    Ray Data's logger but its log file's, so an application's handler there (or pytest's log
+    capture, which pytest adds to each logger that does not propagate) heard nothing after:
+    the tests after a Ray run in the same process lost every warning, of every logger."""
+    import logging
+    assert ingest(tmp_path / "first", footage[:1], "ray")[0].ingested == 1  # Ray Data set up its logger
+    mine = logging.StreamHandler()  # the application's: Ray Data's logs in its own log
+    ray_data = logging.getLogger("ray.data")
+    ray_data.addHandler(mine)
+    try:
+        assert ingest(tmp_path / "second", footage[:1], "ray")[0].ingested == 1
+        assert mine.level == logging.NOTSET
+    finally:
+        ray_data.removeHandler(mine)
+
+
 def test_a_read_started_again_passes_on_only_the_rows_after_those_passed(footage, ray_cluster, monkeypatch):
     """``read_here`` as a try after one whose worker died: the snippets passed on before are
     decoded again but not sent, and only where they are the same (their digest); a file that

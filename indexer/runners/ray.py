@@ -367,7 +367,10 @@ def _quiet_progress(ray) -> None:
         logger = logging.getLogger("ray.data")
         logger.setLevel(logging.WARNING)
         for handler in logger.handlers:
-            if type(handler).__name__ != "SessionFileHandler":  # the terminal's
+            # Ray's terminal handler alone: not its log file's, nor handlers others put on this
+            # logger (an application's log file; pytest's log capture, which it adds to every
+            # logger that does not propagate, as this one does not), which keep their levels
+            if type(handler).__module__.startswith("ray.") and type(handler).__name__ != "SessionFileHandler":
                 handler.setLevel(logging.CRITICAL)
 
 
