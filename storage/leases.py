@@ -37,7 +37,7 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from storage.catalog import Base, Catalog
 from storage.owners import Owner, this_owner
-from vidsonar.errors import InputError
+from vidsonar.env import env_seconds
 
 log = logging.getLogger(__name__)
 
@@ -82,18 +82,9 @@ def _epoch_sqlite(element, compiler, **kw) -> str:
 
 def lease_seconds() -> float:
     """The length of this process's leases: $VIDSONAR_LEASE_SECONDS, default 60."""
-    text = os.environ.get(LEASE_ENV, "").strip()
-    if not text:
-        return DEFAULT_LEASE_SECONDS
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise InputError(f"{LEASE_ENV}={text!r} is not a number of seconds above 0: give how long "
-                         "this process's lease lasts without renewal (default "
-                         f"{DEFAULT_LEASE_SECONDS:g}), or unset it")
-    return seconds
+    return env_seconds(LEASE_ENV, DEFAULT_LEASE_SECONDS, lambda s: math.isfinite(s) and s > 0,
+                       " is not a number of seconds above 0: give how long this process's lease "
+                       f"lasts without renewal (default {DEFAULT_LEASE_SECONDS:g}), or unset it")
 
 
 class Liveness:

@@ -20,10 +20,10 @@ vidsonar runs (SQLite, a file, cannot go away this way and gets none of this).
 from __future__ import annotations
 
 import logging
-import os
 import time
 
-from vidsonar.errors import CatalogRefusedError, CatalogUnreachableError, InputError
+from vidsonar.env import env_seconds
+from vidsonar.errors import CatalogRefusedError, CatalogUnreachableError
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +46,9 @@ _NOT_YET = ("the database system is", "terminating connection")
 
 def retry_seconds() -> float:
     """How long a connection is tried again: ``VIDSONAR_DB_RETRY_SECONDS`` (0: once only)."""
-    raw = os.environ.get("VIDSONAR_DB_RETRY_SECONDS", "").strip()
-    if not raw:
-        return RETRY_SECONDS
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = float("nan")
-    if not 0 <= seconds <= 3600:  # NaN too
-        raise InputError(f"VIDSONAR_DB_RETRY_SECONDS={raw!r}: give a number of seconds from 0 "
-                         "to 3600 (how long a connection to the catalog database is retried)")
-    return seconds
+    return env_seconds("VIDSONAR_DB_RETRY_SECONDS", RETRY_SECONDS, lambda s: 0 <= s <= 3600,
+                       ": give a number of seconds from 0 to 3600 (how long a connection to the "
+                       "catalog database is retried)")
 
 
 def unreachable(err: BaseException) -> str | None:

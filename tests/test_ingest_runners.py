@@ -295,19 +295,13 @@ def test_the_writer_takes_a_row_sent_twice_once_and_fails_a_video_whose_reads_di
     """What a runner that reads a file again may send: rows that came before. A row that comes
     twice counts once (the video is written whole, once); one that differs from the row it
     repeats fails its video alone, with nothing of it written."""
-    from indexer.report import IngestReport
-    from indexer.stages import Encoder, Planner, ReadSpec, Writer, read_video
-    catalog = Catalog(f"sqlite:///{tmp_path}/catalog.db")
-    space = HashSpace(hash_config())
-    store = IndexStore(catalog, space.name, space.dim, tmp_path / "index")
-    items, report = ItemStore(catalog), IngestReport()
-    writer = Writer(catalog, store, tmp_path / "thumbs", space.name, items, report, None)
-    planner, encoder = Planner(catalog, items, None, None, report), Encoder(space=space)
-    spec = ReadSpec.of(4, 8, space.frame_size)
-    same, differs = planner.plan_one(0, footage[0]), planner.plan_one(1, footage[7])
+    from tests.test_pipeline import Stages
+    stages = Stages(tmp_path, HashSpace(hash_config()))
+    catalog, store, report, writer = stages.catalog, stages.store, stages.report, stages.writer
+    same, differs = stages.planner.plan_one(0, footage[0]), stages.planner.plan_one(1, footage[7])
     for item in (same, differs):
         writer.planned(item)
-    rows = {item.video_id: encoder.encode_rows(list(read_video(item.task(), spec))) for item in (same, differs)}
+    rows = {item.video_id: stages.rows(item) for item in (same, differs)}
     *snippets, end = rows[same.video_id]
     for r in snippets + snippets[:2] + [end] + snippets[1:]:
         writer.accept(r)

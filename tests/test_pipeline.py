@@ -17,6 +17,30 @@ from tests.fakes import HASH_SPACE, HashSpace, hash_config
 from vidsonar.errors import SpaceMismatchError
 
 
+class Stages:
+    """The ingestion stages over a fresh catalog in ``root``, driven by hand: plan a file, read
+    and encode it, hand its rows to the writer in whatever order a runner might."""
+
+    def __init__(self, root, space):
+        from indexer.report import IngestReport
+        from indexer.stages import Encoder, Planner, ReadSpec, Writer
+        from storage.catalog import Catalog
+        from storage.index_store import IndexStore
+        from storage.items import ItemStore
+        self.catalog = Catalog(f"sqlite:///{root}/catalog.db")
+        self.store = IndexStore(self.catalog, space.name, space.dim, root / "index")
+        self.items, self.report = ItemStore(self.catalog), IngestReport()
+        self.writer = Writer(self.catalog, self.store, root / "thumbs", space.name, self.items,
+                             self.report, None)
+        self.planner = Planner(self.catalog, self.items, None, None, self.report)
+        self.encoder, self.spec = Encoder(space=space), ReadSpec.of(4, 8, space.frame_size)
+
+    def rows(self, item) -> list[dict]:
+        """``item``'s rows as the reader and encoder give them: its snippets, then its end."""
+        from indexer.stages import read_video
+        return self.encoder.encode_rows(list(read_video(item.task(), self.spec)))
+
+
 @pytest.fixture
 def space():
     return HashSpace(hash_config())
@@ -85,17 +109,9 @@ def test_a_twin_planned_after_its_original_was_written_is_still_counted(tmp_path
     It was then kept for a completion that had passed: the file counted nowhere (a finished job
     at 11/13 files) and its item never done. It is settled as it comes now."""
     import shutil
-    from indexer.report import IngestReport
-    from indexer.stages import Encoder, Planner, ReadSpec, Writer, read_video
-    from storage.catalog import Catalog
-    from storage.index_store import IndexStore
-    from storage.items import DONE, FAILED, ItemStore
-    catalog = Catalog(f"sqlite:///{tmp_path}/catalog.db")
-    store = IndexStore(catalog, space.name, space.dim, tmp_path / "index")
-    items, report = ItemStore(catalog), IngestReport()
-    writer = Writer(catalog, store, tmp_path / "thumbs", space.name, items, report, None)
-    planner, encoder = Planner(catalog, items, None, None, report), Encoder(space=space)
-    spec = ReadSpec.of(4, 8, space.frame_size)
+    from storage.items import DONE, FAILED
+    stages = Stages(tmp_path, space)
+    items, report, writer, planner = stages.items, stages.report, stages.writer, stages.planner
     twins = [shutil.copy(clips[0], tmp_path / f"twin{i}.mp4") for i in range(2)]
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video" * 100)
@@ -108,7 +124,7 @@ def test_a_twin_planned_after_its_original_was_written_is_still_counted(tmp_path
     writer.planned(twin)  # before: settled when the first completes
     writer.planned(broken)
     for item in (first, broken):
-        for r in encoder.encode_rows(list(read_video(item.task(), spec))):
+        for r in stages.rows(item):
             writer.accept(r)
     writer.planned(other)  # after the first was written
     writer.planned(broken_twin)  # after the first failed
@@ -124,23 +140,15 @@ def test_a_video_deleted_while_it_is_ingested_fails_alone(tmp_path, clips, space
     """``DELETE /api/videos/N`` (or ``vidsonar delete N``) of a video another run is still
     reading: its row is gone when the writer completes it. That raised AttributeError from the
     catalog and failed the whole job, the other files with it; now that file fails alone."""
-    from indexer.report import IngestReport
-    from indexer.stages import Encoder, Planner, ReadSpec, Writer, read_video
-    from storage.catalog import Catalog
-    from storage.index_store import IndexStore
-    from storage.items import ItemStore
-    catalog = Catalog(f"sqlite:///{tmp_path}/catalog.db")
-    store = IndexStore(catalog, space.name, space.dim, tmp_path / "index")
-    items, report = ItemStore(catalog), IngestReport()
-    writer = Writer(catalog, store, tmp_path / "thumbs", space.name, items, report, None)
-    planner, encoder = Planner(catalog, items, None, None, report), Encoder(space=space)
-    spec = ReadSpec.of(4, 8, space.frame_size)
+    stages = Stages(tmp_path, space)
+    catalog, store, report, writer = stages.catalog, stages.store, stages.report, stages.writer
+    planner = stages.planner
     gone, kept = planner.plan_one(0, clips[0]), planner.plan_one(1, clips[1])
     for item in (gone, kept):
         writer.planned(item)
     assert catalog.delete_video(gone.video_id)  # as another process's delete does
     for item in (gone, kept):
-        for r in encoder.encode_rows(list(read_video(item.task(), spec))):
+        for r in stages.rows(item):
             writer.accept(r)
     assert report.ingested == 1 and catalog.video(kept.video_id).status == "ok"
     assert [f["path"] for f in report.failed] == [str(clips[0])]

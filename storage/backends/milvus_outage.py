@@ -27,12 +27,12 @@ while it waits): at most one call at a time waits on a silent server.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterator
 
-from vidsonar.errors import IndexRefusedError, IndexUnreachableError, InputError
+from vidsonar.env import env_seconds
+from vidsonar.errors import IndexRefusedError, IndexUnreachableError
 
 TIMEOUT_SECONDS = 30.0
 #: after a call got no answer in time, how long calls fail at once before one goes through
@@ -47,17 +47,9 @@ _NOT_LOADED = 101
 
 def timeout_seconds() -> float:
     """How long one call may take: ``VIDSONAR_MILVUS_TIMEOUT`` (seconds, above 0)."""
-    raw = os.environ.get("VIDSONAR_MILVUS_TIMEOUT", "").strip()
-    if not raw:
-        return TIMEOUT_SECONDS
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = float("nan")
-    if not 0 < seconds <= 3600:  # NaN too
-        raise InputError(f"VIDSONAR_MILVUS_TIMEOUT={raw!r}: give a number of seconds above 0 and "
-                         "at most 3600 (how long one call to the Milvus server may take)")
-    return seconds
+    return env_seconds("VIDSONAR_MILVUS_TIMEOUT", TIMEOUT_SECONDS, lambda s: 0 < s <= 3600,
+                       ": give a number of seconds above 0 and at most 3600 (how long one call to "
+                       "the Milvus server may take)")
 
 
 def quiet_loggers() -> None:
